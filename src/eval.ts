@@ -1,0 +1,64 @@
+// Perplexity with llama.cpp's method (tools/perplexity): the whole text tokenised with BOS, cut
+// into floor(N / ctx) chunks of ctx tokens whose first token is replaced by BOS, the cache cleared
+// per chunk, and the predictions of positions ctx/2 .. ctx−2 scored in every chunk.
+
+import type { Backend } from './backend.js';
+import { ContextOverflowError, OptionError } from './errors.js';
+import type { Tokenizer } from './model/tokenizer.js';
+
+export interface PerplexityResult {
+  ppl: number;
+  /** Mean negative log-likelihood per scored token (nats). */
+  nll: number;
+  tokens_scored: number;
+  chunks: number;
+}
+
+export interface PerplexityOptions {
+  ctx: number;
+  /** Evaluate at most this many chunks (for quick slices). */
+  maxChunks?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** log softmax(logits)[target], stably: logits[target] − max − log Σ exp(logits − max). */
+export function logProb(logits: Float32Array, target: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  return logits[target]! - max - Math.log(sum);
+}
+
+export async function perplexityOfTokens(backend: Backend, bos: number, tokens: number[], o: PerplexityOptions): Promise<PerplexityResult> {
+  const ctx = o.ctx;
+  if (!Number.isInteger(ctx) || ctx < 4) throw new OptionError('ctx', `must be an integer ≥ 4, got ${ctx}.`);
+  if (ctx > backend.contextSize) {
+    throw new ContextOverflowError('CTX_TOO_LARGE', `ctx ${ctx} exceeds the context of ${backend.contextSize} the model was loaded with.`);
+  }
+  let chunks = Math.floor(tokens.length / ctx);
+  if (o.maxChunks !== undefined) chunks = Math.min(chunks, o.maxChunks);
+  if (chunks < 1) {
+    throw new OptionError('text', `needs at least ${ctx} tokens for one chunk at ctx ${ctx}, has ${tokens.length}.`);
+  }
+  const first = ctx >> 1;
+  let nll = 0;
+  let count = 0;
+  for (let c = 0; c < chunks; c++) {
+    const chunk = tokens.slice(c * ctx, (c + 1) * ctx);
+    chunk[0] = bos;
+    await backend.feed(chunk.slice(0, ctx - 1), 0, (i, logits) => {
+      if (i >= first) {
+        nll -= logProb(logits, chunk[i + 1]!);
+        count++;
+      }
+    });
+    o.onProgress?.(c + 1, chunks);
+  }
+  const mean = nll / count;
+  return { ppl: Math.exp(mean), nll: mean, tokens_scored: count, chunks };
+}
+
+export function perplexity(backend: Backend, tokenizer: Tokenizer, text: string, o: PerplexityOptions): Promise<PerplexityResult> {
+  return perplexityOfTokens(backend, tokenizer.bos, tokenizer.encode(text, { bos: true }), o);
+}

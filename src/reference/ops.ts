@@ -1,0 +1,101 @@
+// The arithmetic of a llama block in plain TypeScript, f32 storage with f64 accumulation where a
+// sum is long. These are the oracles: every GPU kernel and Wasm routine is tested against them.
+
+/** out = x / rms(x) * weight  (RMSNorm: Zhang & Sennrich 2019; eps inside the root, as llama.cpp). */
+export function rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, eps: number, n = x.length): void {
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += x[i]! * x[i]!;
+  const scale = 1 / Math.sqrt(ss / n + eps);
+  for (let i = 0; i < n; i++) out[i] = x[i]! * scale * weight[i]!;
+}
+
+/** out(rows) = W(rows, cols) · x(cols); W row-major as ggml stores it (row = output channel). */
+export function matvec(out: Float32Array, w: Float32Array, x: Float32Array, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) {
+    let acc = 0;
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) acc += w[base + c]! * x[c]!;
+    out[r] = acc;
+  }
+}
+
+/**
+ * Rotary position embedding in llama.cpp's "normal" mode: adjacent pairs (2i, 2i+1) of each head
+ * rotate by pos·base^(−2i/ropeDim) (Su et al. 2021, eq. 34). Dimensions ≥ ropeDim are untouched.
+ */
+export function rope(vec: Float32Array, nHeads: number, headDim: number, ropeDim: number, pos: number, base: number): void {
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < ropeDim; i += 2) {
+      // f32 frequency like ggml: theta = pos * base^(-i/ropeDim)
+      const theta = pos * Math.pow(base, -i / ropeDim);
+      const c = Math.cos(theta);
+      const s = Math.sin(theta);
+      const j = h * headDim + i;
+      const a = vec[j]!;
+      const b = vec[j + 1]!;
+      vec[j] = a * c - b * s;
+      vec[j + 1] = a * s + b * c;
+    }
+  }
+}
+
+/** In-place numerically stable softmax over the first n entries. */
+export function softmax(x: Float32Array, n = x.length): void {
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (x[i]! > max) max = x[i]!;
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const e = Math.exp(x[i]! - max);
+    x[i] = e;
+    sum += e;
+  }
+  for (let i = 0; i < n; i++) x[i] = x[i]! / sum;
+}
+
+/**
+ * Causal attention of one query position over cached keys/values 0..pos (inclusive).
+ * Grouped-query: query head h reads key/value head floor(h / (nHeads / nKVHeads)).
+ * q (n_heads·head_dim); keyCache, valueCache (seq, kv_dim) for one layer; out (n_heads·head_dim).
+ */
+export function attention(
+  out: Float32Array, q: Float32Array, keyCache: Float32Array, valueCache: Float32Array,
+  pos: number, nHeads: number, nKVHeads: number, headDim: number, scores = new Float32Array(pos + 1),
+): void {
+  const kvDim = nKVHeads * headDim;
+  const group = nHeads / nKVHeads;
+  const scale = 1 / Math.sqrt(headDim);
+  for (let h = 0; h < nHeads; h++) {
+    const kvh = Math.floor(h / group);
+    for (let t = 0; t <= pos; t++) {
+      let dot = 0;
+      for (let i = 0; i < headDim; i++) dot += q[h * headDim + i]! * keyCache[t * kvDim + kvh * headDim + i]!;
+      scores[t] = dot * scale;
+    }
+    softmax(scores, pos + 1);
+    for (let i = 0; i < headDim; i++) {
+      let acc = 0;
+      for (let t = 0; t <= pos; t++) acc += scores[t]! * valueCache[t * kvDim + kvh * headDim + i]!;
+      out[h * headDim + i] = acc;
+    }
+  }
+}
+
+/** SwiGLU gate: out = silu(gate) * up, silu(x) = x·σ(x) (Shazeer 2020). */
+export function swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n = gate.length): void {
+  for (let i = 0; i < n; i++) {
+    const g = gate[i]!;
+    out[i] = (g / (1 + Math.exp(-g))) * up[i]!;
+  }
+}
+
+/** x += y */
+export function addInPlace(x: Float32Array, y: Float32Array, n = x.length): void {
+  for (let i = 0; i < n; i++) x[i] = x[i]! + y[i]!;
+}
+
+/** Index of the largest entry; the lowest index wins ties (as llama.cpp's greedy sampler). */
+export function argmax(x: Float32Array, n = x.length): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (x[i]! > x[best]!) best = i;
+  return best;
+}
