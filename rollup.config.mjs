@@ -1,0 +1,124 @@
+// One build, three entries: dist/index.js (browser-safe), dist/node.js and dist/cli.js (Node). One
+// build rather than three so that the entries share chunks: a WasEdgeError thrown through
+// `was-edge/node` is `instanceof` the class exported by `was-edge`.
+// Run through `npm run build`, which compiles build/was*.wasm first.
+
+import { readFile } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
+import { basename, dirname, resolve } from 'node:path';
+import nodeResolve from '@rollup/plugin-node-resolve';
+import esbuild from 'rollup-plugin-esbuild';
+
+/**
+ * `import src from '../../shaders/x.wgsl'` → the file's text as the default export. Exported so that
+ * vitest.config.ts can use the same plugin once kernels import WGSL from the TS sources.
+ */
+export function wgsl() {
+  return {
+    name: 'wgsl',
+    async load(id) {
+      if (!id.endsWith('.wgsl')) return null;
+      return { code: `export default ${JSON.stringify(await readFile(id, 'utf8'))};`, map: { mappings: '' } };
+    },
+  };
+}
+
+// `new URL('<literal>.wasm', import.meta.url)`, as written in src/wasm/location.ts.
+const WASM_URL = /new URL\((['"])([^'"\n]+\.wasm)\1,\s*import\.meta\.url\)/g;
+
+/**
+ * Emits each Wasm file named by a source-relative `new URL(…, import.meta.url)` into dist/ under its
+ * own name and points the URL at that copy, so the same source line works unbundled and bundled.
+ */
+function wasmAssets() {
+  /** absolute path → reference id, so several chunks share one emitted file. */
+  let emitted;
+  return {
+    name: 'wasm-assets',
+    buildStart() {
+      emitted = new Map();
+    },
+    async transform(code, id) {
+      if (!id.includes('/src/') || !code.includes('import.meta.url')) return null;
+      const found = [...code.matchAll(WASM_URL)];
+      if (found.length === 0) return null;
+      for (const [, , relative] of found) {
+        const path = resolve(dirname(id), relative);
+        if (emitted.has(path)) continue;
+        let source;
+        try {
+          source = await readFile(path);
+        } catch (cause) {
+          this.error({
+            message: `${path} is missing: build the Wasm module first (\`npm run build\` does: asbuild, then rollup)`,
+            cause,
+          });
+        }
+        this.addWatchFile(path);
+        emitted.set(path, this.emitFile({ type: 'asset', fileName: basename(path), source }));
+      }
+      // The rewrite stays on its line, so line numbers in the source map still hold.
+      const rewritten = code.replace(WASM_URL, (_match, _quote, relative) => {
+        const ref = emitted.get(resolve(dirname(id), relative));
+        return `new URL(import.meta.ROLLUP_FILE_URL_${ref})`;
+      });
+      return { code: rewritten, map: null };
+    },
+  };
+}
+
+const NODE_BUILTIN = new Set([...builtinModules, ...builtinModules.map((name) => `node:${name}`)]);
+
+/** Fails the build if anything reachable from dist/index.js imports a Node built-in (STYLE lesson 11). */
+function browserSafe(entryName) {
+  return {
+    name: 'browser-safe',
+    generateBundle(_options, bundle) {
+      const chunks = new Map(
+        Object.values(bundle)
+          .filter((file) => file.type === 'chunk')
+          .map((chunk) => [chunk.fileName, chunk]),
+      );
+      const entry = [...chunks.values()].find((chunk) => chunk.isEntry && chunk.name === entryName);
+      if (!entry) this.error(`browser-safe: no entry named ${entryName}`);
+      const seen = new Set();
+      const visit = (chunk, path) => {
+        if (seen.has(chunk.fileName)) return;
+        seen.add(chunk.fileName);
+        for (const specifier of [...chunk.imports, ...chunk.dynamicImports]) {
+          const child = chunks.get(specifier);
+          if (child) visit(child, [...path, specifier]);
+          else if (NODE_BUILTIN.has(specifier)) {
+            this.error(`${[...path, specifier].join(' → ')}: the browser entry reaches a Node built-in; move that code behind src/node.ts`);
+          }
+        }
+      };
+      visit(entry, [entry.fileName]);
+    },
+  };
+}
+
+export default {
+  input: {
+    index: 'src/index.ts',
+    node: 'src/node.ts',
+    cli: 'src/cli/main.ts',
+  },
+  output: {
+    dir: 'dist',
+    format: 'es',
+    entryFileNames: '[name].js',
+    chunkFileNames: 'chunks/[name]-[hash].js',
+    sourcemap: true,
+  },
+  // Node built-ins stay imports (only node.js and cli.js may reach them); webgpu (dawn.node) is a
+  // native addon the consumer installs. comlink is bundled.
+  external: (id) => NODE_BUILTIN.has(id) || id === 'webgpu' || id.startsWith('webgpu/'),
+  plugins: [
+    wasmAssets(),
+    wgsl(),
+    nodeResolve({ extensions: ['.ts', '.js', '.mjs'] }),
+    esbuild({ target: 'es2022', tsconfig: 'tsconfig.json' }),
+    browserSafe('index'),
+  ],
+};
