@@ -59,7 +59,7 @@ export function softmax(x: Float32Array, n = x.length): void {
  */
 export function attention(
   out: Float32Array, q: Float32Array, keyCache: Float32Array, valueCache: Float32Array,
-  pos: number, nHeads: number, nKVHeads: number, headDim: number, scores = new Float32Array(pos + 1),
+  pos: number, nHeads: number, nKVHeads: number, headDim: number, scores: Float32Array = new Float32Array(pos + 1),
 ): void {
   const kvDim = nKVHeads * headDim;
   const group = nHeads / nKVHeads;
