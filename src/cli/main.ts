@@ -27,6 +27,20 @@ class UsageError extends WasEdgeError {
   }
 }
 
+/** `--top-k -3` → `--top-k=-3`, so that negative numbers reach validation instead of confusing parseArgs. */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    if (a.startsWith('--') && !a.includes('=') && next !== undefined && /^-\d|^-\.\d|^-Infinity$|^-NaN$/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 function intOption(name: string, v: string | undefined, fallback?: number): number | undefined {
   if (v === undefined) return fallback;
   const n = Number(v);
@@ -57,7 +71,7 @@ function makeBackend(model: Model, name: string | undefined, ctx: number | undef
 
 async function cmdGenerate(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<void> {
   const { values: v } = parseArgs({
-    args,
+    args: joinNegativeValues(args),
     options: {
       model: { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'string' },
       temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' },
@@ -94,7 +108,7 @@ async function cmdGenerate(args: string[], out: (s: string) => void, err: (s: st
 
 async function cmdEval(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<void> {
   const { values: v } = parseArgs({
-    args,
+    args: joinNegativeValues(args),
     options: {
       model: { type: 'string' }, text: { type: 'string' }, ctx: { type: 'string' },
       'max-chunks': { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' },
