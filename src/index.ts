@@ -2,3 +2,14 @@
 export * from './errors.js';
 export { loadWasm, WasModule, type WasExports } from './wasm/module.js';
 export { wasmUrl, type WasmVariant } from './wasm/location.js';
+export { parseGGUF, tensorBytes, type GGUFFile, type GGUFTensorInfo, type GGUFValue } from './model/gguf.js';
+export { llamaConfig, type LlamaConfig } from './model/config.js';
+export { openModel, type Model } from './model/model.js';
+export { loadWeightsF32, type LlamaWeights } from './model/weights.js';
+export { Tokenizer, StreamDecoder } from './model/tokenizer.js';
+export { dequantize, f16ToF32, f32ToF16, GGMLType } from './model/tensor.js';
+export type { Backend } from './backend.js';
+export { ReferenceBackend } from './reference/backend.js';
+export { generate, normalizeGenerate, AbortError, type GenerateOptions, type GenerateResult } from './generate.js';
+export { Sampler, normalizeSampling, type SamplingOptions } from './sampler.js';
+export { perplexity, type PerplexityResult } from './eval.js';
