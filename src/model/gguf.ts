@@ -10,6 +10,9 @@ const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 const DEFAULT_ALIGNMENT = 32;
 const MAX_DIMS = 4; // GGML_MAX_DIMS
 const MAX_NESTING = 8; // arrays of arrays deeper than this are not GGUF any tool writes
+// No real model has 2^32 tensors, keys, array entries, string bytes or elements along one
+// dimension (nor fits in a typed array); a larger value is corruption, not a short file.
+const MAX_COUNT = 2 ** 32;
 
 /** Metadata value types of the GGUF spec. */
 export const enum ValueType {
@@ -76,19 +79,31 @@ class Cursor {
   f64(): number { this.need(8); const v = this.view.getFloat64(this.pos, true); this.pos += 8; return v; }
   u64big(): bigint { this.need(8); const v = this.view.getBigUint64(this.pos, true); this.pos += 8; return v; }
   i64big(): bigint { this.need(8); const v = this.view.getBigInt64(this.pos, true); this.pos += 8; return v; }
-  /** A u64 used as a count, size or offset: must be a safe integer and at most `max`. */
+  /**
+   * A u64 count or length of things of at least `unit` bytes each. Above MAX_COUNT it is corruption;
+   * below that, more than the remaining bytes can hold means the file was cut short.
+   */
+  count(what: string, unit: number): number {
+    const v = this.u64(what, MAX_COUNT);
+    if (v * unit > this.remaining) {
+      throw new ModelFormatError('TRUNCATED',
+        `GGUF truncated in ${this.section}: ${what} is ${v} (at least ${v * unit} bytes) but only ` +
+        `${this.remaining} bytes remain. Re-download the model file.`);
+    }
+    return v;
+  }
+  /** A u64 used as a size or offset: must be at most `max` (a safe integer). */
   u64(what: string, max: number): number {
     const v = this.u64big();
     if (v > BigInt(max)) {
       throw new ModelFormatError('ABSURD_VALUE',
-        `GGUF ${this.section}: ${what} is ${v}, more than the ${max} the file can hold. ` +
+        `GGUF ${this.section}: ${what} is ${v}, more than the ${max} any model file holds. ` +
         `The file is corrupt or not a GGUF model.`);
     }
     return Number(v);
   }
   string(): string {
-    const len = this.u64('string length', this.remaining);
-    this.need(len);
+    const len = this.count('string length', 1);
     const s = utf8.decode(this.bytes.subarray(this.pos, this.pos + len));
     this.pos += len;
     return s;
@@ -106,7 +121,10 @@ function minElementSize(t: number): number {
     case ValueType.UINT64: case ValueType.INT64: case ValueType.FLOAT64: return 8;
     case ValueType.STRING: return 8; // the u64 length
     case ValueType.ARRAY: return 12; // u32 type + u64 count
-    default: return 1;
+    default:
+      // Rejected here, before the count is read, so an empty array of an unknown type fails too.
+      throw new ModelFormatError('BAD_VALUE_TYPE',
+        `GGUF metadata: unknown array element type ${t}. The file is corrupt or newer than this reader.`);
   }
 }
 
@@ -146,7 +164,7 @@ function readArray(c: Cursor, depth: number): GGUFValue {
   }
   const type = c.u32();
   const size = minElementSize(type);
-  const n = c.u64('array length', Math.floor(c.remaining / size));
+  const n = c.count('array length', size);
   const typed = <T extends { length: number }>(make: (n: number) => T, fill: (a: T, i: number) => void): T => {
     const a = make(n);
     for (let i = 0; i < n; i++) fill(a, i);
@@ -178,6 +196,9 @@ function readArray(c: Cursor, depth: number): GGUFValue {
 export function parseGGUF(input: ArrayBuffer | Uint8Array): GGUFFile {
   const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
   const c = new Cursor(bytes, 'header');
+  // An empty file or one cut inside "GGUF" is a broken download, not some other format.
+  const magic = [0x47, 0x47, 0x55, 0x46];
+  if (bytes.byteLength < 4 && bytes.every((b, i) => b === magic[i])) c.need(4);
   if (bytes.byteLength < 4 || c.u32() !== GGUF_MAGIC) {
     throw new ModelFormatError('BAD_MAGIC', 'Not a GGUF file (the first four bytes are not "GGUF"). Pass a .gguf model file.');
   }
@@ -188,13 +209,15 @@ export function parseGGUF(input: ArrayBuffer | Uint8Array): GGUFFile {
     throw new ModelFormatError('UNSUPPORTED_VERSION', `GGUF version ${version} is not supported (2 and 3 are).${hint}`);
   }
   // Each tensor info takes at least 8+4+8+4+8 bytes, each key/value at least 8+4+1.
-  const nTensors = c.u64('tensor count', Math.floor(c.remaining / 32));
-  const nKV = c.u64('metadata count', Math.floor(c.remaining / 13));
+  const nTensors = c.count('tensor count', 32);
+  const nKV = c.count('metadata count', 13);
 
   c.enter('metadata');
   const metadata = new Map<string, GGUFValue>();
   for (let i = 0; i < nKV; i++) {
     const key = c.string();
+    // gguf.cpp rejects repeated keys too: which value wins would be a guess.
+    if (metadata.has(key)) throw new ModelFormatError('DUPLICATE_KEY', `GGUF metadata key "${key}" appears twice.`);
     const type = c.u32();
     metadata.set(key, readValue(c, type, 0));
   }
@@ -202,7 +225,7 @@ export function parseGGUF(input: ArrayBuffer | Uint8Array): GGUFFile {
   let alignment = DEFAULT_ALIGNMENT;
   const align = metadata.get('general.alignment');
   if (align !== undefined) {
-    if (typeof align !== 'number' || align <= 0 || align > 1 << 16 || (align & (align - 1)) !== 0) {
+    if (typeof align !== 'number' || !Number.isInteger(align) || align <= 0 || align > 1 << 16 || (align & (align - 1)) !== 0) {
       throw new ModelFormatError('BAD_VALUE', `GGUF general.alignment is ${String(align)}; it must be a power of two.`);
     }
     alignment = align;
@@ -217,14 +240,15 @@ export function parseGGUF(input: ArrayBuffer | Uint8Array): GGUFFile {
       throw new ModelFormatError('ABSURD_VALUE', `GGUF tensor "${name}" has ${nDims} dimensions (1..${MAX_DIMS} allowed).`);
     }
     const dims: number[] = [];
-    for (let d = 0; d < nDims; d++) dims.push(c.u64(`dimension ${d} of "${name}"`, bytes.byteLength * 2));
+    for (let d = 0; d < nDims; d++) dims.push(c.u64(`dimension ${d} of "${name}"`, MAX_COUNT));
     const type = c.u32();
     if (!isSupportedType(type)) {
       throw new ModelFormatError('UNSUPPORTED_TENSOR_TYPE',
         `GGUF tensor "${name}" has type ${typeName(type)}; was-edge reads F32, F16, Q8_0 and Q4_0. ` +
         `Re-quantise the model to one of those with llama.cpp's llama-quantize.`);
     }
-    const rel = c.u64(`offset of "${name}"`, bytes.byteLength);
+    // An offset past the end is checked below as TENSOR_OUT_OF_BOUNDS: a cut-short file, not nonsense.
+    const rel = c.u64(`offset of "${name}"`, Number.MAX_SAFE_INTEGER);
     if (rel % alignment !== 0) {
       throw new ModelFormatError('BAD_OFFSET', `GGUF tensor "${name}" offset ${rel} is not a multiple of the alignment ${alignment}.`);
     }
@@ -240,9 +264,9 @@ export function parseGGUF(input: ArrayBuffer | Uint8Array): GGUFFile {
       if (d === 0) throw new ModelFormatError('ABSURD_VALUE', `GGUF tensor "${name}" has a zero dimension.`);
       nelements *= d;
     }
-    // Anything larger than the file cannot be backed by it; this also keeps the products exact.
-    if (nelements > bytes.byteLength * 2) {
-      throw new ModelFormatError('ABSURD_VALUE', `GGUF tensor "${name}" claims ${nelements} elements, more than the file can hold.`);
+    // Every partial product is at most the total, so below 2^53 they are all exact.
+    if (nelements > Number.MAX_SAFE_INTEGER) {
+      throw new ModelFormatError('ABSURD_VALUE', `GGUF tensor "${name}" claims ${nelements} elements, more than any model has.`);
     }
     const nbytes = tensorByteSize(type, dims, name);
     const offset = dataOffset + rel;

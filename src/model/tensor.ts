@@ -95,7 +95,17 @@ export function f32ToF16(f: number): number {
  * Q4_0: x = d·(q − 8) with the low nibbles holding elements 0..15 of a block and the high
  * nibbles 16..31 (ggml-quants.c dequantize_row_q4_0).
  */
-export function dequantize(type: GGMLType, src: Uint8Array, n: number, out = new Float32Array(n)): Float32Array {
+export function dequantize(type: GGMLType, src: Uint8Array, n: number, dst?: Float32Array): Float32Array {
+  const layout = LAYOUT[type];
+  if (!layout) throw new ModelFormatError('UNSUPPORTED_TENSOR_TYPE', `cannot dequantise ${typeName(type)}`);
+  // Checked up front so a short buffer is a named error, not a RangeError halfway through.
+  const need = (n / layout.block) * layout.bytes;
+  if (!Number.isInteger(n / layout.block) || n < 0 || src.byteLength < need || (dst && dst.length < n)) {
+    throw new ModelFormatError('BAD_SHAPE',
+      `cannot dequantise ${n} ${layout.name} elements (whole blocks of ${layout.block}) from ${src.byteLength} ` +
+      `bytes (${need} needed)${dst ? ` into ${dst.length} floats` : ''}.`);
+  }
+  const out = dst ?? new Float32Array(n);
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
   switch (type) {
     case GGMLType.F32:
