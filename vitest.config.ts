@@ -1,6 +1,9 @@
 import { defineConfig } from 'vitest/config';
+import { wgsl } from './rollup.config.mjs';
 
 export default defineConfig({
+  // Kernels import their WGSL as strings, as in the rollup build (the same plugin).
+  plugins: [wgsl()],
   test: {
     include: ['test/unit/**/*.test.ts', 'test/gpu/**/*.test.ts', 'test/browser/**/*.test.ts'],
     testTimeout: 120_000,

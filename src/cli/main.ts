@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Backend } from '../backend.js';
 import { OptionError, WasEdgeError } from '../errors.js';
+import { WebGPUUnavailableError } from '../gpu/errors.js';
 import { perplexity } from '../eval.js';
 import { generate } from '../generate.js';
 import type { Model } from '../model/model.js';
@@ -15,8 +16,8 @@ import { resolveDefaultModel } from './default-model.js';
 const USAGE = `usage:
   was-edge generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T]
                     [--top-k K] [--top-p P] [--seed S] [--stop TEXT]... [--ctx N]
-                    [--backend reference] [--json]
-  was-edge eval --model PATH --text PATH --ctx N [--max-chunks N] [--backend reference] [--json]
+                    [--backend webgpu|reference] [--json]
+  was-edge eval --model PATH --text PATH --ctx N [--max-chunks N] [--backend webgpu|reference] [--json]
 
   --model defaults to $WAS_EDGE_MODEL, then ../shared/models/stories260K/stories260K.gguf,
   then a verified download of stories260K. An empty or absent prompt means BOS only.`;
@@ -55,17 +56,36 @@ function numOption(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
-function makeBackend(model: Model, name: string | undefined, ctx: number | undefined): Backend {
+/**
+ * The backend the user asked for; without --backend, WebGPU when an adapter exists, else the
+ * reference (with a note on stderr).
+ */
+async function makeBackend(model: Model, name: string | undefined, ctx: number | undefined, err: (s: string) => void): Promise<Backend> {
   const c = model.config;
   if (ctx !== undefined && (ctx < 1 || ctx > c.contextLength)) {
     throw new OptionError('--ctx', `must be in 1..${c.contextLength} (the model's context length), got ${ctx}.`);
   }
-  const size = ctx ?? c.contextLength;
-  switch (name ?? 'reference') {
-    case 'reference':
-      return new ReferenceBackend(c, loadWeightsF32(model.file, c), size);
+  const size = ctx ?? Math.min(c.contextLength, 4096);
+  const reference = () => new ReferenceBackend(c, loadWeightsF32(model.file, c), size);
+  const webgpu = async () => {
+    const { acquireDevice } = await import('../gpu/device.js');
+    const { WebGPUBackend } = await import('../gpu/engine.js');
+    const { nodeGPU } = await import('../gpu/node-gpu.js');
+    return WebGPUBackend.create(await acquireDevice({ gpu: await nodeGPU() }), model, { contextSize: size });
+  };
+  switch (name) {
+    case 'reference': return reference();
+    case 'webgpu': return webgpu();
+    case undefined:
+      try {
+        return await webgpu();
+      } catch (e) {
+        if (!(e instanceof WebGPUUnavailableError)) throw e;
+        err(`was-edge: no WebGPU adapter (${e.message.split(':')[0]}); using the reference backend\n`);
+        return reference();
+      }
     default:
-      throw new OptionError('--backend', `unknown backend "${name}"; available: reference.`);
+      throw new OptionError('--backend', `unknown backend "${name}"; available: webgpu, reference.`);
   }
 }
 
@@ -89,7 +109,7 @@ async function cmdGenerate(args: string[], out: (s: string) => void, err: (s: st
     stop: v.stop,
   };
   const model = await loadModelFile(v.model ?? (await resolveDefaultModel(err)));
-  const backend = makeBackend(model, v.backend, intOption('ctx', v.ctx));
+  const backend = await makeBackend(model, v.backend, intOption('ctx', v.ctx), err);
   try {
     const prompt = v.prompt ?? '';
     if (v.json) {
@@ -120,7 +140,7 @@ async function cmdEval(args: string[], out: (s: string) => void, err: (s: string
   const ctx = intOption('ctx', v.ctx)!;
   const text = readFileSync(v.text, 'utf8');
   const model = await loadModelFile(v.model ?? (await resolveDefaultModel(err)));
-  const backend = makeBackend(model, v.backend, ctx);
+  const backend = await makeBackend(model, v.backend, ctx, err);
   try {
     const t0 = performance.now();
     const r = await perplexity(backend, model.tokenizer, text, {

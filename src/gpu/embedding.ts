@@ -1,0 +1,63 @@
+// embedding: out(T, dim) = table[tokens[t]], the token ids read from step.tokens (written per step),
+// so the same recorded dispatches serve every token. The table is a WeightTensor (vocab, dim), f32 or
+// f16, possibly sharded by rows: one dispatch per shard, and only the shard holding the id writes.
+import embeddingWGSL from '../../shaders/embedding.wgsl';
+import type { GpuContext } from './device.js';
+import { KernelArgumentError } from './errors.js';
+import { checkBuffer, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
+import type { Step } from './step.js';
+import type { WeightTensor } from './weights.js';
+
+export interface EmbeddingOptions {
+  step: Step;
+  table: WeightTensor;
+  /** out[outOffset + t·outStride + i], outStride default table.cols. */
+  out: GPUBuffer;
+  outOffset?: number;
+  outStride?: number;
+  workgroupSize?: number;
+  label?: string;
+}
+
+export function wgsl(shape: { WG: number; F16: boolean }): string {
+  return renderWGSL('embedding', embeddingWGSL, shape);
+}
+
+export async function prepare(ctx: GpuContext, opts: EmbeddingOptions): Promise<PreparedOp> {
+  const { step, table, out } = opts;
+  const label = opts.label ?? 'embedding';
+  const outOffset = opts.outOffset ?? 0;
+  const outStride = opts.outStride ?? table.cols;
+  const WG = opts.workgroupSize ?? 256;
+  checkPow2(label, 'workgroupSize', WG, ctx.limits.maxComputeInvocationsPerWorkgroup);
+  if (table.layout !== 'rows') throw new KernelArgumentError(label, 'the table must have the rows layout');
+  const T = step.maxTokens;
+  checkBuffer(label, 'out', out, 4 * (outOffset + (T - 1) * outStride + table.cols));
+
+  const pipeline = await pipelineFor(ctx, 'embedding', wgsl({ WG, F16: table.format === 'f16' }));
+  const uniforms: GPUBuffer[] = [];
+  const bindGroups = table.shards.map((shard, i) => {
+    const uniform = new UniformWriter()
+      .u32(shard.firstRow).u32(shard.rows).u32(table.cols).u32(table.rowStride).u32(outOffset).u32(outStride).u32(0).u32(0)
+      .create(ctx.device, `${label}.params[${i}]`);
+    uniforms.push(uniform);
+    return ctx.device.createBindGroup({
+      label: `${label}[${i}]`, layout: pipeline.getBindGroupLayout(0),
+      entries: entries(uniform, step.uniform, step.tokens, shard.buffer, out),
+    });
+  });
+  const groups = Math.ceil(table.cols / WG);
+  return {
+    label,
+    encode(pass) {
+      pass.setPipeline(pipeline);
+      for (const bg of bindGroups) {
+        pass.setBindGroup(0, bg);
+        pass.dispatchWorkgroups(groups, T);
+      }
+    },
+    destroy() {
+      for (const u of uniforms) u.destroy();
+    },
+  };
+}

@@ -1,0 +1,319 @@
+// The WebGPU backend: weights, caches, pipelines and bind groups are made once at load; a token
+// records its dispatches (embedding → per layer: qkv, rope+cache, attention, o, gate-up, down →
+// output, argmax) into one command encoder and submits once. Per-token values (position, token ids)
+// live in the Step uniform/storage buffers, so the recorded work never changes.
+//
+// Two programs share the activation buffers: `decode` (one token, GEMV kernels) and `prefill`
+// (up to `prefillChunk` tokens, GEMM kernels that read each weight row once per tile of tokens).
+
+import type { Backend } from '../backend.js';
+import type { LlamaConfig } from '../model/config.js';
+import { tensorBytes, type GGUFFile, type GGUFTensorInfo } from '../model/gguf.js';
+import type { Model } from '../model/model.js';
+import { dequantize, GGMLType } from '../model/tensor.js';
+import { modelTensors } from '../model/weights.js';
+import { createBufferChecked, type GpuContext } from './device.js';
+import { GpuDeviceLostError, KernelArgumentError } from './errors.js';
+import * as argmax from './argmax.js';
+import * as attention from './attention.js';
+import * as embedding from './embedding.js';
+import * as gemm from './gemm.js';
+import * as gemv from './gemv.js';
+import type { PreparedOp } from './pipeline.js';
+import { vectorBytes } from './pipeline.js';
+import * as rope from './rope.js';
+import { createStep, writeStep, type Step } from './step.js';
+import { destroyWeights, uploadGateUp, uploadMatrix, type WeightData, type WeightFormat, type WeightTensor } from './weights.js';
+
+export interface WebGPUBackendOptions {
+  /** KV-cache positions (default: the model's context length, at most 4096). */
+  contextSize?: number;
+  /**
+   * Weight storage on the GPU: 'auto' keeps F16 tensors packed f16 and stores everything else as
+   * f32 (quantized tensors dequantised); 'f32' or 'f16' force one format.
+   */
+  weightFormat?: 'auto' | WeightFormat;
+  /** Tokens per prefill submit (default 32). */
+  prefillChunk?: number;
+}
+
+interface LayerWeights {
+  qkv: WeightTensor; // (dim + 2·kv_dim, dim): q, k, v rows stacked
+  o: WeightTensor; // (dim, dim)
+  gateUp: WeightTensor; // (hidden, dim) gate and up interleaved by rows
+  down: WeightTensor; // (dim, hidden)
+  attnNorm: GPUBuffer; // (dim)
+  ffnNorm: GPUBuffer; // (dim)
+  keyCache: GPUBuffer; // (context, kv_dim)
+  valueCache: GPUBuffer; // (context, kv_dim)
+}
+
+/** GPU bytes held by the model, by kind (for reports and memory budgeting). */
+export interface GpuMemoryReport {
+  weights: number;
+  kvCache: number;
+  activations: number;
+}
+
+export class WebGPUBackend implements Backend {
+  readonly name = 'webgpu';
+  private lostError: GpuDeviceLostError | null = null;
+  private disposed = false;
+
+  private constructor(
+    readonly config: LlamaConfig,
+    readonly contextSize: number,
+    readonly ctx: GpuContext,
+    readonly memory: GpuMemoryReport,
+    private readonly prefillChunk: number,
+    private readonly decodeStep: Step,
+    private readonly prefillStep: Step,
+    private readonly decodeOps: PreparedOp[],
+    private readonly prefillOps: PreparedOp[],
+    private readonly argmaxOp: PreparedOp,
+    private readonly logits: GPUBuffer,
+    private readonly argmaxResult: GPUBuffer,
+    private readonly readback: GPUBuffer,
+    private readonly owned: { buffers: GPUBuffer[]; weights: WeightTensor[] },
+  ) {
+    void ctx.lost.then((e) => { this.lostError = e; });
+  }
+
+  static async create(ctx: GpuContext, model: Model, opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+    const c = model.config;
+    const contextSize = opts.contextSize ?? Math.min(c.contextLength, 4096);
+    if (!Number.isInteger(contextSize) || contextSize < 1 || contextSize > c.contextLength) {
+      throw new KernelArgumentError('engine', `contextSize must be in 1..${c.contextLength}, got ${contextSize}`);
+    }
+    const T = opts.prefillChunk ?? 32;
+    const kvDim = c.nKVHeads * c.headDim;
+    const qkvDim = c.dim + 2 * kvDim;
+    const tensors = modelTensors(model.file, c);
+    const device = ctx.device;
+    const owned = { buffers: [] as GPUBuffer[], weights: [] as WeightTensor[] };
+    const memory: GpuMemoryReport = { weights: 0, kvCache: 0, activations: 0 };
+
+    const buffer = async (label: string, bytes: number, kind: keyof GpuMemoryReport, extra = 0) => {
+      const b = await createBufferChecked(device, { label, size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | extra });
+      owned.buffers.push(b);
+      memory[kind] += bytes;
+      return b;
+    };
+    const vector = async (label: string, data: Float32Array<ArrayBuffer>) => {
+      const b = await buffer(label, vectorBytes(data.length), 'weights');
+      device.queue.writeBuffer(b, 0, data);
+      return b;
+    };
+    const track = (w: WeightTensor) => {
+      owned.weights.push(w);
+      for (const s of w.shards) memory.weights += s.buffer.size;
+      return w;
+    };
+    const formatOf = (ts: GGUFTensorInfo[]): WeightFormat =>
+      opts.weightFormat && opts.weightFormat !== 'auto' ? opts.weightFormat :
+        ts.every((t) => t.type === GGMLType.F16) ? 'f16' : 'f32';
+    const matrix = async (names: string[], label: string) => {
+      const ts = names.map((n) => tensors.get(n)!);
+      const format = formatOf(ts);
+      const rows = ts.reduce((a, t) => a + t.dims[1]!, 0);
+      return track(await uploadMatrix(ctx, concat(model.file, ts, format), rows, ts[0]!.dims[0]!, format, { label }));
+    };
+
+    try {
+      const f32 = (name: string) => concat(model.file, [tensors.get(name)!], 'f32') as Float32Array<ArrayBuffer>;
+      const embd = await matrix(['token_embd.weight'], 'token_embd');
+      const output = c.tiedOutput && formatOf([tensors.get('token_embd.weight')!]) === embd.format ? embd : await matrix(['output.weight'], 'output');
+      const outputNorm = await vector('output_norm', f32('output_norm.weight'));
+
+      // Activations (T tokens; decode uses row 0).
+      const x = await buffer('x', vectorBytes(T * c.dim), 'activations');
+      const qkv = await buffer('qkv', vectorBytes(T * qkvDim), 'activations');
+      const att = await buffer('att', vectorBytes(T * c.dim), 'activations');
+      const hb = await buffer('hb', vectorBytes(T * c.hiddenDim), 'activations');
+      const logits = await buffer('logits', vectorBytes(T * c.vocabSize), 'activations', GPUBufferUsage.COPY_SRC);
+      const argmaxResult = await buffer('argmax', 16, 'activations', GPUBufferUsage.COPY_SRC);
+      const readback = device.createBuffer({ label: 'readback', size: T * c.vocabSize * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      owned.buffers.push(readback);
+      const ropeTable = await rope.createRopeTable(ctx, { contextLength: contextSize, ropeDim: c.ropeDim, base: c.ropeBase });
+      owned.buffers.push(ropeTable.buffer);
+
+      const layers: LayerWeights[] = [];
+      for (let l = 0; l < c.nLayers; l++) {
+        const p = `blk.${l}.`;
+        const gateT = tensors.get(`${p}ffn_gate.weight`)!;
+        const upT = tensors.get(`${p}ffn_up.weight`)!;
+        const guFormat = formatOf([gateT, upT]);
+        layers.push({
+          qkv: await matrix([`${p}attn_q.weight`, `${p}attn_k.weight`, `${p}attn_v.weight`], `${p}qkv`),
+          o: await matrix([`${p}attn_output.weight`], `${p}o`),
+          gateUp: track(await uploadGateUp(ctx, concat(model.file, [gateT], guFormat), concat(model.file, [upT], guFormat),
+            c.hiddenDim, c.dim, guFormat, { label: `${p}gate_up` })),
+          down: await matrix([`${p}ffn_down.weight`], `${p}down`),
+          attnNorm: await vector(`${p}attn_norm`, f32(`${p}attn_norm.weight`)),
+          ffnNorm: await vector(`${p}ffn_norm`, f32(`${p}ffn_norm.weight`)),
+          keyCache: await buffer(`${p}k_cache`, contextSize * kvDim * 4, 'kvCache'),
+          valueCache: await buffer(`${p}v_cache`, contextSize * kvDim * 4, 'kvCache'),
+        });
+      }
+
+      const decodeStep = createStep(ctx, 1, 'decode');
+      const prefillStep = createStep(ctx, T, 'prefill');
+      owned.buffers.push(decodeStep.uniform, decodeStep.tokens, prefillStep.uniform, prefillStep.tokens);
+
+      // One program per step kind: the same sequence, GEMV for one token, GEMM for a chunk.
+      const program = async (step: Step): Promise<PreparedOp[]> => {
+        const decode = step.maxTokens === 1;
+        const matmul = (label: string, weights: WeightTensor, xb: GPUBuffer, yb: GPUBuffer,
+          extra: { norm?: { weight: GPUBuffer; eps: number }; accumulate?: boolean; xStride?: number; yStride?: number }) =>
+          decode ? gemv.prepare(ctx, { label, weights, x: xb, y: yb, norm: extra.norm, accumulate: extra.accumulate })
+            : gemm.prepare(ctx, { label, weights, step, x: xb, y: yb, xStride: extra.xStride, yStride: extra.yStride, norm: extra.norm, accumulate: extra.accumulate });
+        const ops: PreparedOp[] = [await embedding.prepare(ctx, { step, table: embd, out: x, label: 'embedding' })];
+        for (let l = 0; l < c.nLayers; l++) {
+          const L = layers[l]!;
+          ops.push(
+            await matmul(`L${l}.qkv`, L.qkv, x, qkv, { norm: { weight: L.attnNorm, eps: c.rmsEps } }),
+            await rope.prepare(ctx, {
+              label: `L${l}.rope`, step, table: ropeTable, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim,
+              x: qkv, qOffset: 0, kOffset: c.dim, stride: qkvDim,
+              cache: { key: L.keyCache, value: L.valueCache, vOffset: c.dim + kvDim },
+            }),
+            await attention.prepare(ctx, {
+              label: `L${l}.attention`, step, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim, contextLength: contextSize,
+              q: qkv, qStride: qkvDim, keyCache: L.keyCache, valueCache: L.valueCache, out: att,
+            }),
+            await matmul(`L${l}.o`, L.o, att, x, { accumulate: true }),
+            await matmul(`L${l}.gate_up`, L.gateUp, x, hb, { norm: { weight: L.ffnNorm, eps: c.rmsEps } }),
+            await matmul(`L${l}.down`, L.down, hb, x, { accumulate: true }),
+          );
+        }
+        ops.push(await matmul('output', output, x, logits, { norm: { weight: outputNorm, eps: c.rmsEps } }));
+        return ops;
+      };
+      const decodeOps = await program(decodeStep);
+      const prefillOps = await program(prefillStep);
+      const argmaxOp = await argmax.prepare(ctx, { n: c.vocabSize, x: logits, result: argmaxResult, label: 'argmax' });
+      return new WebGPUBackend(c, contextSize, ctx, memory, T, decodeStep, prefillStep, decodeOps, prefillOps, argmaxOp,
+        logits, argmaxResult, readback, owned);
+    } catch (e) {
+      for (const b of owned.buffers) b.destroy();
+      for (const w of owned.weights) destroyWeights(w);
+      throw e;
+    }
+  }
+
+  private check(tokens: readonly number[], pos: number): void {
+    if (this.disposed) throw new KernelArgumentError('engine', 'the backend was disposed');
+    if (this.lostError) throw this.lostError;
+    if (pos < 0 || pos + tokens.length > this.contextSize) {
+      throw new KernelArgumentError('engine', `positions ${pos}..${pos + tokens.length - 1} exceed the context of ${this.contextSize}`);
+    }
+    for (const t of tokens) {
+      if (!Number.isInteger(t) || t < 0 || t >= this.config.vocabSize) {
+        throw new KernelArgumentError('engine', `token id ${t} is outside the vocabulary (0..${this.config.vocabSize - 1})`);
+      }
+    }
+  }
+
+  /** Records `ops` for `tokens` at `pos` and, when `copy` is given, copies bytes into the readback buffer. */
+  private submit(step: Step, ops: PreparedOp[], tokens: readonly number[], pos: number,
+    copy?: { src: GPUBuffer; bytes: number }, extra?: PreparedOp): void {
+    const device = this.ctx.device;
+    writeStep(device, step, pos, tokens);
+    const encoder = device.createCommandEncoder({ label: 'token' });
+    const pass = encoder.beginComputePass({ label: 'forward' });
+    for (const op of ops) op.encode(pass);
+    extra?.encode(pass);
+    pass.end();
+    if (copy) encoder.copyBufferToBuffer(copy.src, 0, this.readback, 0, copy.bytes);
+    device.queue.submit([encoder.finish()]);
+  }
+
+  /** Maps the readback buffer; a lost device rejects with GpuDeviceLostError instead of hanging. */
+  private async read(bytes: number): Promise<ArrayBuffer> {
+    const lost = this.ctx.lost.then((e) => { throw e ?? new GpuDeviceLostError('destroyed', 'the device was destroyed'); });
+    await Promise.race([this.readback.mapAsync(GPUMapMode.READ, 0, bytes), lost]);
+    const out = this.readback.getMappedRange(0, bytes).slice(0);
+    this.readback.unmap();
+    return out;
+  }
+
+  async feed(tokens: readonly number[], pos: number, onLogits?: (i: number, logits: Float32Array) => void): Promise<Float32Array> {
+    this.check(tokens, pos);
+    const V = this.config.vocabSize;
+    let last = new Float32Array(V);
+    if (tokens.length === 1) {
+      this.submit(this.decodeStep, this.decodeOps, tokens, pos, { src: this.logits, bytes: V * 4 });
+      last = new Float32Array(await this.read(V * 4));
+      onLogits?.(0, last);
+      return last;
+    }
+    for (let start = 0; start < tokens.length; start += this.prefillChunk) {
+      const chunk = tokens.slice(start, start + this.prefillChunk);
+      const isLast = start + chunk.length === tokens.length;
+      // Only the logits that someone reads cross the bus: all of them for evaluation, else the last row.
+      if (onLogits) {
+        this.submit(this.prefillStep, this.prefillOps, chunk, pos + start, { src: this.logits, bytes: chunk.length * V * 4 });
+        const all = new Float32Array(await this.read(chunk.length * V * 4));
+        for (let i = 0; i < chunk.length; i++) onLogits(start + i, all.subarray(i * V, (i + 1) * V));
+        if (isLast) last = all.slice((chunk.length - 1) * V);
+      } else if (isLast) {
+        this.submit(this.prefillStep, this.prefillOps, chunk, pos + start);
+        const enc = this.ctx.device.createCommandEncoder();
+        enc.copyBufferToBuffer(this.logits, (chunk.length - 1) * V * 4, this.readback, 0, V * 4);
+        this.ctx.device.queue.submit([enc.finish()]);
+        last = new Float32Array(await this.read(V * 4));
+      } else {
+        this.submit(this.prefillStep, this.prefillOps, chunk, pos + start);
+      }
+    }
+    return last;
+  }
+
+  async feedArgmax(token: number, pos: number): Promise<number> {
+    this.check([token], pos);
+    this.submit(this.decodeStep, this.decodeOps, [token], pos, { src: this.argmaxResult, bytes: 4 }, this.argmaxOp);
+    return new Uint32Array(await this.read(4))[0]!;
+  }
+
+  /** Records one decode step `n` times and waits: for benchmarks (no readback). */
+  async timeDecode(n: number, pos = 0): Promise<number> {
+    this.check([0], pos);
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) this.submit(this.decodeStep, this.decodeOps, [0], pos);
+    await this.ctx.device.queue.onSubmittedWorkDone();
+    return (performance.now() - t0) / n;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const op of [...this.decodeOps, ...this.prefillOps, this.argmaxOp]) op.destroy();
+    for (const b of this.owned.buffers) b.destroy();
+    for (const w of this.owned.weights) destroyWeights(w);
+  }
+}
+
+/**
+ * The data of one or more tensors stacked by rows, in the element type `format` uploads best from:
+ * F16 tensors stay f16 bit patterns when the target is f16; everything else becomes f32.
+ */
+function concat(file: GGUFFile, ts: GGUFTensorInfo[], format: WeightFormat): Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer> {
+  const total = ts.reduce((a, t) => a + t.nelements, 0);
+  if (format === 'f16' && ts.every((t) => t.type === GGMLType.F16)) {
+    const out = new Uint16Array(total);
+    let at = 0;
+    for (const t of ts) {
+      const b = tensorBytes(file, t);
+      out.set(new Uint16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)), at);
+      at += t.nelements;
+    }
+    return out;
+  }
+  const out = new Float32Array(total);
+  let at = 0;
+  for (const t of ts) {
+    dequantize(t.type, tensorBytes(file, t), t.nelements, out.subarray(at, at + t.nelements));
+    at += t.nelements;
+  }
+  return out;
+}

@@ -1,0 +1,116 @@
+// Weight matrices on the GPU: row-major as GGUF stores them (row = output channel), each row padded
+// to a 16-byte multiple so kernels read whole vec4s, split by rows into shards of at most one
+// storage binding each (maxStorageBufferBindingSize is 128 MiB on many phones and on lavapipe).
+import { f16ToF32, f32ToF16 } from '../model/tensor.js';
+import { createBufferChecked, type GpuContext } from './device.js';
+import { KernelArgumentError } from './errors.js';
+import { roundUp } from './pipeline.js';
+
+/** f32: one float per element. f16: IEEE halves, two per u32 (element 2k in the low 16 bits). */
+export type WeightFormat = 'f32' | 'f16';
+/** rows: W(rows, cols). gate-up: two matrices interleaved by rows (stored row 2r = gate r, 2r+1 = up r). */
+export type WeightLayout = 'rows' | 'gate-up';
+
+export interface WeightShard {
+  buffer: GPUBuffer;
+  /** First (output) row held, counted in rows of the logical matrix (in gate/up pairs for gate-up). */
+  firstRow: number;
+  rows: number;
+}
+
+export interface WeightTensor {
+  readonly format: WeightFormat;
+  readonly layout: WeightLayout;
+  /** Output rows: for gate-up, the rows of gate (= of up). */
+  readonly rows: number;
+  readonly cols: number;
+  /** Elements per stored row: cols rounded up to 4 (f32) or 8 (f16), i.e. 16 bytes; padding is zero. */
+  readonly rowStride: number;
+  readonly shards: readonly WeightShard[];
+}
+
+export const ELEMENTS_PER_16_BYTES: Record<WeightFormat, number> = { f32: 4, f16: 8 };
+
+export function rowStride(format: WeightFormat, cols: number): number {
+  return roundUp(cols, ELEMENTS_PER_16_BYTES[format]);
+}
+
+export interface UploadOptions {
+  label?: string;
+  /** Largest shard in bytes (default ctx.maxBindingSize). */
+  maxShardBytes?: number;
+}
+
+/** Source elements: f32 values, or f16 bit patterns (as GGUF F16 tensors hold them). */
+export type WeightData = Float32Array | Uint16Array;
+
+/** Uploads W(rows, cols), row-major, converting to `format` as needed. */
+export function uploadMatrix(ctx: GpuContext, data: WeightData, rows: number, cols: number, format: WeightFormat, opts: UploadOptions = {}): Promise<WeightTensor> {
+  checkData('uploadMatrix', data, rows, cols);
+  return upload(ctx, [data], rows, cols, format, 'rows', opts);
+}
+
+/**
+ * Uploads gate(rows, cols) and up(rows, cols) interleaved by rows, for gemv/gemm's fused SwiGLU:
+ * one workgroup reads gate row r and up row r together and writes silu(gate·x)·(up·x).
+ */
+export function uploadGateUp(ctx: GpuContext, gate: WeightData, up: WeightData, rows: number, cols: number, format: WeightFormat, opts: UploadOptions = {}): Promise<WeightTensor> {
+  checkData('uploadGateUp', gate, rows, cols);
+  checkData('uploadGateUp', up, rows, cols);
+  return upload(ctx, [gate, up], rows, cols, format, 'gate-up', opts);
+}
+
+export function destroyWeights(w: WeightTensor): void {
+  for (const s of w.shards) s.buffer.destroy();
+}
+
+function checkData(fn: string, data: WeightData, rows: number, cols: number): void {
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1) {
+    throw new KernelArgumentError(fn, `rows and cols must be positive integers, got ${rows}×${cols}`);
+  }
+  if (data.length !== rows * cols) throw new KernelArgumentError(fn, `expected ${rows}×${cols} = ${rows * cols} elements, got ${data.length}`);
+}
+
+async function upload(ctx: GpuContext, sources: WeightData[], rows: number, cols: number, format: WeightFormat, layout: WeightLayout, opts: UploadOptions): Promise<WeightTensor> {
+  const stride = rowStride(format, cols);
+  const bytesPerElement = format === 'f32' ? 4 : 2;
+  const groupBytes = stride * bytesPerElement * sources.length; // one output row: 1 stored row, or 2 for gate-up
+  const maxShardBytes = Math.min(opts.maxShardBytes ?? ctx.maxBindingSize, ctx.maxBindingSize);
+  const rowsPerShard = Math.floor(maxShardBytes / groupBytes);
+  const label = opts.label ?? 'weights';
+  if (rowsPerShard < 1) {
+    throw new KernelArgumentError('upload', `${label}: one row (${groupBytes} bytes) exceeds the ${maxShardBytes}-byte binding limit`);
+  }
+  const shards: WeightShard[] = [];
+  try {
+    for (let first = 0; first < rows; first += rowsPerShard) {
+      const n = Math.min(rowsPerShard, rows - first);
+      const buffer = await createBufferChecked(ctx.device, {
+        label: `${label}[${shards.length}]`, size: n * groupBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true,
+      });
+      shards.push({ buffer, firstRow: first, rows: n });
+      const mapped = buffer.getMappedRange();
+      const dst = format === 'f32' ? new Float32Array(mapped) : new Uint16Array(mapped);
+      for (let r = 0; r < n; r++) {
+        for (let s = 0; s < sources.length; s++) {
+          copyRow(dst, (r * sources.length + s) * stride, sources[s]!, (first + r) * cols, cols);
+        }
+      }
+      buffer.unmap();
+    }
+  } catch (e) {
+    for (const s of shards) s.buffer.destroy();
+    throw e;
+  }
+  return { format, layout, rows, cols, rowStride: stride, shards };
+}
+
+function copyRow(dst: Float32Array | Uint16Array, at: number, src: WeightData, from: number, n: number): void {
+  if ((dst instanceof Float32Array) === (src instanceof Float32Array)) {
+    dst.set(src.subarray(from, from + n), at);
+  } else if (dst instanceof Float32Array) {
+    for (let i = 0; i < n; i++) dst[at + i] = f16ToF32(src[from + i]!);
+  } else {
+    for (let i = 0; i < n; i++) dst[at + i] = f32ToF16(src[from + i]!);
+  }
+}

@@ -1,0 +1,40 @@
+// `was-edge generate|eval --backend webgpu`: same contract and same figures as the reference.
+import { readFileSync } from 'node:fs';
+import { expect, test } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { sharedPath } from '../helpers/shared.js';
+import { describeGpu } from './context.js';
+
+async function run(...argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = await main(argv, (s) => { out += s; }, (s) => { err += s; });
+  return { code, out, err };
+}
+
+describeGpu('CLI on WebGPU', () => {
+  const model = sharedPath('models/stories260K/stories260K.gguf');
+  test('generate --backend webgpu --json gives the golden greedy tokens', async () => {
+    const golden = JSON.parse(readFileSync(sharedPath('reference/stories260K/greedy_once_upon_a_time.json'), 'utf8'));
+    const r = await run('generate', '--backend', 'webgpu', '--model', model, '--prompt', 'Once upon a time', '--max-tokens', '32', '--json');
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out).generated_ids).toEqual(golden.generated_ids);
+  });
+
+  test('eval --backend webgpu matches --backend reference to 3 decimals on a slice of the dev text', async () => {
+    for (const ctx of ['128', '512']) {
+      const args = ['--model', model, '--text', sharedPath('data/tinystories_dev.txt'), '--ctx', ctx, '--max-chunks', '6', '--json'];
+      const gpu = JSON.parse((await run('eval', '--backend', 'webgpu', ...args)).out);
+      const ref = JSON.parse((await run('eval', '--backend', 'reference', ...args)).out);
+      expect(gpu.tokens_scored).toBe(ref.tokens_scored);
+      expect(Math.abs(gpu.ppl - ref.ppl), `webgpu ${gpu.ppl} vs reference ${ref.ppl}`).toBeLessThan(5e-4);
+    }
+  });
+
+  test('sampling with a seed gives the same text on WebGPU as on the reference', async () => {
+    const args = ['--model', model, '--prompt', 'Lily', '--max-tokens', '24', '--temperature', '0.8', '--top-p', '0.9', '--seed', '11', '--json'];
+    const gpu = JSON.parse((await run('generate', '--backend', 'webgpu', ...args)).out);
+    const ref = JSON.parse((await run('generate', '--backend', 'reference', ...args)).out);
+    expect(gpu.generated_ids).toEqual(ref.generated_ids);
+  });
+});

@@ -1,0 +1,61 @@
+import { afterAll, test } from 'vitest';
+import * as rope from '../../src/gpu/rope.js';
+import { createStep, writeStep } from '../../src/gpu/step.js';
+import { rope as ropeRef } from '../../src/reference/ops.js';
+import { describeGpu, gpu } from './context.js';
+import { expectClose, randomArray, readBuffer, rng, run, SEED, storage } from './util.js';
+
+describeGpu('rope', () => {
+  afterAll(() => gpu.device.destroy());
+  const contextLength = 2048;
+
+  test('q and k in place; k, v into the cache; positions 0 … 2047, prefill tokens', async () => {
+    const next = rng(SEED);
+    const cases = [
+      { nHeads: 4, nKVHeads: 2, headDim: 64, ropeDim: 64, pos: 0, T: 1 },
+      { nHeads: 4, nKVHeads: 2, headDim: 64, ropeDim: 64, pos: 1, T: 1 },
+      { nHeads: 8, nKVHeads: 8, headDim: 8, ropeDim: 8, pos: 37, T: 1, base: 500000 },
+      { nHeads: 3, nKVHeads: 1, headDim: 6, ropeDim: 4, pos: 511, T: 1 },
+      { nHeads: 2, nKVHeads: 2, headDim: 128, ropeDim: 128, pos: 2047, T: 1 },
+      { nHeads: 4, nKVHeads: 2, headDim: 16, ropeDim: 16, pos: 30, T: 5, maxTokens: 8 },
+      { nHeads: 4, nKVHeads: 2, headDim: 16, ropeDim: 16, pos: 2, T: 3, noCache: true },
+    ];
+    for (const c of cases) {
+      const base = c.base ?? 10000;
+      const table = await rope.createRopeTable(gpu, { contextLength, ropeDim: c.ropeDim, base });
+      const qDim = c.nHeads * c.headDim;
+      const kvDim = c.nKVHeads * c.headDim;
+      const stride = qDim + 2 * kvDim + 3; // q | k | v | gap, per token
+      const step = createStep(gpu, c.maxTokens ?? c.T);
+      writeStep(gpu.device, step, c.pos, new Array(c.T).fill(0));
+      const x = randomArray(next, stride * step.maxTokens);
+      const kc0 = randomArray(next, contextLength * kvDim);
+      const vc0 = randomArray(next, contextLength * kvDim);
+      const [xb, kb, vb] = [storage(gpu, x), storage(gpu, kc0), storage(gpu, vc0)];
+      const op = await rope.prepare(gpu, {
+        step, table, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim, x: xb, qOffset: 0, kOffset: qDim, stride,
+        ...(c.noCache ? {} : { cache: { key: kb, value: vb, vOffset: qDim + kvDim } }),
+      });
+      await run(gpu, op);
+      const wantX = x.slice();
+      const wantK = kc0.slice();
+      const wantV = vc0.slice();
+      for (let t = 0; t < c.T; t++) {
+        const p = c.pos + t;
+        const q = wantX.subarray(t * stride, t * stride + qDim);
+        const k = wantX.subarray(t * stride + qDim, t * stride + qDim + kvDim);
+        ropeRef(q, c.nHeads, c.headDim, c.ropeDim, p, base);
+        ropeRef(k, c.nKVHeads, c.headDim, c.ropeDim, p, base);
+        if (!c.noCache) {
+          wantK.set(k, p * kvDim);
+          wantV.set(wantX.subarray(t * stride + qDim + kvDim, t * stride + qDim + 2 * kvDim), p * kvDim);
+        }
+      }
+      const what = `rope ${JSON.stringify(c)}`;
+      expectClose(await readBuffer(gpu, xb, x.length), wantX, `${what} x`);
+      expectClose(await readBuffer(gpu, kb, wantK.length), wantK, `${what} key cache`);
+      expectClose(await readBuffer(gpu, vb, wantV.length), wantV, `${what} value cache`, 0);
+      for (const b of [xb, kb, vb, table.buffer]) b.destroy();
+    }
+  });
+});
