@@ -13,3 +13,6 @@ export { ReferenceBackend } from './reference/backend.js';
 export { generate, normalizeGenerate, AbortError, type GenerateOptions, type GenerateResult } from './generate.js';
 export { Sampler, normalizeSampling, type SamplingOptions } from './sampler.js';
 export { perplexity, type PerplexityResult } from './eval.js';
+export { acquireDevice, type GpuContext, type AcquireOptions } from './gpu/device.js';
+export { WebGPUUnavailableError, GpuDeviceLostError, GpuOutOfMemoryError, KernelArgumentError } from './gpu/errors.js';
+export { WebGPUBackend, type WebGPUBackendOptions, type GpuMemoryReport } from './gpu/engine.js';

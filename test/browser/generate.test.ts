@@ -15,6 +15,7 @@ interface GeneratePageResult {
   prefillMs: number;
   decodeMs: number;
   tokensPerSecond: number;
+  backend: string;
   gpu: {
     present: boolean;
     adapter: { vendor: string; architecture: string; description: string; isFallbackAdapter: boolean | null; shaderF16: boolean } | null;
@@ -41,8 +42,8 @@ describeBrowser('browser: reference generate from dist/index.js', () => {
     await session?.close();
   });
 
-  test('stories260K: 32 greedy tokens equal the llama2.c golden', async () => {
-    const page = await session!.openPage('/pages/generate.html');
+  test.each(['reference', 'webgpu'])('stories260K on the %s backend: 32 greedy tokens equal the llama2.c golden', async (backend) => {
+    const page = await session!.openPage(`/pages/generate.html?backend=${backend}`);
     const r = await waitForResult<GeneratePageResult>(page, 60_000);
     const a = r.gpu.adapter;
     console.log(
@@ -54,5 +55,6 @@ describeBrowser('browser: reference generate from dist/index.js', () => {
     expect(r.generatedIds).toEqual(golden.generated_ids);
     expect(r.text).toBe(golden.text_llama2c.slice(golden.prompt.length));
     expect(r.finishReason).toBe('length');
+    expect(r.backend).toBe(backend);
   });
 });

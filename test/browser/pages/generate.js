@@ -1,11 +1,13 @@
 // Greedy generation with the reference backend from the built bundle, as a user's page would run it.
 // Plain ES module, no bundling: the test serves dist/ at /dist/ and the shared models at /models/.
-import { generate, loadWeightsF32, openModel, ReferenceBackend } from '/dist/index.js';
+import { acquireDevice, generate, loadWeightsF32, openModel, ReferenceBackend, WebGPUBackend } from '/dist/index.js';
 
 const MODEL_URL = '/models/stories260K/stories260K.gguf';
 const PROMPT = 'Once upon a time';
 const MAX_TOKENS = 32;
 const CONTEXT_SIZE = 512;
+/** ?backend=webgpu runs the WebGPU engine; the default is the reference. */
+const BACKEND = new URLSearchParams(location.search).get('backend') ?? 'reference';
 
 /** navigator.gpu and the default adapter, for the log: which WebGPU this browser would give us. */
 async function gpuInfo() {
@@ -33,7 +35,9 @@ async function main() {
   const response = await fetch(MODEL_URL);
   if (!response.ok) throw Object.assign(new Error(`GET ${MODEL_URL}: HTTP ${response.status}`), { name: 'FetchError' });
   const model = openModel(await response.arrayBuffer());
-  const backend = new ReferenceBackend(model.config, loadWeightsF32(model.file, model.config), CONTEXT_SIZE);
+  const backend = BACKEND === 'webgpu'
+    ? await WebGPUBackend.create(await acquireDevice(), model, { contextSize: CONTEXT_SIZE })
+    : new ReferenceBackend(model.config, loadWeightsF32(model.file, model.config), CONTEXT_SIZE);
   const loadMs = performance.now() - t0;
   const out = document.getElementById('out');
   const r = await generate(backend, model.tokenizer, PROMPT, { maxTokens: MAX_TOKENS }, (piece) => {
@@ -49,6 +53,7 @@ async function main() {
     prefillMs: r.prefillMs,
     decodeMs: r.decodeMs,
     tokensPerSecond: r.tokensPerSecond,
+    backend: backend.name,
     gpu,
   };
 }
