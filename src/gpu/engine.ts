@@ -79,8 +79,13 @@ export class WebGPUBackend implements Backend {
     void ctx.lost.then((e) => { this.lostError = e; });
   }
 
-  static async create(ctx: GpuContext, model: Model, opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
-    const c = model.config;
+  static create(ctx: GpuContext, model: Model, opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+    return WebGPUBackend.fromSource(ctx, ggufWeights(model), opts);
+  }
+
+  /** Builds the engine from any weight source (GGUF today; benchmarks use synthetic weights). */
+  static async fromSource(ctx: GpuContext, source: WeightSource, opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+    const c = source.config;
     const contextSize = opts.contextSize ?? Math.min(c.contextLength, 4096);
     if (!Number.isInteger(contextSize) || contextSize < 1 || contextSize > c.contextLength) {
       throw new KernelArgumentError('engine', `contextSize must be in 1..${c.contextLength}, got ${contextSize}`);
@@ -88,7 +93,6 @@ export class WebGPUBackend implements Backend {
     const T = opts.prefillChunk ?? 32;
     const kvDim = c.nKVHeads * c.headDim;
     const qkvDim = c.dim + 2 * kvDim;
-    const tensors = modelTensors(model.file, c);
     const device = ctx.device;
     const owned = { buffers: [] as GPUBuffer[], weights: [] as WeightTensor[] };
     const memory: GpuMemoryReport = { weights: 0, kvCache: 0, activations: 0 };
@@ -109,20 +113,18 @@ export class WebGPUBackend implements Backend {
       for (const s of w.shards) memory.weights += s.buffer.size;
       return w;
     };
-    const formatOf = (ts: GGUFTensorInfo[]): WeightFormat =>
-      opts.weightFormat && opts.weightFormat !== 'auto' ? opts.weightFormat :
-        ts.every((t) => t.type === GGMLType.F16) ? 'f16' : 'f32';
+    const formatOf = (names: string[]): WeightFormat =>
+      opts.weightFormat && opts.weightFormat !== 'auto' ? opts.weightFormat : source.naturalFormat(names);
     const matrix = async (names: string[], label: string) => {
-      const ts = names.map((n) => tensors.get(n)!);
-      const format = formatOf(ts);
-      const rows = ts.reduce((a, t) => a + t.dims[1]!, 0);
-      return track(await uploadMatrix(ctx, concat(model.file, ts, format), rows, ts[0]!.dims[0]!, format, { label }));
+      const format = formatOf(names);
+      const m = source.matrix(names, format);
+      return track(await uploadMatrix(ctx, m.data, m.rows, m.cols, format, { label }));
     };
 
     try {
-      const f32 = (name: string) => concat(model.file, [tensors.get(name)!], 'f32') as Float32Array<ArrayBuffer>;
+      const f32 = (name: string) => source.vector(name);
       const embd = await matrix(['token_embd.weight'], 'token_embd');
-      const output = c.tiedOutput && formatOf([tensors.get('token_embd.weight')!]) === embd.format ? embd : await matrix(['output.weight'], 'output');
+      const output = c.tiedOutput && formatOf(['output.weight']) === embd.format ? embd : await matrix(['output.weight'], 'output');
       const outputNorm = await vector('output_norm', f32('output_norm.weight'));
 
       // Activations (T tokens; decode uses row 0).
@@ -140,13 +142,12 @@ export class WebGPUBackend implements Backend {
       const layers: LayerWeights[] = [];
       for (let l = 0; l < c.nLayers; l++) {
         const p = `blk.${l}.`;
-        const gateT = tensors.get(`${p}ffn_gate.weight`)!;
-        const upT = tensors.get(`${p}ffn_up.weight`)!;
-        const guFormat = formatOf([gateT, upT]);
+        const gateUp = [`${p}ffn_gate.weight`, `${p}ffn_up.weight`];
+        const guFormat = formatOf(gateUp);
         layers.push({
           qkv: await matrix([`${p}attn_q.weight`, `${p}attn_k.weight`, `${p}attn_v.weight`], `${p}qkv`),
           o: await matrix([`${p}attn_output.weight`], `${p}o`),
-          gateUp: track(await uploadGateUp(ctx, concat(model.file, [gateT], guFormat), concat(model.file, [upT], guFormat),
+          gateUp: track(await uploadGateUp(ctx, source.matrix([gateUp[0]!], guFormat).data, source.matrix([gateUp[1]!], guFormat).data,
             c.hiddenDim, c.dim, guFormat, { label: `${p}gate_up` })),
           down: await matrix([`${p}ffn_down.weight`], `${p}down`),
           attnNorm: await vector(`${p}attn_norm`, f32(`${p}attn_norm.weight`)),
@@ -275,11 +276,17 @@ export class WebGPUBackend implements Backend {
     return new Uint32Array(await this.read(4))[0]!;
   }
 
-  /** Records one decode step `n` times and waits: for benchmarks (no readback). */
-  async timeDecode(n: number, pos = 0): Promise<number> {
+  /**
+   * Benchmarks: mean wall milliseconds of one decode step at `pos`, over `n` steps submitted back to
+   * back (no readback). `only` keeps the dispatches whose label it accepts (e.g. just the GEMVs).
+   */
+  async timeDecode(n: number, pos = 0, only?: (label: string) => boolean): Promise<number> {
     this.check([0], pos);
+    const ops = only ? this.decodeOps.filter((op) => only(op.label)) : this.decodeOps;
+    this.submit(this.decodeStep, ops, [0], pos); // warm-up
+    await this.ctx.device.queue.onSubmittedWorkDone();
     const t0 = performance.now();
-    for (let i = 0; i < n; i++) this.submit(this.decodeStep, this.decodeOps, [0], pos);
+    for (let i = 0; i < n; i++) this.submit(this.decodeStep, ops, [0], pos);
     await this.ctx.device.queue.onSubmittedWorkDone();
     return (performance.now() - t0) / n;
   }
@@ -291,6 +298,32 @@ export class WebGPUBackend implements Backend {
     for (const b of this.owned.buffers) b.destroy();
     for (const w of this.owned.weights) destroyWeights(w);
   }
+}
+
+/** Where the engine's weights come from: named llama tensors, by GGUF name. */
+export interface WeightSource {
+  config: LlamaConfig;
+  /** The format a tensor group is stored in without conversion ('f16' for F16 tensors). */
+  naturalFormat(names: string[]): WeightFormat;
+  /** The named matrices stacked by rows: f16 bit patterns when `format` is f16 and the data are f16, else f32. */
+  matrix(names: string[], format: WeightFormat): { data: WeightData; rows: number; cols: number };
+  /** A 1-D tensor (norm weights) as f32. */
+  vector(name: string): Float32Array<ArrayBuffer>;
+}
+
+/** The weights of a GGUF model; quantized tensors are dequantised to f32 (exact). */
+export function ggufWeights(model: Model): WeightSource {
+  const tensors = modelTensors(model.file, model.config);
+  const get = (names: string[]) => names.map((n) => tensors.get(n)!);
+  return {
+    config: model.config,
+    naturalFormat: (names) => (get(names).every((t) => t.type === GGMLType.F16) ? 'f16' : 'f32'),
+    matrix: (names, format) => {
+      const ts = get(names);
+      return { data: concat(model.file, ts, format), rows: ts.reduce((a, t) => a + t.dims[1]!, 0), cols: ts[0]!.dims[0]! };
+    },
+    vector: (name) => concat(model.file, get([name]), 'f32') as Float32Array<ArrayBuffer>,
+  };
 }
 
 /**

@@ -1,0 +1,155 @@
+// Dense decode on WebGPU, in one run: (a) the read roofline (a large vec4<f32> read), (b) GEMV at
+// Llama-7B shapes in f32 and packed f16, (c) one decode step of a Llama-7B-shaped model with random
+// weights, split into GEMV time and everything else. Prints a table of GB/s and % of the roofline.
+//
+// Build and run (see BENCHMARKS.md):  npm run bench:build && node dist/bench-decode.mjs [--quick] [--layers N]
+import { parseArgs } from 'node:util';
+import { acquireDevice } from '../src/gpu/device.js';
+import { WebGPUBackend, type WeightSource } from '../src/gpu/engine.js';
+import * as gemv from '../src/gpu/gemv.js';
+import { nodeGPU } from '../src/gpu/node-gpu.js';
+import type { PreparedOp } from '../src/gpu/pipeline.js';
+import { vectorBytes } from '../src/gpu/pipeline.js';
+import { uploadMatrix, type WeightFormat } from '../src/gpu/weights.js';
+import type { LlamaConfig } from '../src/model/config.js';
+
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' } } });
+const quick = !!args.quick; // small shapes: checks the script on a CPU adapter
+const ctx = await acquireDevice({ gpu: await nodeGPU() });
+const { device } = ctx;
+const info = ctx.adapterInfo;
+console.log(`# adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; shader-f16 ${ctx.features.f16}; ` +
+  `maxStorageBufferBindingSize ${(ctx.maxBindingSize / 2 ** 20).toFixed(0)} MiB; ${new Date().toISOString()}`);
+
+const table: string[][] = [['what', 'shape', 'format', 'µs', 'GB/s', '% of roofline']];
+const fmt = (x: number, d = 1) => x.toFixed(d);
+
+/** Best wall time per repetition of `encode` (one pass, one submit, `reps` repetitions), in µs. */
+async function time(encode: (pass: GPUComputePassEncoder) => void, reps: number): Promise<number> {
+  let best = Infinity;
+  for (let trial = 0; trial < 4; trial++) {
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    for (let r = 0; r < reps; r++) encode(pass);
+    pass.end();
+    const t = performance.now();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    if (trial > 0) best = Math.min(best, (performance.now() - t) / reps); // trial 0 warms up
+  }
+  return best * 1e3;
+}
+
+// (a) Read roofline: every invocation sums a strided run of vec4<f32>; one store per workgroup.
+const ROOF_WGSL = /* wgsl */ `
+@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let threads = nwg.x * 256u;
+  var acc = vec4<f32>(0.0);
+  for (var i = gid.x; i < arrayLength(&src); i += threads) { acc += src[i]; }
+  // The stored value depends on every load, so no compiler may drop them; one store per thread is
+  // 1/4096 of the bytes read.
+  if (gid.x % 64u == 0u) { dst[gid.x / 64u] = acc.x + acc.y + acc.z + acc.w; }
+}`;
+const roofBytes = quick ? 64 << 20 : Math.min(1 << 30, ctx.maxBindingSize);
+const roofSrc = device.createBuffer({ size: roofBytes, usage: GPUBufferUsage.STORAGE });
+const roofDst = device.createBuffer({ size: 4 << 20, usage: GPUBufferUsage.STORAGE });
+const roofPipe = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: ROOF_WGSL }), entryPoint: 'main' } });
+const roofBind = device.createBindGroup({ layout: roofPipe.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: roofSrc } }, { binding: 1, resource: { buffer: roofDst } }] });
+let roofUs = Infinity;
+for (const groups of [1024, 2048, 4096, 8192]) {
+  roofUs = Math.min(roofUs, await time((p) => { p.setPipeline(roofPipe); p.setBindGroup(0, roofBind); p.dispatchWorkgroups(groups); }, quick ? 2 : 10));
+}
+const roofline = roofBytes / (roofUs * 1e-6); // bytes/s
+table.push(['read roofline', `${roofBytes >> 20} MiB`, 'vec4<f32>', fmt(roofUs), fmt(roofline / 1e9, 0), '100']);
+roofSrc.destroy();
+
+// (b) GEMV at 7B shapes. Weight copies rotate so their total exceeds the last-level cache.
+function randomData(n: number, format: WeightFormat): Float32Array | Uint16Array {
+  if (format === 'f32') return Float32Array.from({ length: n }, () => Math.random() - 0.5);
+  return Uint16Array.from({ length: n }, () => 0x3000 + ((Math.random() * 0x0fff) | 0) + (Math.random() < 0.5 ? 0x8000 : 0));
+}
+const shapes: [number, number][] = quick ? [[512, 512], [1376, 512], [512, 1376]] : [[4096, 4096], [11008, 4096], [4096, 11008]];
+for (const format of ['f32', 'f16'] as WeightFormat[]) {
+  for (const [rows, cols] of shapes) {
+    const bytes = rows * cols * (format === 'f32' ? 4 : 2);
+    const copies = quick ? 2 : Math.max(2, Math.ceil(400e6 / bytes));
+    const data = randomData(rows * cols, format);
+    const x = device.createBuffer({ size: vectorBytes(cols), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(x, 0, Float32Array.from({ length: cols }, () => Math.random()));
+    const y = device.createBuffer({ size: vectorBytes(rows), usage: GPUBufferUsage.STORAGE });
+    const ops: PreparedOp[] = [];
+    const weights = [];
+    for (let k = 0; k < copies; k++) {
+      const w = await uploadMatrix(ctx, data, rows, cols, format);
+      weights.push(w);
+      ops.push(await gemv.prepare(ctx, { weights: w, x, y }));
+    }
+    const us = await time((p) => { for (const op of ops) op.encode(p); }, quick ? 2 : 10) / copies;
+    const bw = bytes / (us * 1e-6);
+    table.push(['gemv', `${rows}×${cols}`, format === 'f16' ? 'packed f16' : 'f32', fmt(us), fmt(bw / 1e9, 0), fmt((100 * bw) / roofline)]);
+    for (const op of ops) op.destroy();
+    for (const w of weights) for (const s of w.shards) s.buffer.destroy();
+    x.destroy();
+    y.destroy();
+  }
+}
+
+// (c) One decode step of a Llama-7B-shaped model with random weights. Every layer holds the same
+// random data (generated once per shape) in its own buffers, so all weight bytes are distinct reads.
+function syntheticSource(c: LlamaConfig): WeightSource {
+  const cache = new Map<string, Float32Array | Uint16Array>();
+  const kvDim = c.nKVHeads * c.headDim;
+  const shapeOf = (name: string): [number, number] => {
+    const s = name.replace(/^blk\.\d+\./, '').replace('.weight', '');
+    switch (s) {
+      case 'attn_q': case 'attn_output': return [c.dim, c.dim];
+      case 'attn_k': case 'attn_v': return [kvDim, c.dim];
+      case 'ffn_gate': case 'ffn_up': return [c.hiddenDim, c.dim];
+      case 'ffn_down': return [c.dim, c.hiddenDim];
+      case 'token_embd': case 'output': return [c.vocabSize, c.dim];
+      default: throw new Error(`no synthetic tensor ${name}`);
+    }
+  };
+  return {
+    config: c,
+    naturalFormat: () => 'f32',
+    matrix(names, format) {
+      const cols = shapeOf(names[0]!)[1];
+      const rows = names.reduce((a, n) => a + shapeOf(n)[0], 0);
+      const key = `${rows}x${cols}/${format}`;
+      if (!cache.has(key)) cache.set(key, randomData(rows * cols, format));
+      return { data: cache.get(key)!, rows, cols };
+    },
+    vector: () => Float32Array.from({ length: c.dim }, () => 1),
+  };
+}
+const layers = Number(args.layers ?? (quick ? 2 : 32));
+const config7b: LlamaConfig = quick
+  ? { architecture: 'llama', name: 'synthetic', dim: 512, hiddenDim: 1376, nLayers: layers, nHeads: 8, nKVHeads: 8, headDim: 64, ropeDim: 64, vocabSize: 4000, contextLength: 512, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false }
+  : { architecture: 'llama', name: 'llama-7b-shaped', dim: 4096, hiddenDim: 11008, nLayers: layers, nHeads: 32, nKVHeads: 32, headDim: 128, ropeDim: 128, vocabSize: 32000, contextLength: 512, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false };
+const isGemv = (label: string) => /\.(qkv|o|gate_up|down)$|^output$/.test(label);
+for (const weightFormat of ['f32', 'f16'] as WeightFormat[]) {
+  const engine = await WebGPUBackend.fromSource(ctx, syntheticSource(config7b), { weightFormat, contextSize: 512, prefillChunk: 8 });
+  const pos = 255; // attention over 256 cached positions
+  const n = quick ? 3 : 20;
+  const stepMs = await engine.timeDecode(n, pos);
+  const gemvMs = await engine.timeDecode(n, pos, isGemv);
+  const weightBytes = engine.memory.weights;
+  const label = weightFormat === 'f16' ? 'packed f16' : 'f32';
+  const shape = `${layers} layers, pos ${pos}`;
+  table.push(['decode step', shape, label, fmt(stepMs * 1e3), fmt(weightBytes / (stepMs * 1e-3) / 1e9, 0), fmt((100 * weightBytes / (stepMs * 1e-3)) / roofline)]);
+  table.push(['  GEMVs only', shape, label, fmt(gemvMs * 1e3), fmt(weightBytes / (gemvMs * 1e-3) / 1e9, 0), fmt((100 * weightBytes / (gemvMs * 1e-3)) / roofline)]);
+  table.push(['  non-GEMV share', shape, label, fmt((stepMs - gemvMs) * 1e3), '', `${fmt((100 * (stepMs - gemvMs)) / stepMs)} % of step`]);
+  console.log(`# decode ${label}: ${(weightBytes / 2 ** 30).toFixed(2)} GiB weights, ${(engine.memory.kvCache / 2 ** 20).toFixed(0)} MiB KV cache; ${(1000 / stepMs).toFixed(1)} tokens/s`);
+  engine.dispose();
+}
+
+const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
+for (const [i, r] of table.entries()) {
+  console.log(`| ${r.map((c, j) => c.padEnd(widths[j]!)).join(' | ')} |`);
+  if (i === 0) console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+}
+process.exit(0);
