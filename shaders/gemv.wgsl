@@ -1,8 +1,8 @@
 // y[y_offset + r] (+)= Σ_c W[r, c] · x'[c] for the rows r of one weight shard, W row-major (row = output).
 // x' = x, or RMSNorm(x)·norm_w when PRE_NORM (the scale is found from the same reads of x as the dot).
 // SWIGLU: W holds gate and up interleaved by rows; y[r] = silu(gate_r · x') · (up_r · x').
-// LANES consecutive invocations share a row, each reading every LANES-th 16-byte chunk (coalesced),
-// so a workgroup of WG invocations computes WG / LANES rows; partial sums meet in a tree in shared memory.
+// LANES consecutive invocations share a row (TWO_ROWS: a pair of rows, which shares the loads of x),
+// each reading every LANES-th 16-byte chunk (coalesced); partial sums meet in a tree in shared memory.
 #if NATIVE_F16
 enable f16;
 #endif
@@ -20,7 +20,12 @@ struct Params {
 
 const WG = {{WG}}u;
 const LANES = {{LANES}}u;
-const ROWS = WG / LANES;
+#if TWO_ROWS
+const ROWS_PER_GROUP = 2u;
+#else
+const ROWS_PER_GROUP = 1u;
+#endif
+const ROWS = WG / LANES * ROWS_PER_GROUP;
 const UNROLL = {{UNROLL}}u;
 #if F16
 const CHUNK = 8u;  // a vec4<u32> of packed halves
@@ -94,19 +99,19 @@ fn fma4(acc: ptr<function, Acc>, wa: vec4<f32>, wb: vec4<f32>, e: u32, tail: boo
   xv *= norm_w[e / 4u];
 #endif
   (*acc).a += dot(wa, xv);
-#if SWIGLU
+#if B_ROW
   (*acc).b += dot(wb, xv);
 #endif
 }
 
-// Adds chunk c of stored row row_a (and row_a + 1 for SwiGLU); tail: the chunk straddles cols.
-// Written without arrays: a dynamically indexed array of vectors may land in local memory.
-fn accumulate(acc: ptr<function, Acc>, row_a: u32, c: u32, tail: bool) {
+// Adds chunk c of stored row row_a (and of row_b into acc.b: SwiGLU's up row, or TWO_ROWS' second);
+// tail: the chunk straddles cols. No arrays: a dynamically indexed array may land in local memory.
+fn accumulate(acc: ptr<function, Acc>, row_a: u32, row_b: u32, c: u32, tail: bool) {
   let e = c * CHUNK;
 #if F16
   let qa = w[row_a * p.row_stride + c];
-#if SWIGLU
-  let qb = w[(row_a + 1u) * p.row_stride + c];
+#if B_ROW
+  let qb = w[row_b * p.row_stride + c];
 #else
   let qb = vec4<u32>(0u);
 #endif
@@ -114,8 +119,8 @@ fn accumulate(acc: ptr<function, Acc>, row_a: u32, c: u32, tail: bool) {
   if (!tail || e + 4u < p.cols) { fma4(acc, halves(qa.zw), halves(qb.zw), e + 4u, tail); }
 #else
   let wa = w[row_a * p.row_stride + c];
-#if SWIGLU
-  let wb = w[(row_a + 1u) * p.row_stride + c];
+#if B_ROW
+  let wb = w[row_b * p.row_stride + c];
 #else
   let wb = vec4<f32>(0.0);
 #endif
@@ -129,26 +134,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let first = (wid.x + wid.y * nwg.x) * ROWS;
   if (first >= p.rows) { return; }
   let lane = lid % LANES;
-  let group = lid / LANES;
-  let r = first + group;
+  let r = first + (lid / LANES) * ROWS_PER_GROUP;  // this group's (first) output row
 
   var acc = Acc(0.0, 0.0, 0.0);
   if (r < p.rows) {
 #if SWIGLU
     let row_a = 2u * r;
+    let row_b = row_a + 1u;
+#elif TWO_ROWS
+    let row_a = r;
+    let row_b = min(r + 1u, p.rows - 1u);  // past the last row: load row a again, write nothing
 #else
     let row_a = r;
+    let row_b = r;
 #endif
     // UNROLL chunks per trip: their loads are independent, so more of them are in flight at once.
     var c = lane;
     for (; c + (UNROLL - 1u) * LANES < p.full_chunks; c += UNROLL * LANES) {
-      for (var u = 0u; u < UNROLL; u++) { accumulate(&acc, row_a, c + u * LANES, false); }
+      for (var u = 0u; u < UNROLL; u++) { accumulate(&acc, row_a, row_b, c + u * LANES, false); }
     }
     for (; c < p.full_chunks; c += LANES) {
-      accumulate(&acc, row_a, c, false);
+      accumulate(&acc, row_a, row_b, c, false);
     }
     if (p.full_chunks * CHUNK < p.cols && lane == p.full_chunks % LANES) {
-      accumulate(&acc, row_a, p.full_chunks, true);
+      accumulate(&acc, row_a, row_b, p.full_chunks, true);
     }
   }
   red[lid] = vec4<f32>(acc.a, acc.b, acc.ss, 0.0);
@@ -161,19 +170,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
   let t = red[lid];
   var a = t.x;
+  var b = t.y;
 #if PRE_NORM
   let scale = 1.0 / sqrt(t.z / f32(p.cols) + p.eps);
   a *= scale;
-#endif
-#if SWIGLU
-  var b = t.y;
-#if PRE_NORM
   b *= scale;
 #endif
-  let v = a / (1.0 + exp(-a)) * b;
+#if SWIGLU
+  emit(r, a / (1.0 + exp(-a)) * b);
 #else
-  let v = a;
+  emit(r, a);
 #endif
+#if TWO_ROWS
+  if (r + 1u < p.rows) { emit(r + 1u, b); }
+#endif
+}
+
+fn emit(r: u32, v: f32) {
 #if ACCUMULATE
   y[p.y_offset + r] += v;
 #else

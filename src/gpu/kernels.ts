@@ -42,5 +42,6 @@ export { uploadMatrix, uploadGateUp, destroyWeights, type WeightTensor, type Wei
  * one submit, then map the 4 bytes. Nothing is allocated or created per token.
  * Prefill is the same graph with `createStep(ctx, chunk)` and gemm in place of gemv (attention and
  * rope read step.pos and step.nTokens; rope writes the step's k, v before attention reads them).
+ * `op.destroy()` frees what an op owns: uniforms, and decode attention's split-K scratch.
  */
 export const kernels = { embedding, rmsnorm, gemv, gemm, rope, attention, swiglu, add, argmax } as const;

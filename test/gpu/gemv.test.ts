@@ -20,6 +20,8 @@ interface Case {
   yOffset?: number;
   workgroupSize?: number;
   lanesPerRow?: number;
+  unroll?: number;
+  twoRows?: boolean;
   /** Upload f32 values into an f16 tensor (converted by the uploader) instead of f16 bits. */
   convert?: boolean;
 }
@@ -64,6 +66,8 @@ async function check(c: Case, salt: number): Promise<void> {
     ...(c.nativeF16 !== undefined ? { nativeF16: c.nativeF16 } : {}),
     ...(c.workgroupSize ? { workgroupSize: c.workgroupSize } : {}),
     ...(c.lanesPerRow ? { lanesPerRow: c.lanesPerRow } : {}),
+    ...(c.unroll ? { unroll: c.unroll } : {}),
+    ...(c.twoRows !== undefined ? { twoRows: c.twoRows } : {}),
   });
   await run(gpu, op);
   const got = await readBuffer(gpu, yBuf, yOffset + rows);
@@ -121,6 +125,9 @@ describeGpu('gemv', () => {
     await check({ rows: 100, cols: 4097, workgroupSize: 64, lanesPerRow: 8 }, ++salt);
     await check({ rows: 9, cols: 300, workgroupSize: 32, lanesPerRow: 32, swiglu: true }, ++salt);
     await check({ rows: 40, cols: 172, format: 'f16', convert: true, nativeF16: false }, ++salt);
+    await check({ rows: 33, cols: 4097, norm: true, shardRows: 7 }, ++salt); // odd rows per shard
+    await check({ rows: 172, cols: 64, twoRows: false, accumulate: true, format: 'f16', nativeF16: false, unroll: 1 }, ++salt);
+    await check({ rows: 1, cols: 300, unroll: 4 }, ++salt);
   });
   test('4096 × 4096 f32 and 1000 × 4096 f16', async () => {
     await check({ rows: 4096, cols: 4096 }, ++salt);
