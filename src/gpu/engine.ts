@@ -217,11 +217,11 @@ export class WebGPUBackend implements Backend {
 
   /** Records `ops` for `tokens` at `pos` and, when `copy` is given, copies bytes into the readback buffer. */
   private submit(step: Step, ops: PreparedOp[], tokens: readonly number[], pos: number,
-    copy?: { src: GPUBuffer; bytes: number }, extra?: PreparedOp): void {
+    copy?: { src: GPUBuffer; bytes: number }, extra?: PreparedOp, timestampWrites?: GPUComputePassTimestampWrites): void {
     const device = this.ctx.device;
     writeStep(device, step, pos, tokens);
     const encoder = device.createCommandEncoder({ label: 'token' });
-    const pass = encoder.beginComputePass({ label: 'forward' });
+    const pass = encoder.beginComputePass({ label: 'forward', timestampWrites });
     for (const op of ops) op.encode(pass);
     extra?.encode(pass);
     pass.end();
@@ -277,18 +277,84 @@ export class WebGPUBackend implements Backend {
   }
 
   /**
-   * Benchmarks: mean wall milliseconds of one decode step at `pos`, over `n` steps submitted back to
-   * back (no readback). `only` keeps the dispatches whose label it accepts (e.g. just the GEMVs).
+   * Benchmarks: one decode step at `pos`, `n` steps submitted back to back (no readback). Returns
+   * mean wall milliseconds per step (CPU recording included) and, where the device has
+   * timestamp queries, the mean GPU time of the step's compute pass. `only` keeps the dispatches
+   * whose label it accepts (e.g. just the GEMVs).
    */
-  async timeDecode(n: number, pos = 0, only?: (label: string) => boolean): Promise<number> {
+  async timeDecode(n: number, pos = 0, only?: (label: string) => boolean): Promise<{ wallMs: number; gpuMs: number | null }> {
     this.check([0], pos);
+    const device = this.ctx.device;
     const ops = only ? this.decodeOps.filter((op) => only(op.label)) : this.decodeOps;
     this.submit(this.decodeStep, ops, [0], pos); // warm-up
-    await this.ctx.device.queue.onSubmittedWorkDone();
+    await device.queue.onSubmittedWorkDone();
+    const querySet = this.ctx.features.timestamp ? device.createQuerySet({ type: 'timestamp', count: 2 * n }) : null;
     const t0 = performance.now();
-    for (let i = 0; i < n; i++) this.submit(this.decodeStep, ops, [0], pos);
-    await this.ctx.device.queue.onSubmittedWorkDone();
-    return (performance.now() - t0) / n;
+    for (let i = 0; i < n; i++) {
+      this.submit(this.decodeStep, ops, [0], pos, undefined, undefined,
+        querySet ? { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } : undefined);
+    }
+    await device.queue.onSubmittedWorkDone();
+    const wallMs = (performance.now() - t0) / n;
+    if (!querySet) return { wallMs, gpuMs: null };
+    const resolved = device.createBuffer({ size: 16 * n, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const read = device.createBuffer({ size: 16 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = device.createCommandEncoder();
+    enc.resolveQuerySet(querySet, 0, 2 * n, resolved, 0);
+    enc.copyBufferToBuffer(resolved, 0, read, 0, 16 * n);
+    device.queue.submit([enc.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const ts = new BigUint64Array(read.getMappedRange().slice(0));
+    read.destroy();
+    resolved.destroy();
+    querySet.destroy();
+    let ns = 0;
+    for (let i = 0; i < n; i++) ns += Number(ts[2 * i + 1]! - ts[2 * i]!);
+    return { wallMs, gpuMs: ns / n / 1e6 };
+  }
+
+  /**
+   * Benchmarks: GPU milliseconds per decode step by kind of dispatch (label without the layer
+   * prefix), each op timed in its own compute pass with timestamp queries; null without them.
+   */
+  async profileDecode(n: number, pos = 0): Promise<Map<string, number> | null> {
+    if (!this.ctx.features.timestamp) return null;
+    this.check([0], pos);
+    const device = this.ctx.device;
+    const ops = this.decodeOps;
+    const count = 2 * ops.length * n;
+    const querySet = device.createQuerySet({ type: 'timestamp', count });
+    writeStep(device, this.decodeStep, pos, [0]);
+    for (let i = 0; i < n; i++) {
+      const encoder = device.createCommandEncoder();
+      ops.forEach((op, j) => {
+        const at = 2 * (i * ops.length + j);
+        const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: at, endOfPassWriteIndex: at + 1 } });
+        op.encode(pass);
+        pass.end();
+      });
+      device.queue.submit([encoder.finish()]);
+    }
+    const resolved = device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const read = device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = device.createCommandEncoder();
+    enc.resolveQuerySet(querySet, 0, count, resolved, 0);
+    enc.copyBufferToBuffer(resolved, 0, read, 0, 8 * count);
+    device.queue.submit([enc.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const ts = new BigUint64Array(read.getMappedRange().slice(0));
+    read.destroy();
+    resolved.destroy();
+    querySet.destroy();
+    const byKind = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      ops.forEach((op, j) => {
+        const at = 2 * (i * ops.length + j);
+        const kind = op.label.replace(/^L\d+\./, '');
+        byKind.set(kind, (byKind.get(kind) ?? 0) + Number(ts[at + 1]! - ts[at]!) / 1e6 / n);
+      });
+    }
+    return byKind;
   }
 
   dispose(): void {
