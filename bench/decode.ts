@@ -24,19 +24,40 @@ console.log(`# adapter: ${info.vendor} ${info.architecture} ${info.device} ${inf
 const table: string[][] = [['what', 'shape', 'format', 'µs', 'GB/s', '% of roofline']];
 const fmt = (x: number, d = 1) => x.toFixed(d);
 
-/** Best wall time per repetition of `encode` (one pass, one submit, `reps` repetitions), in µs. */
+/**
+ * Best time per repetition of `encode` (one pass, one submit, `reps` repetitions), in µs: GPU time
+ * of the pass from timestamp queries where the device has them (wall time otherwise, which adds
+ * the submit and completion-callback latency).
+ */
 async function time(encode: (pass: GPUComputePassEncoder) => void, reps: number): Promise<number> {
+  const qs = ctx.features.timestamp ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+  const resolved = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   let best = Infinity;
   for (let trial = 0; trial < 4; trial++) {
     const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
+    const pass = enc.beginComputePass(qs ? { timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
     for (let r = 0; r < reps; r++) encode(pass);
     pass.end();
+    if (qs) {
+      enc.resolveQuerySet(qs, 0, 2, resolved, 0);
+      enc.copyBufferToBuffer(resolved, 0, read, 0, 16);
+    }
     const t = performance.now();
     device.queue.submit([enc.finish()]);
     await device.queue.onSubmittedWorkDone();
-    if (trial > 0) best = Math.min(best, (performance.now() - t) / reps); // trial 0 warms up
+    let ms = performance.now() - t;
+    if (qs) {
+      await read.mapAsync(GPUMapMode.READ);
+      const [a, b] = new BigUint64Array(read.getMappedRange());
+      ms = Number(b! - a!) / 1e6;
+      read.unmap();
+    }
+    if (trial > 0) best = Math.min(best, ms / reps); // trial 0 warms up
   }
+  qs?.destroy();
+  resolved.destroy();
+  read.destroy();
   return best * 1e3;
 }
 
@@ -75,7 +96,7 @@ const shapes: [number, number][] = quick ? [[512, 512], [1376, 512], [512, 1376]
 for (const format of ['f32', 'f16'] as WeightFormat[]) {
   for (const [rows, cols] of shapes) {
     const bytes = rows * cols * (format === 'f32' ? 4 : 2);
-    const copies = quick ? 2 : Math.max(2, Math.ceil(400e6 / bytes));
+    const copies = quick ? 2 : Math.max(2, Math.ceil(600e6 / bytes));
     const data = randomData(rows * cols, format);
     const x = device.createBuffer({ size: vectorBytes(cols), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     device.queue.writeBuffer(x, 0, Float32Array.from({ length: cols }, () => Math.random()));
@@ -87,8 +108,8 @@ for (const format of ['f32', 'f16'] as WeightFormat[]) {
       weights.push(w);
       ops.push(await gemv.prepare(ctx, { weights: w, x, y }));
     }
-    await time((p) => { for (const op of ops) op.encode(p); }, quick ? 2 : 100); // raise the GPU clocks
-    const us = await time((p) => { for (const op of ops) op.encode(p); }, quick ? 2 : 20) / copies;
+    await time((p) => { for (const op of ops) op.encode(p); }, quick ? 2 : 200); // raise the GPU clocks, touch every page
+    const us = await time((p) => { for (const op of ops) op.encode(p); }, quick ? 2 : Math.ceil(400 / copies)) / copies;
     const bw = bytes / (us * 1e-6);
     table.push(['gemv', `${rows}×${cols}`, format === 'f16' ? 'packed f16' : 'f32', fmt(us), fmt(bw / 1e9, 0), fmt((100 * bw) / roofline)]);
     for (const op of ops) op.destroy();
