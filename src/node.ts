@@ -6,6 +6,7 @@ import { openModel, type Model } from './model/model.js';
 
 export * from './index.js';
 export { loadWasmNode } from './wasm/node.js';
+export { nodeGPU } from './gpu/node-gpu.js';
 export type { WasmVariant } from './wasm/location.js';
 
 /** Reads a GGUF file once and parses it in place (tensor data stay views into that buffer). */
