@@ -297,17 +297,7 @@ export class WebGPUBackend implements Backend {
     await device.queue.onSubmittedWorkDone();
     const wallMs = (performance.now() - t0) / n;
     if (!querySet) return { wallMs, gpuMs: null };
-    const resolved = device.createBuffer({ size: 16 * n, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    const read = device.createBuffer({ size: 16 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const enc = device.createCommandEncoder();
-    enc.resolveQuerySet(querySet, 0, 2 * n, resolved, 0);
-    enc.copyBufferToBuffer(resolved, 0, read, 0, 16 * n);
-    device.queue.submit([enc.finish()]);
-    await read.mapAsync(GPUMapMode.READ);
-    const ts = new BigUint64Array(read.getMappedRange().slice(0));
-    read.destroy();
-    resolved.destroy();
-    querySet.destroy();
+    const ts = await readTimestamps(device, querySet);
     let ns = 0;
     for (let i = 0; i < n; i++) ns += Number(ts[2 * i + 1]! - ts[2 * i]!);
     return { wallMs, gpuMs: ns / n / 1e6 };
@@ -335,17 +325,7 @@ export class WebGPUBackend implements Backend {
       });
       device.queue.submit([encoder.finish()]);
     }
-    const resolved = device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    const read = device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const enc = device.createCommandEncoder();
-    enc.resolveQuerySet(querySet, 0, count, resolved, 0);
-    enc.copyBufferToBuffer(resolved, 0, read, 0, 8 * count);
-    device.queue.submit([enc.finish()]);
-    await read.mapAsync(GPUMapMode.READ);
-    const ts = new BigUint64Array(read.getMappedRange().slice(0));
-    read.destroy();
-    resolved.destroy();
-    querySet.destroy();
+    const ts = await readTimestamps(device, querySet);
     const byKind = new Map<string, number>();
     for (let i = 0; i < n; i++) {
       ops.forEach((op, j) => {
@@ -364,6 +344,23 @@ export class WebGPUBackend implements Backend {
     for (const b of this.owned.buffers) b.destroy();
     for (const w of this.owned.weights) destroyWeights(w);
   }
+}
+
+/** Resolves every timestamp of `querySet` (nanoseconds) and destroys it. */
+async function readTimestamps(device: GPUDevice, querySet: GPUQuerySet): Promise<BigUint64Array> {
+  const bytes = 8 * querySet.count;
+  const resolved = device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  enc.resolveQuerySet(querySet, 0, querySet.count, resolved, 0);
+  enc.copyBufferToBuffer(resolved, 0, read, 0, bytes);
+  device.queue.submit([enc.finish()]);
+  await read.mapAsync(GPUMapMode.READ);
+  const ts = new BigUint64Array(read.getMappedRange().slice(0));
+  read.destroy();
+  resolved.destroy();
+  querySet.destroy();
+  return ts;
 }
 
 /** Where the engine's weights come from: named llama tensors, by GGUF name. */
