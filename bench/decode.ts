@@ -171,6 +171,16 @@ for (const weightFormat of ['f32', 'f16'] as WeightFormat[]) {
   table.push(row('  GEMVs only', gemvMs));
   table.push(['  non-GEMV', shape, label, fmt((stepMs - gemvMs) * 1e3), '', `${fmt((100 * (stepMs - gemvMs)) / stepMs)} % of step`]);
   table.push(row('decode step (wall, with CPU recording)', step.wallMs));
+  // Prefill (GEMM, 32 tokens a submit) against decoding the same prompt token by token (GEMV).
+  const prompt = Array.from({ length: 64 }, (_, i) => (i * 7919) % config7b.vocabSize);
+  await engine.feed(prompt, 0);
+  let t0 = performance.now();
+  await engine.feed(prompt, 0);
+  const prefillMs = (performance.now() - t0) / prompt.length;
+  t0 = performance.now();
+  for (let i = 0; i < prompt.length; i++) await engine.feedArgmax(prompt[i]!, i);
+  const tokenByTokenMs = (performance.now() - t0) / prompt.length;
+  table.push(['prefill, per token', `${layers} layers, 64 tokens`, label, fmt(prefillMs * 1e3), '', `${fmt(tokenByTokenMs / prefillMs, 2)}× faster than token by token (${fmt(tokenByTokenMs * 1e3)} µs)`]);
   const profile = await engine.profileDecode(quick ? 2 : 5, pos);
   if (profile) {
     const total = [...profile.values()].reduce((a, b) => a + b, 0);
