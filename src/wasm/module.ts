@@ -3,6 +3,7 @@
 // keep regions alive in Wasm memory and pass pointers; the copying methods are for one-off work.
 
 import { WasEdgeError } from '../errors.js';
+import { DEFAULT_HISTOGRAM, histogramSlots, type HistogramSpec } from '../sparsity/score.js';
 
 /** The raw exports of build/was*.wasm; pointers are wasm32 addresses (i32 on the wire). */
 export interface WasExports {
@@ -11,9 +12,41 @@ export interface WasExports {
   free(ptr: number): void;
   reset(): void;
   columnL1Norms(w: number, rows: number, cols: number, out: number): void;
+  histogramSlots(nbins: number): number;
+  histogramAccumulate(
+    hist: number,
+    nbins: number,
+    lo: number,
+    hi: number,
+    x: number,
+    norms: number,
+    n: number,
+    tokens: number,
+  ): void;
+  histogramQuantile(hist: number, nbins: number, lo: number, hi: number, q: number): number;
+  thresholdsToTau(t: number, norms: number, n: number, out: number): void;
 }
 
-const EXPORTS = ['memory', 'alloc', 'free', 'reset', 'columnL1Norms'] as const;
+const EXPORTS = [
+  'memory',
+  'alloc',
+  'free',
+  'reset',
+  'columnL1Norms',
+  'histogramSlots',
+  'histogramAccumulate',
+  'histogramQuantile',
+  'thresholdsToTau',
+] as const;
+
+/**
+ * A score histogram whose f64 counts live in Wasm memory at `ptr` (layout: histogramSlots in
+ * src/sparsity/score.ts): one per projection, made once by `createHistogram`, fed every
+ * calibration batch. `lo` and `hi` are as the Wasm sees them (rounded to f32).
+ */
+export interface WasHistogram extends HistogramSpec {
+  readonly ptr: number;
+}
 
 /**
  * Instantiates the Wasm module from its bytes or a URL (fetched; browsers, or Node for http(s)).
@@ -87,12 +120,14 @@ function readAsString(memory: WebAssembly.Memory, ptr: number): string {
  */
 export class WasModule {
   readonly #raw: WasExports;
-  /** Whole-memory view, re-made when memory grows (growth detaches the old ArrayBuffer). */
+  /** Whole-memory views, re-made when memory grows (growth detaches the old ArrayBuffer). */
   #heapF32: Float32Array;
+  #heapF64: Float64Array;
 
   constructor(raw: WasExports) {
     this.#raw = raw;
     this.#heapF32 = new Float32Array(raw.memory.buffer);
+    this.#heapF64 = new Float64Array(raw.memory.buffer);
   }
 
   /** The module's linear memory; its `buffer` changes whenever memory grows. */
@@ -139,6 +174,24 @@ export class WasModule {
     return this.#heapF32.subarray(start, start + len);
   }
 
+  /** A Float64Array over `len` doubles at `ptr` (8-byte aligned); valid until memory grows. */
+  f64View(ptr: number, len: number): Float64Array {
+    if (ptr % 8 !== 0) {
+      throw new WasEdgeError('WASM_BAD_ARGUMENT', `f64View: ptr ${ptr} is not 8-byte aligned; use a pointer from alloc()`);
+    }
+    if (this.#heapF64.buffer !== this.#raw.memory.buffer) {
+      this.#heapF64 = new Float64Array(this.#raw.memory.buffer);
+    }
+    const start = ptr / 8;
+    if (!Number.isInteger(len) || len < 0 || start + len > this.#heapF64.length) {
+      throw new WasEdgeError(
+        'WASM_BAD_ARGUMENT',
+        `f64View: [${ptr}, ${ptr + 8 * len}) is outside Wasm memory (${this.#heapF64.byteLength} bytes)`,
+      );
+    }
+    return this.#heapF64.subarray(start, start + len);
+  }
+
   /** ‖W[:,j]‖₁ for each column j of row-major W (rows, cols), both regions already in Wasm memory. */
   columnL1NormsInto(wPtr: number, rows: number, cols: number, outPtr: number): void {
     checkShape('columnL1Norms', rows, cols);
@@ -165,10 +218,113 @@ export class WasModule {
       this.free(wPtr);
     }
   }
+
+  /**
+   * A zeroed score histogram in Wasm memory, kept for the whole calibration of one projection
+   * (free it with `free(h.ptr)`, LIFO, or drop it with `reset()`).
+   */
+  createHistogram(spec: HistogramSpec = DEFAULT_HISTOGRAM): WasHistogram {
+    const checked = checkSpec(spec);
+    const slots = this.#raw.histogramSlots(checked.nbins);
+    const ptr = this.alloc(slots * 8);
+    this.f64View(ptr, slots).fill(0); // the bump allocator hands back old bytes after reset/free
+    return { ptr, ...checked };
+  }
+
+  /** A copy of the counts: [zeros, underflow, bin 0 … bin nbins−1, overflow, NaN]. */
+  histogramCounts(hist: WasHistogram): Float64Array {
+    return this.f64View(hist.ptr, histogramSlots(hist.nbins)).slice();
+  }
+
+  /** Sets every count back to zero. */
+  clearHistogram(hist: WasHistogram): void {
+    this.f64View(hist.ptr, histogramSlots(hist.nbins)).fill(0);
+  }
+
+  /**
+   * Adds the scores |x·norms| of activations x (tokens, n) at `xPtr` to `hist`; `normsPtr` 0 means
+   * all-ones norms (TEAL). For calibration loops that keep x and the norms in Wasm memory.
+   */
+  accumulateInto(hist: WasHistogram, xPtr: number, normsPtr: number, tokens: number, n: number): void {
+    checkShape('accumulate', tokens, n, ['tokens', 'n']);
+    this.#raw.histogramAccumulate(hist.ptr, hist.nbins, hist.lo, hist.hi, xPtr, normsPtr, n, tokens);
+  }
+
+  /** Adds the scores |x[r·n + j]·norms[j]| of x (tokens, n) to `hist`; norms null: all ones (TEAL). */
+  accumulate(hist: WasHistogram, x: Float32Array, norms: Float32Array | null, tokens: number, n: number): void {
+    checkShape('accumulate', tokens, n, ['tokens', 'n']);
+    if (x.length !== tokens * n) {
+      throw new WasEdgeError(
+        'SHAPE_MISMATCH',
+        `accumulate: x has ${x.length} elements but tokens × n = ${tokens} × ${n} = ${tokens * n}`,
+      );
+    }
+    if (norms !== null && norms.length !== n) {
+      throw new WasEdgeError('SHAPE_MISMATCH', `accumulate: norms has ${norms.length} elements but n = ${n}`);
+    }
+    const xPtr = this.alloc(x.byteLength);
+    const normsPtr = norms === null ? 0 : this.alloc(norms.byteLength);
+    try {
+      this.f32View(xPtr, x.length).set(x);
+      if (norms !== null) this.f32View(normsPtr, n).set(norms);
+      this.#raw.histogramAccumulate(hist.ptr, hist.nbins, hist.lo, hist.hi, xPtr, normsPtr, n, tokens);
+    } finally {
+      if (normsPtr !== 0) this.free(normsPtr);
+      this.free(xPtr);
+    }
+  }
+
+  /**
+   * The score threshold t with a fraction q of the recorded scores ≤ t (sparsity q). NaN for an
+   * empty histogram; 0 for q ≤ 0; +Infinity for q ≥ 1 (edge cases: assembly/score/histogram.ts).
+   */
+  quantile(hist: WasHistogram, q: number): number {
+    if (typeof q !== 'number' || Number.isNaN(q)) {
+      throw new WasEdgeError('WASM_BAD_ARGUMENT', `quantile: q must be a number in [0, 1], got ${String(q)}`);
+    }
+    return this.#raw.histogramQuantile(hist.ptr, hist.nbins, hist.lo, hist.hi, q);
+  }
+
+  /** τ_j = t / norms[j] into `outPtr` (n f32); `normsPtr` 0 means all ones. */
+  tauInto(t: number, normsPtr: number, n: number, outPtr: number): void {
+    checkShape('tau', 1, n, ['1', 'n']);
+    this.#raw.thresholdsToTau(t, normsPtr, n, outPtr);
+  }
+
+  /** τ_j = t / norms[j] (f32): drop x_j when |x_j| ≤ τ_j; norms[j] = 0 gives +Infinity (always dropped). */
+  tau(t: number, norms: Float32Array): Float32Array {
+    const n = norms.length;
+    const normsPtr = this.alloc(norms.byteLength);
+    const outPtr = this.alloc(norms.byteLength);
+    try {
+      this.f32View(normsPtr, n).set(norms);
+      this.#raw.thresholdsToTau(t, normsPtr, n, outPtr);
+      return this.f32View(outPtr, n).slice();
+    } finally {
+      this.free(outPtr);
+      this.free(normsPtr);
+    }
+  }
 }
 
-function checkShape(fn: string, rows: number, cols: number): void {
-  for (const [name, value] of [['rows', rows], ['cols', cols]] as const) {
+function checkSpec(spec: HistogramSpec): HistogramSpec {
+  const { nbins } = spec;
+  if (!Number.isInteger(nbins) || nbins < 1 || nbins > 2 ** 24) {
+    throw new WasEdgeError('WASM_BAD_ARGUMENT', `createHistogram: nbins must be an integer in [1, 2^24], got ${nbins}`);
+  }
+  const lo = Math.fround(spec.lo);
+  const hi = Math.fround(spec.hi);
+  if (!(lo >= -126 && hi <= 128 && lo < hi)) {
+    throw new WasEdgeError(
+      'WASM_BAD_ARGUMENT',
+      `createHistogram: need -126 <= lo < hi <= 128 (log2 of the score range), got lo ${spec.lo}, hi ${spec.hi}`,
+    );
+  }
+  return { nbins, lo, hi };
+}
+
+function checkShape(fn: string, rows: number, cols: number, names: readonly [string, string] = ['rows', 'cols']): void {
+  for (const [name, value] of [[names[0], rows], [names[1], cols]] as const) {
     if (!Number.isInteger(value) || value < 0 || value > 0x7fff_ffff) {
       throw new WasEdgeError('SHAPE_MISMATCH', `${fn}: ${name} must be an integer in [0, 2^31), got ${value}`);
     }
