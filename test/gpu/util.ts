@@ -8,17 +8,7 @@ import { vectorBytes } from '../../src/gpu/pipeline.js';
 /** A fresh seed per run (Date.now()), overridable with WAS_EDGE_SEED to replay a failure. */
 export const SEED = Number(process.env.WAS_EDGE_SEED ?? Date.now()) >>> 0;
 
-/** mulberry32: small, fast, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../helpers/random.js';
 
 /** n values uniform in [-scale, scale). */
 export function randomArray(next: () => number, n: number, scale = 1): Float32Array {

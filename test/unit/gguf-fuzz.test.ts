@@ -9,22 +9,12 @@ import { parseGGUF } from '../../src/model/gguf.js';
 import { dequantizeTensor, modelTensors } from '../../src/model/weights.js';
 import { kv, tinyLlamaSpec, withMeta, writeGGUF } from '../helpers/gguf-writer.js';
 import { readShared } from '../helpers/shared.js';
+import { mulberry32 as prng } from '../helpers/random.js';
 
 const SEED = Number(process.env.GGUF_FUZZ_SEED ?? 0x9e3779b9) >>> 0;
 const ONLY = process.env.GGUF_FUZZ_ONLY === undefined ? undefined : Number(process.env.GGUF_FUZZ_ONLY);
 const MAX_MS = 1000;
 
-/** mulberry32: a small seeded PRNG, one per iteration so any iteration replays alone. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** u64 values that break naive readers: all ones, sign bits, powers of two near type limits, zero. */
 const EXTREMES = [

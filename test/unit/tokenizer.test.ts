@@ -6,6 +6,7 @@ import { ModelFormatError, OptionError } from '../../src/errors.js';
 import { parseGGUF, type GGUFFile, type GGUFValue } from '../../src/model/gguf.js';
 import { StreamDecoder, Tokenizer } from '../../src/model/tokenizer.js';
 import { readShared, sharedPath } from '../helpers/shared.js';
+import { mulberry32 } from '../helpers/random.js';
 
 const cache = new Map<string, Tokenizer>();
 function tokenizer(...path: string[]): Tokenizer {
@@ -44,14 +45,8 @@ function streamed(tok: Tokenizer, ids: number[]): string[] {
 
 /** Deterministic strings mixing ASCII, runs of spaces, control characters, accents, CJK and astral emoji. */
 function randomStrings(count: number, seed: number): string[] {
-  let s = seed >>> 0;
-  const rand = (n: number) => { // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * n | 0;
-  };
+  const next = mulberry32(seed);
+  const rand = (n: number) => (next() * n) | 0;
   const pick = (): number => {
     switch (rand(7)) {
       case 0: return 0x20;

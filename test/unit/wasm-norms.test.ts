@@ -4,6 +4,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { WasModule } from '../../src/wasm/module.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
+import { mulberry32 as rng } from '../helpers/random.js';
 
 /** out[j] = Σ_i |W[i·cols + j]| in f64: the oracle. */
 function columnL1NormsRef(w: Float32Array, rows: number, cols: number): Float64Array {
@@ -14,17 +15,6 @@ function columnL1NormsRef(w: Float32Array, rows: number, cols: number): Float64A
   return out;
 }
 
-/** mulberry32: a seeded stream, so a failing shape can be replayed from the printed seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Signed values over six decades, like real weights with a few outlier channels. */
 function randomMatrix(rows: number, cols: number, seed: number): Float32Array {

@@ -14,18 +14,8 @@ import {
 } from '../../src/sparsity/score.js';
 import type { WasModule } from '../../src/wasm/module.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
+import { mulberry32 as rng } from '../helpers/random.js';
 
-/** mulberry32: a seeded stream, so a failing shape can be replayed from the printed seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /**
  * Calibration-like data: norms log-uniform in [0.1, 10], activations of log-normal magnitude
