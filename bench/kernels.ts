@@ -3,7 +3,7 @@
 // Weights cycle through enough copies to exceed the L2 cache, so every dispatch reads memory.
 // Build and run: npx esbuild bench/kernels.ts --bundle --platform=node --format=esm --external:webgpu
 //   --loader:.wgsl=text --outfile=dist/bench-kernels.mjs && node dist/bench-kernels.mjs [roofline TB/s] [quick]
-import { acquireDevice, type GpuContext } from '../src/gpu/device.js';
+import { acquireDevice } from '../src/gpu/device.js';
 import { createStep, kernels, uploadMatrix, vectorBytes, writeStep, type PreparedOp, type WeightFormat } from '../src/gpu/kernels.js';
 import { nodeGPU } from '../src/gpu/node-gpu.js';
 
