@@ -3,8 +3,8 @@
 // buffer is allocated once, and forward() is one screen. Every faster path is tested against it.
 
 import type { LlamaConfig } from '../model/config.js';
-import type { LlamaWeights } from '../model/weights.js';
-import { addInPlace, attention, matvec, rmsnorm, rope, swiglu } from './ops.js';
+import type { BlockWeights, LlamaWeights } from '../model/weights.js';
+import { addInPlace, attention, matvec, rmsnorm, rope, sparseMatvec, swiglu } from './ops.js';
 
 /** Per-sequence scratch and cache; allocated once per context length. */
 export interface RunState {
@@ -40,51 +40,80 @@ export function createRunState(c: LlamaConfig, seqLen: number): RunState {
   };
 }
 
+/** The four inputs of a block's seven projections: q|k|v share one, gate|up share one. */
+export type InputGroup = 'qkv' | 'o' | 'gate_up' | 'down';
+
+/** Sees every projection input (read-only): calibration records activations through it. */
+export type InputRecorder = (layer: number, group: InputGroup, x: Float32Array) => void;
+
+/** The seven projections of a block, in a fixed order used by every table of levels. */
+export const PROJECTIONS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
+export type Projection = (typeof PROJECTIONS)[number];
+
 /**
- * Optional hook on the input of every projection (WAS sparsity plugs in here): called with the
- * layer, the projection group and the input vector, it may zero channels in place.
+ * Activation sparsity for one run: per layer and projection a threshold vector τ over the
+ * projection's input channels (channel j is skipped when |x_j| ≤ τ_j), or null for dense; and
+ * counters of the weights actually skipped, for the measured skipped fraction.
  */
-export type InputHook = (layer: number, group: 'qkv' | 'o' | 'gate_up' | 'down', x: Float32Array) => void;
+export interface SparseRun {
+  tau: (Float32Array | null)[][]; // (layer, projection) → (in_dim) or null
+  skippedParams: number;
+  totalParams: number;
+}
+
+export interface ForwardOptions {
+  sparse?: SparseRun;
+  record?: InputRecorder;
+}
 
 /** Feeds `token` at position `pos`; leaves the next-token logits in s.logits and returns them. */
 export function forward(
-  c: LlamaConfig, w: LlamaWeights, s: RunState, token: number, pos: number, hook?: InputHook,
+  c: LlamaConfig, w: LlamaWeights, s: RunState, token: number, pos: number, o: ForwardOptions = {},
 ): Float32Array {
-  const kvDim = c.nKVHeads * c.headDim;
   s.x.set(w.tokenEmbedding.subarray(token * c.dim, (token + 1) * c.dim));
-
-  for (let l = 0; l < c.nLayers; l++) {
-    const L = w.layers[l]!;
-    const kCache = s.keyCache[l]!;
-    const vCache = s.valueCache[l]!;
-
-    // attention: x += Wo · attn(rope(Wq·n), rope(Wk·n), Wv·n), n = rmsnorm(x)
-    rmsnorm(s.xb, s.x, L.attnNorm, c.rmsEps);
-    hook?.(l, 'qkv', s.xb);
-    matvec(s.q, L.wq, s.xb, c.dim, c.dim);
-    matvec(s.k, L.wk, s.xb, kvDim, c.dim);
-    matvec(s.v, L.wv, s.xb, kvDim, c.dim);
-    rope(s.q, c.nHeads, c.headDim, c.ropeDim, pos, c.ropeBase);
-    rope(s.k, c.nKVHeads, c.headDim, c.ropeDim, pos, c.ropeBase);
-    kCache.set(s.k, pos * kvDim);
-    vCache.set(s.v, pos * kvDim);
-    attention(s.xb, s.q, kCache, vCache, pos, c.nHeads, c.nKVHeads, c.headDim, s.scores);
-    hook?.(l, 'o', s.xb);
-    matvec(s.xb2, L.wo, s.xb, c.dim, c.dim);
-    addInPlace(s.x, s.xb2);
-
-    // feed-forward: x += W_down · (silu(W_gate·n) ⊙ W_up·n), n = rmsnorm(x)
-    rmsnorm(s.xb, s.x, L.ffnNorm, c.rmsEps);
-    hook?.(l, 'gate_up', s.xb);
-    matvec(s.hb, L.wGate, s.xb, c.hiddenDim, c.dim);
-    matvec(s.hb2, L.wUp, s.xb, c.hiddenDim, c.dim);
-    swiglu(s.hb, s.hb, s.hb2);
-    hook?.(l, 'down', s.hb);
-    matvec(s.xb2, L.wDown, s.hb, c.dim, c.hiddenDim);
-    addInPlace(s.x, s.xb2);
-  }
-
+  for (let l = 0; l < c.nLayers; l++) block(c, w.layers[l]!, s, l, pos, o);
   rmsnorm(s.x, s.x, w.outputNorm, c.rmsEps);
   matvec(s.logits, w.output, s.x, c.vocabSize, c.dim);
   return s.logits;
+}
+
+/** One transformer block on the residual stream s.x at position `pos` (layer l's KV cache). */
+export function block(c: LlamaConfig, L: BlockWeights, s: RunState, l: number, pos: number, o: ForwardOptions = {}): void {
+  const kvDim = c.nKVHeads * c.headDim;
+  const { sparse, record } = o;
+  // y = W·x, or its activation-sparse version when this projection has thresholds.
+  const project = (p: number, out: Float32Array, W: Float32Array, x: Float32Array, rows: number, cols: number) => {
+    if (!sparse) return matvec(out, W, x, rows, cols);
+    sparse.totalParams += rows * cols;
+    const tau = sparse.tau[l]?.[p];
+    if (!tau) return matvec(out, W, x, rows, cols);
+    sparse.skippedParams += sparseMatvec(out, W, x, tau, rows, cols) * rows;
+  };
+  const kCache = s.keyCache[l]!;
+  const vCache = s.valueCache[l]!;
+
+  // attention: x += Wo · attn(rope(Wq·n), rope(Wk·n), Wv·n), n = rmsnorm(x)
+  rmsnorm(s.xb, s.x, L.attnNorm, c.rmsEps);
+  record?.(l, 'qkv', s.xb);
+  project(0, s.q, L.wq, s.xb, c.dim, c.dim);
+  project(1, s.k, L.wk, s.xb, kvDim, c.dim);
+  project(2, s.v, L.wv, s.xb, kvDim, c.dim);
+  rope(s.q, c.nHeads, c.headDim, c.ropeDim, pos, c.ropeBase);
+  rope(s.k, c.nKVHeads, c.headDim, c.ropeDim, pos, c.ropeBase);
+  kCache.set(s.k, pos * kvDim);
+  vCache.set(s.v, pos * kvDim);
+  attention(s.xb, s.q, kCache, vCache, pos, c.nHeads, c.nKVHeads, c.headDim, s.scores);
+  record?.(l, 'o', s.xb);
+  project(3, s.xb2, L.wo, s.xb, c.dim, c.dim);
+  addInPlace(s.x, s.xb2);
+
+  // feed-forward: x += W_down · (silu(W_gate·n) ⊙ W_up·n), n = rmsnorm(x)
+  rmsnorm(s.xb, s.x, L.ffnNorm, c.rmsEps);
+  record?.(l, 'gate_up', s.xb);
+  project(4, s.hb, L.wGate, s.xb, c.hiddenDim, c.dim);
+  project(5, s.hb2, L.wUp, s.xb, c.hiddenDim, c.dim);
+  swiglu(s.hb, s.hb, s.hb2);
+  record?.(l, 'down', s.hb);
+  project(6, s.xb2, L.wDown, s.hb, c.dim, c.hiddenDim);
+  addInPlace(s.x, s.xb2);
 }

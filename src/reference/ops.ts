@@ -99,3 +99,23 @@ export function argmax(x: Float32Array, n = x.length): number {
   for (let i = 1; i < n; i++) if (x[i]! > x[best]!) best = i;
   return best;
 }
+
+/**
+ * Activation-sparse out(rows) = W(rows, cols) · x(cols), W row-major: input channel c counts only
+ * when |x_c| > tau_c (WAS/TEAL: a skipped channel's weights are never needed). Returns how many
+ * input channels were skipped.
+ */
+export function sparseMatvec(out: Float32Array, w: Float32Array, x: Float32Array, tau: Float32Array, rows: number, cols: number): number {
+  let skipped = 0;
+  for (let c = 0; c < cols; c++) if (!(Math.abs(x[c]!) > tau[c]!)) skipped++;
+  for (let r = 0; r < rows; r++) {
+    let acc = 0;
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) {
+      const v = x[c]!;
+      if (Math.abs(v) > tau[c]!) acc += w[base + c]! * v;
+    }
+    out[r] = acc;
+  }
+  return skipped;
+}
