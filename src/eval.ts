@@ -12,6 +12,8 @@ export interface PerplexityResult {
   nll: number;
   tokens_scored: number;
   chunks: number;
+  /** With a dense reference run: mean KL(dense ‖ this) per scored token (nats). */
+  mean_kl?: number;
 }
 
 export interface PerplexityOptions {
@@ -19,6 +21,25 @@ export interface PerplexityOptions {
   /** Evaluate at most this many chunks (for quick slices). */
   maxChunks?: number;
   onProgress?: (done: number, total: number) => void;
+  /** A dense backend run in lockstep: its distributions give mean_kl. */
+  dense?: Backend;
+}
+
+/** log softmax(logits) into out (f64). */
+function logSoftmax(logits: Float32Array, out: Float64Array): void {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  const lse = max + Math.log(sum);
+  for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
+}
+
+/** KL(p ‖ q) of two distributions given as log-probabilities. */
+function kl(logP: Float64Array, logQ: Float64Array): number {
+  let d = 0;
+  for (let i = 0; i < logP.length; i++) d += Math.exp(logP[i]!) * (logP[i]! - logQ[i]!);
+  return d;
 }
 
 /** log softmax(logits)[target], stably: logits[target] − max − log Σ exp(logits − max). */
@@ -44,19 +65,32 @@ export async function perplexityOfTokens(backend: Backend, bos: number, tokens: 
   const first = ctx >> 1;
   let nll = 0;
   let count = 0;
+  let klSum = 0;
+  const V = backend.config.vocabSize;
+  const denseLog = o.dense ? Array.from({ length: ctx - 1 - first }, () => new Float64Array(V)) : [];
+  const log = new Float64Array(V);
   for (let c = 0; c < chunks; c++) {
     const chunk = tokens.slice(c * ctx, (c + 1) * ctx);
     chunk[0] = bos;
+    await o.dense?.feed(chunk.slice(0, ctx - 1), 0, (i, logits) => {
+      if (i >= first) logSoftmax(logits, denseLog[i - first]!);
+    });
     await backend.feed(chunk.slice(0, ctx - 1), 0, (i, logits) => {
       if (i >= first) {
         nll -= logProb(logits, chunk[i + 1]!);
         count++;
+        if (o.dense) {
+          logSoftmax(logits, log);
+          klSum += kl(denseLog[i - first]!, log);
+        }
       }
     });
     o.onProgress?.(c + 1, chunks);
   }
   const mean = nll / count;
-  return { ppl: Math.exp(mean), nll: mean, tokens_scored: count, chunks };
+  const r: PerplexityResult = { ppl: Math.exp(mean), nll: mean, tokens_scored: count, chunks };
+  if (o.dense) r.mean_kl = klSum / count;
+  return r;
 }
 
 export function perplexity(backend: Backend, tokenizer: Tokenizer, text: string, o: PerplexityOptions): Promise<PerplexityResult> {

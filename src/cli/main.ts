@@ -1,15 +1,21 @@
 // `was-edge` command line: generate text, evaluate perplexity.
 
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Backend } from '../backend.js';
 import { OptionError, WasEdgeError } from '../errors.js';
 import { WebGPUUnavailableError } from '../gpu/errors.js';
-import { perplexity } from '../eval.js';
+import { perplexity, type PerplexityResult } from '../eval.js';
 import { generate } from '../generate.js';
 import type { Model } from '../model/model.js';
-import { loadWeightsF32 } from '../model/weights.js';
-import { loadModelFile } from '../node.js';
+import { loadWeightsF32, type LlamaWeights } from '../model/weights.js';
+import { loadModelFile, loadWasmNode } from '../node.js';
+import type { SparseRun } from '../reference/llama.js';
+import { calibrate, projectionNorms } from '../sparsity/calibrate.js';
+import { buildTau, CalibrationError, checkSparsity, parseCalibration } from '../sparsity/plan.js';
 import { ReferenceBackend } from '../reference/backend.js';
 import { resolveDefaultModel } from './default-model.js';
 
@@ -18,6 +24,11 @@ const USAGE = `usage:
                     [--top-k K] [--top-p P] [--seed S] [--stop TEXT]... [--ctx N]
                     [--backend webgpu|reference] [--json]
   was-edge eval --model PATH --text PATH --ctx N [--max-chunks N] [--backend webgpu|reference] [--json]
+  was-edge calibrate --model PATH --text PATH [--tokens N] [--ctx N] [--greedy-tokens N] --out FILE
+
+  generate and eval take [--mode dense|teal|was|was-greedy --sparsity S [--calibration FILE]]
+  (default calibration: schedules/<model file name>.calib.json); eval --json then adds
+  mean_kl (vs dense) and skipped_weight_fraction (measured).
 
   --model defaults to $WAS_EDGE_MODEL, then ../shared/models/stories260K/stories260K.gguf,
   then a verified download of stories260K. An empty or absent prompt means BOS only.`;
@@ -56,17 +67,59 @@ function numOption(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
+/** f32 weights already loaded for a model (sparse runs dequantise once for norms and the forward). */
+const weightsCache = new WeakMap<Model, { weights: LlamaWeights }>();
+
+const SPARSITY_OPTIONS = {
+  mode: { type: 'string' }, sparsity: { type: 'string' }, calibration: { type: 'string' },
+} as const;
+
+/** Default calibration file of a model: schedules/<GGUF file name without .gguf>.calib.json. */
+function defaultCalibrationPath(modelPath: string): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const name = `${basename(modelPath).replace(/\.gguf$/i, '')}.calib.json`;
+  // dist/cli.js and src/cli/main.ts sit one and two folders below the package root.
+  const candidates = [resolve(here, '..', 'schedules', name), resolve(here, '..', '..', 'schedules', name)];
+  return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
+}
+
+/** --mode/--sparsity/--calibration → the thresholds of a run (null for dense). */
+async function sparsityFor(model: Model, modelPath: string, v: { mode?: string; sparsity?: string; calibration?: string }): Promise<SparseRun | null> {
+  const mode = checkSparsity(v.mode ?? 'dense', numOption('sparsity', v.sparsity) ?? (v.mode && v.mode !== 'dense' ? NaN : 0));
+  if (mode === 'dense') return null;
+  const path = v.calibration ?? defaultCalibrationPath(modelPath);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CalibrationError('NO_CALIBRATION',
+      `cannot read the calibration file ${path} (${(e as Error).message}); make one with \`was-edge calibrate --model ${modelPath} --text TEXT --out FILE\` and pass --calibration FILE.`);
+  }
+  const cal = parseCalibration(json, model.config);
+  const weights = loadWeightsF32(model.file, model.config);
+  weightsCache.set(model, { weights });
+  const norms = projectionNorms(model, weights, await loadWasmNode('release'));
+  return { tau: buildTau(cal, mode, numOption('sparsity', v.sparsity)!, norms)!, skippedParams: 0, totalParams: 0 };
+}
+
 /**
  * The backend the user asked for; without --backend, WebGPU when an adapter exists, else the
  * reference (with a note on stderr).
  */
-async function makeBackend(model: Model, name: string | undefined, ctx: number | undefined, err: (s: string) => void): Promise<Backend> {
+async function makeBackend(model: Model, name: string | undefined, ctx: number | undefined, err: (s: string) => void,
+  sparse?: SparseRun): Promise<Backend> {
   const c = model.config;
+  if (sparse) {
+    // Sparse decoding runs on the reference until the WebGPU engine takes τ vectors.
+    if (name === 'webgpu') throw new OptionError('--backend', 'sparse modes (--mode other than dense) run on the reference backend in this version; drop --backend or pass --backend reference.');
+    name = 'reference';
+  }
   if (ctx !== undefined && (ctx < 1 || ctx > c.contextLength)) {
     throw new OptionError('--ctx', `must be in 1..${c.contextLength} (the model's context length), got ${ctx}.`);
   }
   const size = ctx ?? Math.min(c.contextLength, 4096);
-  const reference = () => new ReferenceBackend(c, loadWeightsF32(model.file, c), size);
+  const sparseWeights = sparse ? weightsCache.get(model) : undefined;
+  const reference = () => new ReferenceBackend(c, sparseWeights?.weights ?? loadWeightsF32(model.file, c), size, sparse ? { sparse } : {});
   const webgpu = async () => {
     const { acquireDevice } = await import('../gpu/device.js');
     const { WebGPUBackend } = await import('../gpu/engine.js');
@@ -96,7 +149,7 @@ async function cmdGenerate(args: string[], out: (s: string) => void, err: (s: st
       model: { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'string' },
       temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' },
       seed: { type: 'string' }, stop: { type: 'string', multiple: true }, ctx: { type: 'string' },
-      backend: { type: 'string' }, json: { type: 'boolean' },
+      backend: { type: 'string' }, json: { type: 'boolean' }, ...SPARSITY_OPTIONS,
     },
     strict: true,
   });
@@ -108,8 +161,10 @@ async function cmdGenerate(args: string[], out: (s: string) => void, err: (s: st
     seed: intOption('seed', v.seed),
     stop: v.stop,
   };
-  const model = await loadModelFile(v.model ?? (await resolveDefaultModel(err)));
-  const backend = await makeBackend(model, v.backend, intOption('ctx', v.ctx), err);
+  const modelPath = v.model ?? (await resolveDefaultModel(err));
+  const model = await loadModelFile(modelPath);
+  const sparse = await sparsityFor(model, modelPath, v);
+  const backend = await makeBackend(model, v.backend, intOption('ctx', v.ctx), err, sparse ?? undefined);
   try {
     const prompt = v.prompt ?? '';
     if (v.json) {
@@ -119,7 +174,8 @@ async function cmdGenerate(args: string[], out: (s: string) => void, err: (s: st
       out(prompt);
       const r = await generate(backend, model.tokenizer, prompt, options, out);
       out('\n');
-      err(`[${r.generatedIds.length} tokens, ${r.tokensPerSecond.toFixed(1)} tok/s, ${backend.name}, finish: ${r.finishReason}]\n`);
+      const skipped = sparse ? `, ${(100 * sparse.skippedParams / Math.max(1, sparse.totalParams)).toFixed(1)}% of block weights skipped` : '';
+      err(`[${r.generatedIds.length} tokens, ${r.tokensPerSecond.toFixed(1)} tok/s, ${backend.name}${skipped}, finish: ${r.finishReason}]\n`);
     }
   } finally {
     backend.dispose();
@@ -131,7 +187,7 @@ async function cmdEval(args: string[], out: (s: string) => void, err: (s: string
     args: joinNegativeValues(args),
     options: {
       model: { type: 'string' }, text: { type: 'string' }, ctx: { type: 'string' },
-      'max-chunks': { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' },
+      'max-chunks': { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' }, ...SPARSITY_OPTIONS,
     },
     strict: true,
   });
@@ -139,12 +195,17 @@ async function cmdEval(args: string[], out: (s: string) => void, err: (s: string
   if (!v.ctx) throw new UsageError('eval needs --ctx N.');
   const ctx = intOption('ctx', v.ctx)!;
   const text = readFileSync(v.text, 'utf8');
-  const model = await loadModelFile(v.model ?? (await resolveDefaultModel(err)));
-  const backend = await makeBackend(model, v.backend, ctx, err);
+  const modelPath = v.model ?? (await resolveDefaultModel(err));
+  const model = await loadModelFile(modelPath);
+  const sparse = await sparsityFor(model, modelPath, v);
+  const backend = await makeBackend(model, v.backend, ctx, err, sparse ?? undefined);
+  // mean KL needs the dense distributions of the same chunks (only when a mode is asked for).
+  const dense = v.mode ? await makeBackend(model, sparse ? 'reference' : v.backend, ctx, err) : undefined;
   try {
     const t0 = performance.now();
-    const r = await perplexity(backend, model.tokenizer, text, {
+    const r: PerplexityResult & { skipped_weight_fraction?: number } = await perplexity(backend, model.tokenizer, text, {
       ctx,
+      dense: sparse ? dense : undefined,
       maxChunks: intOption('max-chunks', v['max-chunks']),
       onProgress: (done, total) => {
         const s = (performance.now() - t0) / 1000;
@@ -152,11 +213,51 @@ async function cmdEval(args: string[], out: (s: string) => void, err: (s: string
         if (done === total) err('\n');
       },
     });
+    if (v.mode) {
+      r.mean_kl ??= 0;
+      // Measured while running: block weights whose input channel was skipped, over all block weights read.
+      r.skipped_weight_fraction = sparse ? sparse.skippedParams / Math.max(1, sparse.totalParams) : 0;
+    }
     if (v.json) out(JSON.stringify(r) + '\n');
-    else out(`perplexity ${r.ppl.toFixed(4)} (nll ${r.nll.toFixed(6)}, ${r.tokens_scored} tokens scored in ${r.chunks} chunks of ${ctx})\n`);
+    else {
+      const extra = v.mode ? `; mean KL ${r.mean_kl!.toFixed(5)}, skipped ${(100 * r.skipped_weight_fraction!).toFixed(1)}% of block weights` : '';
+      out(`perplexity ${r.ppl.toFixed(4)} (nll ${r.nll.toFixed(6)}, ${r.tokens_scored} tokens scored in ${r.chunks} chunks of ${ctx}${extra})\n`);
+    }
   } finally {
     backend.dispose();
+    dense?.dispose();
   }
+}
+
+async function cmdCalibrate(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<void> {
+  const { values: v } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' }, text: { type: 'string' }, tokens: { type: 'string' }, ctx: { type: 'string' },
+      'greedy-tokens': { type: 'string' }, out: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (!v.text) throw new UsageError('calibrate needs --text PATH.');
+  if (!v.out) throw new UsageError('calibrate needs --out FILE.');
+  const modelPath = v.model ?? (await resolveDefaultModel(err));
+  const bytes = readFileSync(modelPath);
+  const model = await loadModelFile(modelPath);
+  const weights = loadWeightsF32(model.file, model.config);
+  const t0 = performance.now();
+  const cal = await calibrate(model, weights, readFileSync(v.text, 'utf8'), await loadWasmNode('release'), {
+    textName: basename(v.text),
+    modelSha256: createHash('sha256').update(bytes).digest('hex'),
+    tokens: intOption('tokens', v.tokens),
+    ctx: intOption('ctx', v.ctx),
+    greedyTokens: intOption('greedy-tokens', v['greedy-tokens']),
+    onProgress: (phase, done, total) => {
+      err(`\r[calibrate] ${phase} ${done}/${total}  ${((performance.now() - t0) / 1000).toFixed(1)} s   `);
+      if (phase === 'greedy' && done === total) err('\n');
+    },
+  });
+  writeFileSync(v.out, JSON.stringify(cal) + '\n');
+  out(`wrote ${v.out}: thresholds for ${cal.model.nLayers} layers × 7 projections over ${cal.data.tokens} tokens, greedy tables of ${cal.greedy[0]!.length} rows\n`);
 }
 
 /** Runs the CLI; returns the process exit code (0 ok, 1 runtime error, 2 bad usage or input). */
@@ -168,6 +269,7 @@ export async function main(argv: string[],
     switch (cmd) {
       case 'generate': await cmdGenerate(rest, out, err); return 0;
       case 'eval': await cmdEval(rest, out, err); return 0;
+      case 'calibrate': await cmdCalibrate(rest, out, err); return 0;
       case undefined: case '-h': case '--help': case 'help': out(USAGE + '\n'); return cmd ? 0 : 2;
       default: throw new UsageError(`unknown command "${cmd}".`);
     }

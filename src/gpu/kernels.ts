@@ -10,6 +10,7 @@ import * as gemm from './gemm.js';
 import * as gemv from './gemv.js';
 import * as rmsnorm from './rmsnorm.js';
 import * as rope from './rope.js';
+import * as sparse_gemv from './sparse_gemv.js';
 import * as swiglu from './swiglu.js';
 
 export type { PreparedOp } from './pipeline.js';
@@ -17,6 +18,7 @@ export { vectorBytes } from './pipeline.js';
 export { createStep, writeStep, type Step } from './step.js';
 export { createRopeTable, type RopeTable } from './rope.js';
 export { uploadMatrix, uploadGateUp, destroyWeights, type WeightTensor, type WeightFormat } from './weights.js';
+export { uploadTransposed, uploadTransposedStack, destroyTransposed, type TransposedWeightTensor } from './weights.js';
 
 /**
  * The flat registry. How one decode token of a llama model is recorded with it (the engine's job;
@@ -42,6 +44,8 @@ export { uploadMatrix, uploadGateUp, destroyWeights, type WeightTensor, type Wei
  * one submit, then map the 4 bytes. Nothing is allocated or created per token.
  * Prefill is the same graph with `createStep(ctx, chunk)` and gemm in place of gemv (attention and
  * rope read step.pos and step.nTokens; rope writes the step's k, v before attention reads them).
- * `op.destroy()` frees what an op owns: uniforms, and decode attention's split-K scratch.
+ * `op.destroy()` frees what an op owns: uniforms, and the split-K scratch of decode attention and sparse_gemv.
+ * With activation sparsity, sparse_gemv { weights: uploadTransposedStack(...), tau, ... } takes gemv's
+ * place in steps 1, 4, 6 (and 5 with a separate swiglu), over Wᵀ and one τ vector per stacked matrix.
  */
-export const kernels = { embedding, rmsnorm, gemv, gemm, rope, attention, swiglu, add, argmax } as const;
+export const kernels = { embedding, rmsnorm, gemv, sparse_gemv, gemm, rope, attention, swiglu, add, argmax } as const;

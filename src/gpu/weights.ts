@@ -114,3 +114,109 @@ function copyRow(dst: Float32Array | Uint16Array, at: number, src: WeightData, f
     for (let i = 0; i < n; i++) dst[at + i] = f32ToF16(src[from + i]!);
   }
 }
+
+// Transposed weights, for sparse_gemv: stored row j holds column j of W (the weights of input
+// channel j for every output), so a skipped input channel is one contiguous run that is never read.
+
+/** One stacked matrix of a transposed tensor (q, k or v; gate or up), with its own τ vector. */
+export interface TransposedSegment {
+  /** First output row of this matrix in the stack (its outputs are y[firstRow .. firstRow + rows)). */
+  readonly firstRow: number;
+  readonly rows: number;
+  /** Where its outputs start in a stored row, in elements: a multiple of 4 (f32) or 8 (f16), i.e. 16 bytes. */
+  readonly offset: number;
+}
+
+export interface TransposedShard {
+  buffer: GPUBuffer;
+  /** First input channel (stored row) held. */
+  firstCol: number;
+  cols: number;
+}
+
+export interface TransposedWeightTensor {
+  readonly format: WeightFormat;
+  /** Output rows, all segments together. */
+  readonly rows: number;
+  /** Input channels: the number of stored rows. */
+  readonly cols: number;
+  /** Elements per stored row: the segments, each padded to 16 bytes; padding is zero. */
+  readonly rowStride: number;
+  readonly shards: readonly TransposedShard[];
+  readonly segments: readonly TransposedSegment[];
+}
+
+/** Uploads Wᵀ for W(rows, cols) given row-major (rows = outputs, as GGUF stores it). */
+export function uploadTransposed(ctx: GpuContext, data: WeightData, rows: number, cols: number, format: WeightFormat, opts: UploadOptions = {}): Promise<TransposedWeightTensor> {
+  return uploadTransposedStack(ctx, [{ data, rows }], cols, format, opts);
+}
+
+/**
+ * Uploads several matrices with the same cols, stacked along the output dimension (q|k|v, gate|up),
+ * transposed: stored row j = [W₀[:, j], pad, W₁[:, j], pad, …], each segment starting on a 16-byte chunk
+ * so that a kernel's vec4 (f32) or 8 halves (f16) of outputs never straddle two matrices.
+ */
+export async function uploadTransposedStack(ctx: GpuContext, mats: readonly { data: WeightData; rows: number }[], cols: number, format: WeightFormat, opts: UploadOptions = {}): Promise<TransposedWeightTensor> {
+  const fn = 'uploadTransposedStack';
+  if (mats.length < 1) throw new KernelArgumentError(fn, 'needs at least one matrix');
+  const chunk = ELEMENTS_PER_16_BYTES[format];
+  const segments: TransposedSegment[] = [];
+  let offset = 0;
+  let firstRow = 0;
+  for (const m of mats) {
+    checkData(fn, m.data, m.rows, cols);
+    segments.push({ firstRow, rows: m.rows, offset });
+    firstRow += m.rows;
+    offset += roundUp(m.rows, chunk);
+  }
+  const stride = offset;
+  const rowBytes = stride * (format === 'f32' ? 4 : 2);
+  const maxShardBytes = Math.min(opts.maxShardBytes ?? ctx.maxBindingSize, ctx.maxBindingSize);
+  const colsPerShard = Math.floor(maxShardBytes / rowBytes);
+  const label = opts.label ?? 'weightsT';
+  if (colsPerShard < 1) {
+    throw new KernelArgumentError(fn, `${label}: one stored row (${rowBytes} bytes) exceeds the ${maxShardBytes}-byte binding limit`);
+  }
+  const shards: TransposedShard[] = [];
+  try {
+    for (let first = 0; first < cols; first += colsPerShard) {
+      const n = Math.min(colsPerShard, cols - first);
+      const buffer = await createBufferChecked(ctx.device, {
+        label: `${label}[${shards.length}]`, size: n * rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true,
+      });
+      shards.push({ buffer, firstCol: first, cols: n });
+      const mapped = buffer.getMappedRange();
+      const dst = format === 'f32' ? new Float32Array(mapped) : new Uint16Array(mapped);
+      mats.forEach((m, s) => transposeInto(dst, segments[s]!.offset, stride, m.data, m.rows, cols, first, n));
+      buffer.unmap();
+    }
+  } catch (e) {
+    for (const s of shards) s.buffer.destroy();
+    throw e;
+  }
+  return { format, rows: firstRow, cols, rowStride: stride, shards, segments };
+}
+
+export function destroyTransposed(w: TransposedWeightTensor): void {
+  for (const s of w.shards) s.buffer.destroy();
+}
+
+/** dst[(j − first)·stride + at + r] = src[r·cols + j] for j in [first, first + n), r < rows; in 32×32 blocks for the caches. */
+function transposeInto(dst: Float32Array | Uint16Array, at: number, stride: number, src: WeightData, rows: number, cols: number, first: number, n: number): void {
+  const B = 32;
+  const same = (dst instanceof Float32Array) === (src instanceof Float32Array);
+  const toF32 = dst instanceof Float32Array;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    const r1 = Math.min(r0 + B, rows);
+    for (let j0 = first; j0 < first + n; j0 += B) {
+      const j1 = Math.min(j0 + B, first + n);
+      for (let r = r0; r < r1; r++) {
+        const s = r * cols;
+        for (let j = j0; j < j1; j++) {
+          const v = src[s + j]!;
+          dst[(j - first) * stride + at + r] = same ? v : toF32 ? f16ToF32(v) : f32ToF16(v);
+        }
+      }
+    }
+  }
+}

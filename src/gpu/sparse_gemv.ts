@@ -1,0 +1,208 @@
+// sparse_gemv: y = Σ_{j : |x_j| > τ_j} x_j · W[:, j] for one token (WAS / TEAL activation sparsity): the
+// weights of a skipped input channel are never read, so time falls with the fraction s skipped.
+// Over Wᵀ (weights.ts uploadTransposedStack: stored row j = column j of W), each segment (q|k|v, gate|up)
+// with its own τ vector. Fusions as in gemv: RMSNorm of x first (norm; the threshold applies to the normed
+// x) and y += (accumulate). Two forms, both measured by bench/sparse.ts:
+//   split (default): workgroups own (output tile, K-chunk of kChunk channels), partials go to scratch and
+//     a second dispatch sums them into y; enough workgroups to fill the GPU at any shape;
+//   kChunk 'none': a workgroup walks all channels for its tile; one dispatch per shard, no scratch.
+import sparseGemvWGSL from '../../shaders/sparse_gemv.wgsl';
+import type { GpuContext } from './device.js';
+import { KernelArgumentError } from './errors.js';
+import { checkBuffer, checkPow2, grid, pipelineFor, renderWGSL, roundUp, UniformWriter, type PreparedOp } from './pipeline.js';
+import { ELEMENTS_PER_16_BYTES, type TransposedWeightTensor } from './weights.js';
+
+export interface SparseGemvOptions {
+  /** Wᵀ from uploadTransposed / uploadTransposedStack. */
+  weights: TransposedWeightTensor;
+  /** Input vector: x[xOffset .. xOffset + cols). */
+  x: GPUBuffer;
+  xOffset?: number;
+  /** Thresholds (segments × cols) f32: channel j is skipped for segment s when |x'_j| ≤ tau[s·cols + j]. */
+  tau: GPUBuffer;
+  /** Output: y[yOffset + r] for r < weights.rows (segments in order). Not x's or tau's buffer. */
+  y: GPUBuffer;
+  yOffset?: number;
+  /** y += instead of y = (the residual add). */
+  accumulate?: boolean;
+  /** RMSNorm x first, x' = x / rms(x) · weight (cols f32), then threshold x'. */
+  norm?: { weight: GPUBuffer; eps: number };
+  /** Input channels per workgroup (split-K, with a reduce dispatch), or 'none': one workgroup walks all. Default: see defaultKChunk. */
+  kChunk?: number | 'none';
+  /** 16-byte chunks of outputs per workgroup (power of two ≤ workgroupSize; default 64 split, 8 'none'). */
+  tileChunks?: number;
+  /** Invocations per workgroup (power of two, default 256). */
+  workgroupSize?: number;
+  /** Stored rows each invocation has in flight per loop trip (1..8, default 4). */
+  unroll?: number;
+  /** Channels tested and compacted per round (default min(kChunk, 1024), rounded up to 32). */
+  piece?: number;
+  /** Reduce: vec4s of output per workgroup (power of two ≤ workgroupSize, default 16). */
+  reduceChunks?: number;
+  /** Split partials, at least scratchBytes(weights, kChunk) bytes, STORAGE; shareable by ops run one after another. Default: the op makes its own. */
+  scratch?: GPUBuffer;
+  label?: string;
+}
+
+export interface SparseGemvShape {
+  WG: number;
+  TILE: number;
+  UNROLL: number;
+  PIECE: number;
+  NSEG: number;
+  F16: boolean;
+  PRE_NORM: boolean;
+  ACCUMULATE: boolean;
+  SPLIT: boolean;
+  /** Channels per K-chunk (0 when !SPLIT). */
+  KC: number;
+  /** Reduce vec4s per workgroup (0 when !SPLIT). */
+  R_CHUNKS: number;
+}
+
+export function wgsl(shape: SparseGemvShape): string {
+  return renderWGSL('sparse_gemv', sparseGemvWGSL, { ...shape });
+}
+
+/** Output tiles of `tileChunks` chunks: each segment's chunks rounded up to whole tiles (a tile never spans two). */
+export function tileCount(W: TransposedWeightTensor, tileChunks: number): number {
+  const chunk = ELEMENTS_PER_16_BYTES[W.format];
+  return W.segments.reduce((n, s) => n + Math.ceil(Math.ceil(s.rows / chunk) / tileChunks), 0);
+}
+
+/**
+ * Default K-chunk: the largest power of two in 64 .. 1024 that still gives ≥ 512 workgroups (about four
+ * per SM on a 132-SM GPU: enough loads in flight), else 64. Longer chunks mean less scratch and fewer
+ * per-workgroup overheads (compaction, lane tree).
+ */
+export function defaultKChunk(W: TransposedWeightTensor, tileChunks = 64): number {
+  const tiles = tileCount(W, tileChunks);
+  let kc = 64;
+  for (let c = 1024; c > 64; c >>= 1) {
+    if (tiles * kChunks(W, c) >= 512) { kc = c; break; }
+  }
+  return kc;
+}
+
+/** K-chunks over all shards (a chunk never spans two shards). */
+export function kChunks(W: TransposedWeightTensor, kChunk: number): number {
+  return W.shards.reduce((n, s) => n + Math.ceil(s.cols / kChunk), 0);
+}
+
+/** Bytes of split scratch: one f32 partial per (K-chunk, stored-row element). */
+export function scratchBytes(W: TransposedWeightTensor, kChunk: number): number {
+  return kChunks(W, kChunk) * W.rowStride * 4;
+}
+
+export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise<PreparedOp> {
+  const { weights: W, x, tau, y, norm } = opts;
+  const label = opts.label ?? 'sparse_gemv';
+  const xOffset = opts.xOffset ?? 0;
+  const yOffset = opts.yOffset ?? 0;
+  const chunk = ELEMENTS_PER_16_BYTES[W.format];
+  const SPLIT = opts.kChunk !== 'none';
+  const WG = opts.workgroupSize ?? 256;
+  const TILE = opts.tileChunks ?? (SPLIT ? 64 : 8);
+  const UNROLL = opts.unroll ?? 4;
+  checkPow2(label, 'workgroupSize', WG, ctx.limits.maxComputeInvocationsPerWorkgroup);
+  checkPow2(label, 'tileChunks', TILE, WG);
+  if (!Number.isInteger(UNROLL) || UNROLL < 1 || UNROLL > 8) throw new KernelArgumentError(label, `unroll must be 1..8, got ${UNROLL}`);
+  const KC = SPLIT ? (opts.kChunk as number | undefined) ?? defaultKChunk(W, TILE) : 0;
+  if (SPLIT && (!Number.isInteger(KC) || KC < 1)) throw new KernelArgumentError(label, `kChunk must be a positive integer or 'none', got ${KC}`);
+  const span = SPLIT ? KC : Math.max(...W.shards.map((s) => s.cols)); // channels one workgroup walks
+  const PIECE = roundUp(opts.piece ?? Math.min(span, 1024), 32);
+  const R_CHUNKS = SPLIT ? opts.reduceChunks ?? 16 : 0;
+  if (SPLIT) checkPow2(label, 'reduceChunks', R_CHUNKS, WG);
+  const shared = 4 * (PIECE / 32) + 12 * PIECE + 16 * WG * (W.format === 'f16' ? 2 : 1);
+  if (shared > ctx.limits.maxComputeWorkgroupStorageSize) {
+    throw new KernelArgumentError(label, `piece ${PIECE} and workgroupSize ${WG} need ${shared} bytes of workgroup memory, over the device's ${ctx.limits.maxComputeWorkgroupStorageSize}: lower piece`);
+  }
+  if (x === y || tau === y) throw new KernelArgumentError(label, 'x and tau must not be the buffer y is in (a writable binding may not alias a read-only one)');
+  const NSEG = W.segments.length;
+  checkBuffer(label, 'x', x, 4 * (xOffset + W.cols));
+  checkBuffer(label, 'tau', tau, 4 * NSEG * W.cols);
+  checkBuffer(label, 'y', y, 4 * (yOffset + W.rows));
+  if (norm) checkBuffer(label, 'norm.weight', norm.weight, 4 * W.cols);
+
+  const { device } = ctx;
+  const owned: GPUBuffer[] = [];
+  const nK = SPLIT ? kChunks(W, KC) : 0;
+  let scratch: GPUBuffer | undefined;
+  if (SPLIT) {
+    const bytes = scratchBytes(W, KC);
+    if (opts.scratch) {
+      checkBuffer(label, 'scratch', opts.scratch, bytes);
+      scratch = opts.scratch;
+    } else {
+      scratch = device.createBuffer({ label: `${label}.scratch`, size: bytes, usage: GPUBufferUsage.STORAGE });
+      owned.push(scratch);
+    }
+  }
+
+  const shape = (accumulate: boolean): SparseGemvShape => ({
+    WG, TILE, UNROLL, PIECE, NSEG, F16: W.format === 'f16', PRE_NORM: !!norm, ACCUMULATE: accumulate, SPLIT, KC, R_CHUNKS,
+  });
+  const accumulate = !!opts.accumulate;
+  const code = wgsl(shape(accumulate));
+  const main = await pipelineFor(ctx, 'sparse_gemv', code);
+  // Without split, shards after the first add to what the first wrote.
+  const mainRest = !SPLIT && W.shards.length > 1 ? await pipelineFor(ctx, 'sparse_gemv', wgsl(shape(true))) : main;
+  const reduce = SPLIT ? await pipelineFor(ctx, 'sparse_gemv', code, 'reduce') : undefined;
+
+  const tiles = tileCount(W, TILE);
+  const stride = W.rowStride / chunk;
+  const segWords: number[] = [];
+  let firstTile = 0;
+  for (const s of W.segments) {
+    const chunks = Math.ceil(s.rows / chunk);
+    segWords.push(firstTile, s.offset / chunk, chunks, s.rows);
+    firstTile += Math.ceil(chunks / TILE);
+  }
+  const paramsFor = (firstCol: number, cols: number, kFirst: number, i: number | string): GPUBuffer => {
+    const u = new UniformWriter()
+      .u32(W.cols).u32(firstCol).u32(cols).u32(stride).u32(xOffset).u32(yOffset).u32(tiles).u32(kFirst)
+      .u32(nK).f32(norm?.eps ?? 0).u32(0).u32(0);
+    for (const v of segWords) u.u32(v);
+    for (const s of W.segments) u.u32(s.firstRow).u32(0).u32(0).u32(0);
+    const buffer = u.create(device, `${label}.params[${i}]`);
+    owned.push(buffer);
+    return buffer;
+  };
+  const bind = (pipeline: GPUComputePipeline, buffers: [number, GPUBuffer][], i: number | string) => device.createBindGroup({
+    label: `${label}[${i}]`, layout: pipeline.getBindGroupLayout(0), entries: buffers.map(([binding, buffer]) => ({ binding, resource: { buffer } })),
+  });
+
+  const dispatches: { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; size: [number, number] }[] = [];
+  let kFirst = 0;
+  let firstParams: GPUBuffer | undefined;
+  W.shards.forEach((shard, i) => {
+    const params = paramsFor(shard.firstCol, shard.cols, kFirst, i);
+    firstParams ??= params;
+    const pipeline = i === 0 ? main : mainRest;
+    const bound: [number, GPUBuffer][] = [[0, params], [1, shard.buffer], [2, x], [3, tau], SPLIT ? [6, scratch!] : [4, y]];
+    if (norm) bound.push([5, norm.weight]);
+    const kHere = SPLIT ? Math.ceil(shard.cols / KC) : 1;
+    dispatches.push({ pipeline, bindGroup: bind(pipeline, bound, i), size: grid(ctx, tiles * kHere) });
+    kFirst += kHere;
+  });
+  if (reduce) {
+    dispatches.push({
+      pipeline: reduce, bindGroup: bind(reduce, [[0, firstParams!], [4, y], [6, scratch!]], 'reduce'),
+      size: grid(ctx, Math.ceil(W.rowStride / 4 / R_CHUNKS)),
+    });
+  }
+
+  return {
+    label,
+    encode(pass) {
+      for (const d of dispatches) {
+        pass.setPipeline(d.pipeline);
+        pass.setBindGroup(0, d.bindGroup);
+        pass.dispatchWorkgroups(d.size[0], d.size[1]);
+      }
+    },
+    destroy() {
+      for (const b of owned) b.destroy();
+    },
+  };
+}

@@ -1,0 +1,156 @@
+// Calibration (WAS, Wang et al. 2025; TEAL, Liu et al. 2024): record every projection input over
+// calibration text with the dense reference model, histogram the scores in Wasm, tabulate the
+// thresholds on a grid of sparsity levels, and run the greedy split of each block's budget.
+
+import type { Model } from '../model/model.js';
+import type { LlamaWeights } from '../model/weights.js';
+import { block, createRunState, forward, type InputGroup, type SparseRun } from '../reference/llama.js';
+import type { WasHistogram, WasModule } from '../wasm/module.js';
+import { projectionMatrices, TEAL_GROUP, thresholdAt, type Calibration, type ProjectionNorms } from './plan.js';
+
+export interface CalibrateOptions {
+  /** Name of the text (recorded in the file). */
+  textName: string;
+  /** sha256 of the GGUF file (recorded in the file). */
+  modelSha256: string;
+  /** Calibration tokens to record (default 16384), in chunks of `ctx` tokens each starting with BOS. */
+  tokens?: number;
+  ctx?: number;
+  /** Tokens whose block outputs judge the greedy steps (default 64). */
+  greedyTokens?: number;
+  /** Block sparsity added per greedy step (default 0.025, as TEAL). */
+  greedyStep?: number;
+  /** Grid points of the threshold tables minus one (default 200: steps of 0.005). */
+  grid?: number;
+  onProgress?: (phase: 'record' | 'greedy', done: number, total: number) => void;
+}
+
+const GROUP_INDEX: Record<InputGroup, number> = { qkv: 0, o: 1, gate_up: 2, down: 3 };
+/** The input group of each projection, in PROJECTIONS order (the TEAL grouping). */
+const PROJECTION_GROUP = TEAL_GROUP;
+
+export function projectionNorms(model: Model, w: LlamaWeights, wasm: WasModule): ProjectionNorms {
+  const c = model.config;
+  return Array.from({ length: c.nLayers }, (_, l) =>
+    projectionMatrices(c, w, l).map(([W, rows, cols]) => wasm.columnL1Norms(W, rows, cols)));
+}
+
+export async function calibrate(model: Model, w: LlamaWeights, text: string, wasm: WasModule, o: CalibrateOptions): Promise<Calibration> {
+  const c = model.config;
+  const ctx = Math.min(o.ctx ?? 256, c.contextLength);
+  const G = o.grid ?? 200;
+  const greedyTokens = Math.min(o.greedyTokens ?? 64, ctx);
+  const greedyStep = o.greedyStep ?? 0.025;
+  const kvDim = c.nKVHeads * c.headDim;
+  const groupDims = [c.dim, c.dim, c.dim, c.hiddenDim];
+  const norms = projectionNorms(model, w, wasm);
+  const params = projectionMatrices(c, w, 0).map(([, rows, cols]) => rows * cols);
+
+  // 1. Record: score histograms per (layer, projection) for WAS and per (layer, group) for TEAL.
+  const all = model.tokenizer.encode(text, { bos: true });
+  const chunks = Math.max(1, Math.min(Math.ceil((o.tokens ?? 16384) / ctx), Math.floor(all.length / ctx)));
+  const wasHist: WasHistogram[][] = norms.map((ps) => ps.map(() => wasm.createHistogram()));
+  const tealHist: WasHistogram[][] = norms.map(() => groupDims.map(() => wasm.createHistogram()));
+  const state = createRunState(c, ctx);
+  const inputs = norms.map(() => groupDims.map((n) => new Float32Array(ctx * n))); // (layer, group) → (ctx, n)
+  let pos = 0;
+  const record = (l: number, g: InputGroup, x: Float32Array) => inputs[l]![GROUP_INDEX[g]]!.set(x, pos * x.length);
+  for (let k = 0; k < chunks; k++) {
+    const chunk = all.slice(k * ctx, (k + 1) * ctx);
+    chunk[0] = model.tokenizer.bos;
+    for (pos = 0; pos < chunk.length; pos++) forward(c, w, state, chunk[pos]!, pos, { record });
+    for (let l = 0; l < c.nLayers; l++) {
+      for (let g = 0; g < 4; g++) wasm.accumulate(tealHist[l]![g]!, inputs[l]![g]!, null, chunk.length, groupDims[g]!);
+      for (let p = 0; p < 7; p++) {
+        const g = PROJECTION_GROUP[p]!;
+        wasm.accumulate(wasHist[l]![p]!, inputs[l]![g]!, norms[l]![p]!, chunk.length, groupDims[g]!);
+      }
+    }
+    o.onProgress?.('record', k + 1, chunks);
+  }
+  const grid = Array.from({ length: G + 1 }, (_, i) => i / G);
+  // JSON has no Infinity: the 1-quantile is stored as null.
+  const tabulate = (h: WasHistogram) => grid.map((q) => { const t = wasm.quantile(h, q); return Number.isFinite(t) ? t : null; });
+  const was = wasHist.map((ps) => ps.map(tabulate)) as number[][][];
+  const teal = tealHist.map((gs) => gs.map(tabulate)) as number[][][];
+
+  // 2. Greedy split (TEAL §4.2, weighted by real parameter counts): per block, from all-dense, raise
+  // the projection whose step adds the least block-output error until every projection is at 1.
+  const blockInputs = denseBlockInputs(model, w, all.slice(0, greedyTokens), greedyTokens);
+  const greedyState = createRunState(c, greedyTokens);
+  const total = params.reduce((a, b) => a + b, 0);
+  const greedy: [number, number[]][][] = [];
+  for (let l = 0; l < c.nLayers; l++) {
+    const L = w.layers[l]!;
+    const blockError = (levels: number[]): number => {
+      const tau = levels.map((s, p) => {
+        const t = thresholdAt(was[l]![p]!, grid, s);
+        return Float32Array.from(norms[l]![p]!, (n) => (t < 0 ? -1 : n > 0 ? t / n : Infinity));
+      });
+      const sparse: SparseRun = { tau: [], skippedParams: 0, totalParams: 0 };
+      sparse.tau[l] = tau;
+      let err = 0;
+      for (let t = 0; t < greedyTokens; t++) {
+        greedyState.x.set(blockInputs[l]!.subarray(t * c.dim, (t + 1) * c.dim));
+        block(c, L, greedyState, l, t, { sparse });
+        const want = blockInputs[l + 1]!;
+        for (let i = 0; i < c.dim; i++) err += (greedyState.x[i]! - want[t * c.dim + i]!) ** 2;
+      }
+      return err;
+    };
+    let levels = [0, 0, 0, 0, 0, 0, 0];
+    const rows: [number, number[]][] = [[0, levels.slice()]];
+    for (;;) {
+      let best: number[] | null = null;
+      let bestErr = Infinity;
+      for (let p = 0; p < 7; p++) {
+        if (levels[p]! >= 1) continue;
+        const cand = levels.slice();
+        cand[p] = Math.min(1, levels[p]! + (greedyStep * total) / params[p]!);
+        const err = blockError(cand);
+        if (err < bestErr) {
+          bestErr = err;
+          best = cand;
+        }
+      }
+      if (!best) break;
+      levels = best;
+      const eff = levels.reduce((a, s, p) => a + s * params[p]!, 0) / total;
+      rows.push([round(eff), levels.map(round)]);
+    }
+    greedy.push(rows);
+    o.onProgress?.('greedy', l + 1, c.nLayers);
+  }
+
+  return {
+    version: 1,
+    kind: 'was-edge-calibration',
+    model: { name: c.name, sha256: o.modelSha256, nLayers: c.nLayers, dim: c.dim, hiddenDim: c.hiddenDim, kvDim },
+    data: { text: o.textName, tokens: chunks * ctx, ctx, greedyTokens, greedyStep },
+    params,
+    grid,
+    was,
+    teal,
+    greedy,
+  };
+}
+
+/** Residual stream entering each block (and leaving the last) for the first `n` tokens, dense. */
+function denseBlockInputs(model: Model, w: LlamaWeights, tokens: number[], n: number): Float32Array[] {
+  const c = model.config;
+  const s = createRunState(c, n);
+  const out = Array.from({ length: c.nLayers + 1 }, () => new Float32Array(n * c.dim));
+  tokens.forEach((token, t) => {
+    s.x.set(w.tokenEmbedding.subarray(token * c.dim, (token + 1) * c.dim));
+    for (let l = 0; l < c.nLayers; l++) {
+      out[l]!.set(s.x, t * c.dim);
+      block(c, w.layers[l]!, s, l, t);
+    }
+    out[c.nLayers]!.set(s.x, t * c.dim);
+  });
+  return out;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
