@@ -1,0 +1,127 @@
+// WAS/TEAL on the reference: thresholds from calibration, the sparse forward, the CLI modes.
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { openModel } from '../../src/model/model.js';
+import { loadWeightsF32 } from '../../src/model/weights.js';
+import { createRunState, forward, type SparseRun } from '../../src/reference/llama.js';
+import { calibrate, projectionNorms } from '../../src/sparsity/calibrate.js';
+import { buildTau, CalibrationError, parseCalibration, thresholdAt, type Calibration } from '../../src/sparsity/plan.js';
+import { loadWasmNode } from '../../src/wasm/node.js';
+import type { WasModule } from '../../src/wasm/module.js';
+import { readShared, sharedPath } from '../helpers/shared.js';
+
+const model = openModel(readShared('models/stories260K/stories260K.gguf'));
+const weights = loadWeightsF32(model.file, model.config);
+const calibText = readFileSync(sharedPath('data/tinystories_calib.txt'), 'utf8').slice(0, 20000);
+let wasm: WasModule;
+let cal: Calibration;
+
+beforeAll(async () => {
+  wasm = await loadWasmNode('debug');
+  cal = await calibrate(model, weights, calibText, wasm, { textName: 'slice', modelSha256: 'x', tokens: 1024, ctx: 128, greedyTokens: 16 });
+});
+
+describe('thresholds', () => {
+  test('thresholdAt interpolates the grid; level 0 skips nothing, level 1 everything', () => {
+    const grid = [0, 0.5, 1];
+    expect(thresholdAt([0, 2, null], grid, 0)).toBe(-1);
+    expect(thresholdAt([0, 2, null], grid, 0.25)).toBe(1);
+    expect(thresholdAt([0, 2, null], grid, 0.5)).toBe(2);
+    expect(thresholdAt([0, 2, null], grid, 0.75)).toBe(Infinity);
+    expect(thresholdAt([0, 2, null], grid, 1)).toBe(Infinity);
+  });
+
+  test('calibration file: grid, tables, greedy rows at most 0.025 apart with levels in [0, 1]; it parses back', () => {
+    const parsed = parseCalibration(JSON.parse(JSON.stringify(cal)), model.config);
+    expect(parsed.grid.length).toBe(201);
+    for (const rows of parsed.greedy) {
+      expect(rows[0]![0]).toBe(0);
+      for (let i = 1; i < rows.length; i++) {
+        // 0.025 of the block per step, less when the raised projection hits level 1
+        const step = rows[i]![0] - rows[i - 1]![0];
+        expect(step > 0 && step <= 0.025 + 1e-6, `step ${step}`).toBe(true);
+        for (const s of rows[i]![1]) expect(s >= 0 && s <= 1).toBe(true);
+      }
+      expect(rows.at(-1)![1].every((s) => s === 1)).toBe(true);
+    }
+  });
+
+  test('a malformed or mismatched calibration file is a CalibrationError', () => {
+    expect(() => parseCalibration({}, model.config)).toThrow(CalibrationError);
+    expect(() => parseCalibration({ ...cal, version: 2 }, model.config)).toThrow(/version/);
+    expect(() => parseCalibration({ ...cal, model: { ...cal.model, dim: 65 } }, model.config)).toThrow(/shape/);
+    expect(() => parseCalibration({ ...cal, was: cal.was.slice(1) }, model.config)).toThrow(/layers/);
+  });
+
+  test('TEAL shares one τ across q|k|v and gate|up; WAS gives each projection τ = t/‖W[:,j]‖₁', () => {
+    const norms = projectionNorms(model, weights, wasm);
+    const teal = buildTau(cal, 'teal', 0.5, norms)!;
+    expect(teal[0]![0]).toBe(teal[0]![1]);
+    expect(teal[0]![4]).toBe(teal[0]![5]);
+    const was = buildTau(cal, 'was', 0.5, norms)!;
+    expect(was[0]![0]).not.toEqual(was[0]![1]);
+    const t = thresholdAt(cal.was[2]![6]!, cal.grid, 0.5);
+    expect(was[2]![6]![3]).toBeCloseTo(t / norms[2]![6]![3]!, 6);
+    expect(buildTau(cal, 'dense', 0.5, norms)).toBeNull();
+  });
+});
+
+describe('sparse reference forward', () => {
+  const run = (sparse?: SparseRun) => {
+    const s = createRunState(model.config, 8);
+    return Array.from(forward(model.config, weights, s, 403, 0, { sparse }));
+  };
+  test('τ = −1 everywhere equals the dense forward; skipped weights counted as 0', () => {
+    const sparse: SparseRun = { tau: weights.layers.map(() => Array.from({ length: 7 }, (_, p) => new Float32Array(p === 6 ? 172 : 64).fill(-1))), skippedParams: 0, totalParams: 0 };
+    expect(run(sparse)).toEqual(run());
+    expect(sparse.skippedParams).toBe(0);
+    expect(sparse.totalParams).toBe(5 * (64 * 64 * 2 + 32 * 64 * 2 + 172 * 64 * 3));
+  });
+  test('the measured skipped fraction follows the calibrated level on calibration text', () => {
+    const norms = projectionNorms(model, weights, wasm);
+    for (const s of [0.3, 0.6]) {
+      const sparse: SparseRun = { tau: buildTau(cal, 'was', s, norms)!, skippedParams: 0, totalParams: 0 };
+      const st = createRunState(model.config, 128);
+      model.tokenizer.encode(calibText.slice(0, 3000)).slice(0, 128).forEach((t, pos) => forward(model.config, weights, st, t, pos, { sparse }));
+      const f = sparse.skippedParams / sparse.totalParams;
+      expect(Math.abs(f - s), `skipped ${f} at level ${s}`).toBeLessThan(0.05);
+    }
+  });
+});
+
+describe('CLI modes (shipped stories260K calibration)', () => {
+  async function evalJson(...args: string[]) {
+    let out = '';
+    let err = '';
+    const code = await main(['eval', '--model', sharedPath('models/stories260K/stories260K.gguf'), '--text', sharedPath('data/tinystories_dev.txt'),
+      '--ctx', '256', '--max-chunks', '6', '--json', ...args], (s) => { out += s; }, (s) => { err += s; });
+    expect(code, err).toBe(0);
+    return JSON.parse(out);
+  }
+  test('at 0.7 on a dev slice: was beats teal, was-greedy is not worse than was; KL and measured skipped fraction reported', async () => {
+    const teal = await evalJson('--mode', 'teal', '--sparsity', '0.7');
+    const was = await evalJson('--mode', 'was', '--sparsity', '0.7');
+    const greedy = await evalJson('--mode', 'was-greedy', '--sparsity', '0.7');
+    console.log(`ppl at 0.7: teal ${teal.ppl.toFixed(3)}, was ${was.ppl.toFixed(3)}, was-greedy ${greedy.ppl.toFixed(3)}`);
+    expect(was.ppl).toBeLessThan(teal.ppl);
+    expect(greedy.ppl).toBeLessThanOrEqual(was.ppl * 1.01);
+    for (const r of [teal, was, greedy]) {
+      expect(r.mean_kl).toBeGreaterThan(0);
+      expect(Math.abs(r.skipped_weight_fraction - 0.7)).toBeLessThan(0.05);
+    }
+    const dense = await evalJson('--mode', 'dense');
+    expect(dense.mean_kl).toBe(0);
+    expect(dense.skipped_weight_fraction).toBe(0);
+  });
+  test('bad --mode / --sparsity are OptionErrors; a sparse mode on --backend webgpu is refused with a reason', async () => {
+    let err = '';
+    const code = await main(['eval', '--model', sharedPath('models/stories260K/stories260K.gguf'), '--text', sharedPath('data/tinystories_dev.txt'),
+      '--ctx', '256', '--mode', 'was', '--sparsity', '1.5'], () => {}, (s) => { err += s; });
+    expect(code).toBe(2);
+    expect(err).toMatch(/OptionError.*sparsity/);
+    err = '';
+    expect(await main(['generate', '--model', sharedPath('models/stories260K/stories260K.gguf'), '--mode', 'fast', '--sparsity', '0.5'], () => {}, (s) => { err += s; })).toBe(2);
+    expect(err).toMatch(/mode/);
+  });
+});
