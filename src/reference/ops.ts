@@ -20,19 +20,6 @@ export function matvec(out: Float32Array, w: Float32Array, x: Float32Array, rows
 }
 
 /**
- * out(rows) = Σ_{j : |x_j| > τ_j} x_j · W[:, j]: matvec that skips input channel j when |x_j| ≤ tau_j
- * (WAS / TEAL activation sparsity; τ_j < 0 keeps every channel, +∞ skips it). W(rows, cols) row-major.
- */
-export function sparseMatvec(out: Float32Array, w: Float32Array, x: Float32Array, tau: Float32Array, rows: number, cols: number): void {
-  for (let r = 0; r < rows; r++) {
-    let acc = 0;
-    const base = r * cols;
-    for (let c = 0; c < cols; c++) if (Math.abs(x[c]!) > tau[c]!) acc += w[base + c]! * x[c]!;
-    out[r] = acc;
-  }
-}
-
-/**
  * Rotary position embedding in llama.cpp's "normal" mode: adjacent pairs (2i, 2i+1) of each head
  * rotate by pos·base^(−2i/ropeDim) (Su et al. 2021, eq. 34). Dimensions ≥ ropeDim are untouched.
  */
