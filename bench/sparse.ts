@@ -1,0 +1,186 @@
+// Sparse decode GEMV on WebGPU: dense gemv (W row-major) against sparse_gemv (Wᵀ, input channels with
+// |x_j| ≤ τ_j skipped) at Llama-7B shapes, f32 and packed f16, for a fraction s of channels skipped and
+// several tuning variants. Prints µs, the speed-up over dense and its share of the ideal 1/(1−s).
+// Timing as bench/decode.ts: GPU timestamps of one pass, weight copies cycling past 600 MB (past the
+// L2), a warm-up of 200 repetitions over every copy (the clocks rise and every page is touched; on
+// the H200 without it the first numbers are 2× off). τ is the s-quantile of |x|, so exactly a
+// fraction s is skipped: counted on the CPU, and each variant's y is checked against dense gemv on
+// x with the skipped channels zeroed.
+//
+// Build and run:  npm run bench:sparse:build && node dist/bench-sparse.mjs [--quick]
+import { parseArgs } from 'node:util';
+import { acquireDevice } from '../src/gpu/device.js';
+import * as gemv from '../src/gpu/gemv.js';
+import { nodeGPU } from '../src/gpu/node-gpu.js';
+import type { PreparedOp } from '../src/gpu/pipeline.js';
+import { vectorBytes } from '../src/gpu/pipeline.js';
+import * as sparseGemv from '../src/gpu/sparse_gemv.js';
+import { destroyTransposed, destroyWeights, uploadMatrix, uploadTransposed, type TransposedWeightTensor, type WeightFormat, type WeightTensor } from '../src/gpu/weights.js';
+
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' } } });
+const quick = !!args.quick; // small shapes: checks the script on a CPU adapter
+const ctx = await acquireDevice({ gpu: await nodeGPU() });
+const { device } = ctx;
+const info = ctx.adapterInfo;
+console.log(`# adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; shader-f16 ${ctx.features.f16}; ` +
+  `timestamps ${ctx.features.timestamp}; maxStorageBufferBindingSize ${(ctx.maxBindingSize / 2 ** 20).toFixed(0)} MiB; ${new Date().toISOString()}`);
+
+const table: string[][] = [['shape', 'format', 's', 'variant', 'µs', 'GB/s read', '× dense', '% of ideal']];
+const fmt = (x: number, d = 1) => x.toFixed(d);
+
+/** Best time per repetition of `encode` (one pass, one submit), in µs: GPU timestamps, else wall time. As bench/decode.ts. */
+async function time(encode: (pass: GPUComputePassEncoder) => void, reps: number): Promise<number> {
+  const qs = ctx.features.timestamp ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+  const resolved = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  let best = Infinity;
+  for (let trial = 0; trial < 4; trial++) {
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass(qs ? { timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
+    for (let r = 0; r < reps; r++) encode(pass);
+    pass.end();
+    if (qs) {
+      enc.resolveQuerySet(qs, 0, 2, resolved, 0);
+      enc.copyBufferToBuffer(resolved, 0, read, 0, 16);
+    }
+    const t = performance.now();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    let ms = performance.now() - t;
+    if (qs) {
+      await read.mapAsync(GPUMapMode.READ);
+      const [a, b] = new BigUint64Array(read.getMappedRange());
+      ms = Number(b! - a!) / 1e6;
+      read.unmap();
+    }
+    if (trial > 0) best = Math.min(best, ms / reps); // trial 0 warms up
+  }
+  qs?.destroy();
+  resolved.destroy();
+  read.destroy();
+  return best * 1e3;
+}
+
+async function readVector(buffer: GPUBuffer, n: number): Promise<Float32Array> {
+  const staging = device.createBuffer({ size: n * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(buffer, 0, staging, 0, n * 4);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const out = new Float32Array(staging.getMappedRange().slice(0));
+  staging.destroy();
+  return out;
+}
+
+function runOnce(op: PreparedOp): void {
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  op.encode(pass);
+  pass.end();
+  device.queue.submit([enc.finish()]);
+}
+
+/** max |a − e| / (|e| + rms(e)), as the kernel tests measure it. */
+function relError(a: Float32Array, e: Float32Array): number {
+  const rms = Math.sqrt(e.reduce((s, v) => s + v * v, 0) / e.length) || 1e-30;
+  let worst = 0;
+  for (let i = 0; i < e.length; i++) worst = Math.max(worst, Math.abs(a[i]! - e[i]!) / (Math.abs(e[i]!) + rms));
+  return worst;
+}
+
+function randomData(n: number, format: WeightFormat): Float32Array | Uint16Array {
+  if (format === 'f32') return Float32Array.from({ length: n }, () => Math.random() - 0.5);
+  return Uint16Array.from({ length: n }, () => 0x3000 + ((Math.random() * 0x0fff) | 0) + (Math.random() < 0.5 ? 0x8000 : 0));
+}
+
+interface Variant { name: string; opts: Omit<sparseGemv.SparseGemvOptions, 'weights' | 'x' | 'tau' | 'y'> }
+const variants: Variant[] = [
+  { name: 'split 64', opts: { kChunk: 64 } },
+  { name: 'split 128', opts: { kChunk: 128 } },
+  { name: 'split 256', opts: { kChunk: 256 } },
+  { name: 'split 128 unroll 2', opts: { kChunk: 128, unroll: 2 } },
+  { name: 'split 256 unroll 2', opts: { kChunk: 256, unroll: 2 } },
+  { name: 'split 128 tile 32', opts: { kChunk: 128, tileChunks: 32 } },
+  { name: 'no split tile 8', opts: { kChunk: 'none', tileChunks: 8 } },
+  { name: 'no split tile 8 unroll 2', opts: { kChunk: 'none', tileChunks: 8, unroll: 2 } },
+  { name: 'no split tile 4', opts: { kChunk: 'none', tileChunks: 4 } },
+];
+const sparsities = [0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+const shapes: [number, number][] = quick ? [[512, 512], [1376, 512], [512, 1376]] : [[4096, 4096], [11008, 4096], [4096, 11008]];
+const storageUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+
+for (const format of ['f32', 'f16'] as WeightFormat[]) {
+  for (const [rows, cols] of shapes) {
+    const shape = `${rows}×${cols}`;
+    const label = format === 'f16' ? 'packed f16' : 'f32';
+    const bytes = rows * cols * (format === 'f32' ? 4 : 2);
+    const copies = quick ? 2 : Math.max(2, Math.floor(600e6 / bytes) + 1); // > 600 MB of each layout
+    const data = randomData(rows * cols, format);
+    const xs = Float32Array.from({ length: cols }, () => Math.random() * 2 - 1);
+    const x = device.createBuffer({ size: vectorBytes(cols), usage: storageUsage });
+    const xMasked = device.createBuffer({ size: vectorBytes(cols), usage: storageUsage });
+    const tau = device.createBuffer({ size: vectorBytes(cols), usage: storageUsage });
+    const yDense = device.createBuffer({ size: vectorBytes(rows), usage: storageUsage });
+    const ySparse = device.createBuffer({ size: vectorBytes(rows), usage: storageUsage });
+    device.queue.writeBuffer(x, 0, xs);
+
+    const dense: WeightTensor[] = [];
+    const transposed: TransposedWeightTensor[] = [];
+    for (let k = 0; k < copies; k++) {
+      dense.push(await uploadMatrix(ctx, data, rows, cols, format));
+      transposed.push(await uploadTransposed(ctx, data, rows, cols, format));
+    }
+    const denseOps = await Promise.all(dense.map((weights) => gemv.prepare(ctx, { weights, x, y: yDense })));
+    const checkOp = await gemv.prepare(ctx, { weights: dense[0]!, x: xMasked, y: yDense });
+    await time((p) => { for (const op of denseOps) op.encode(p); }, quick ? 2 : 200); // clocks up, every page touched
+    const denseUs = await time((p) => { for (const op of denseOps) op.encode(p); }, quick ? 2 : Math.ceil(400 / copies)) / copies;
+    table.push([shape, label, '-', 'dense gemv', fmt(denseUs), fmt(bytes / (denseUs * 1e-6) / 1e9, 0), '1.00', '']);
+
+    // One scratch for every op of a variant, as an engine would share it between layers.
+    const scratches: GPUBuffer[] = [];
+    const sparseOps = await Promise.all(variants.map(async (v) => {
+      let scratch: GPUBuffer | undefined;
+      if (v.opts.kChunk !== 'none') {
+        scratch = device.createBuffer({ size: sparseGemv.scratchBytes(transposed[0]!, v.opts.kChunk as number), usage: GPUBufferUsage.STORAGE });
+        scratches.push(scratch);
+      }
+      return Promise.all(transposed.map((weights) => sparseGemv.prepare(ctx, { ...v.opts, weights, x, tau, y: ySparse, ...(scratch ? { scratch } : {}) })));
+    }));
+    device.queue.writeBuffer(tau, 0, new Float32Array(cols).fill(-1)); // dense: the warm-up reads every page of every Wᵀ copy
+    await time((p) => { for (const op of sparseOps[0]!) op.encode(p); }, quick ? 2 : 200);
+
+    const sorted = Float32Array.from(xs, Math.abs).sort();
+    for (const s of sparsities) {
+      const k = Math.round(s * cols); // channels to skip
+      const t = k === 0 ? -1 : (sorted[k - 1]! + sorted[k]!) / 2;
+      device.queue.writeBuffer(tau, 0, new Float32Array(cols).fill(t));
+      const active = xs.reduce((n, v) => n + (Math.abs(v) > t ? 1 : 0), 0);
+      if (cols - active !== k) throw new Error(`${shape} s=${s}: ${cols - active} channels skipped, wanted ${k}`);
+      device.queue.writeBuffer(xMasked, 0, xs.map((v) => (Math.abs(v) > t ? v : 0)));
+      runOnce(checkOp);
+      const want = await readVector(yDense, rows);
+      for (const [i, v] of variants.entries()) {
+        const ops = sparseOps[i]!;
+        device.queue.writeBuffer(ySparse, 0, new Float32Array(rows).fill(NaN));
+        runOnce(ops[0]!);
+        const err = relError(await readVector(ySparse, rows), want);
+        if (!(err < 1e-4)) throw new Error(`${shape} ${label} s=${s} ${v.name}: y differs from dense gemv on masked x (relative error ${err})`);
+        const us = await time((p) => { for (const op of ops) op.encode(p); }, quick ? 2 : Math.ceil(400 / copies)) / copies;
+        const speedup = denseUs / us;
+        table.push([shape, label, fmt(s, 1), v.name, fmt(us), fmt(bytes * (1 - s) / (us * 1e-6) / 1e9, 0), fmt(speedup, 2), fmt(100 * speedup * (1 - s), 0)]);
+      }
+    }
+    console.log(`# ${shape} ${label}: ${copies} copies; default kChunk ${sparseGemv.defaultKChunk(transposed[0]!)}`);
+    for (const op of [...denseOps, checkOp, ...sparseOps.flat()]) op.destroy();
+    for (const w of dense) destroyWeights(w);
+    for (const w of transposed) destroyTransposed(w);
+    for (const b of [x, xMasked, tau, yDense, ySparse, ...scratches]) b.destroy();
+  }
+}
+
+const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
+for (const [i, r] of table.entries()) {
+  console.log(`| ${r.map((c, j) => c.padEnd(widths[j]!)).join(' | ')} |`);
+  if (i === 0) console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+}
+process.exit(0);

@@ -1,0 +1,264 @@
+// y[y_offset + first_s + r] (+)= Σ_{j : |x'_j| > τ[s·cols + j]} x'_j · Wᵀ[j, offset_s + r]: a GEMV that skips
+// input channels (WAS / TEAL activation sparsity), over Wᵀ stored input-channel-major (weights.ts
+// uploadTransposedStack), so a skipped channel is one stored row never read. x' = x, or RMSNorm(x)·norm_w.
+// A workgroup owns a tile of TILE 16-byte chunks of one segment's outputs (so one τ vector) and, when
+// SPLIT, one K-chunk of KC channels (partials to scratch; the `reduce` entry sums them into y).
+// Per piece of PIECE channels: test every channel once (coalesced x, τ), compact the active ones into a
+// list in workgroup memory (mask bits + popcount: the order of j, so results are deterministic), then
+// each invocation walks the list with UNROLL stored rows in flight and no per-row branch.
+
+struct Params {
+  cols: u32,         // input channels (x, τ rows)
+  shard_first: u32,  // first input channel (stored row) in this shard
+  shard_cols: u32,
+  stride: u32,       // 16-byte chunks per stored row
+  x_offset: u32,     // elements
+  y_offset: u32,     // elements
+  tiles: u32,        // output tiles, all segments
+  k_first: u32,      // this shard's first K-chunk in scratch
+  k_total: u32,      // K-chunks of all shards (reduce)
+  eps: f32,
+  _pad0: u32,
+  _pad1: u32,
+  seg: array<vec4<u32>, NSEG>,    // per segment: (first tile, first chunk in the stored row, chunks, rows)
+  seg_y: array<vec4<u32>, NSEG>,  // per segment: (first output row, 0, 0, 0)
+}
+
+const WG = {{WG}}u;
+const TILE = {{TILE}}u;           // chunks of outputs per workgroup; one invocation per chunk and lane
+const KL = WG / TILE;             // lanes: invocations that share a chunk, each taking every KL-th active channel
+const UNROLL = {{UNROLL}}u;
+const PIECE = {{PIECE}}u;         // channels tested and compacted per round
+const WORDS = (PIECE + 31u) / 32u;
+const PER = (PIECE + WG - 1u) / WG;
+const NSEG = {{NSEG}}u;
+#if F16
+const CHUNK = 8u;  // a vec4<u32> of packed halves
+#else
+const CHUNK = 4u;  // a vec4<f32>
+#endif
+#if SPLIT
+const KC = {{KC}}u;               // channels per K-chunk
+const R_CHUNKS = {{R_CHUNKS}}u;   // reduce: vec4s of the stored row per workgroup
+const R_LANES = WG / R_CHUNKS;    // reduce: invocations sharing a vec4, each summing every R_LANES-th K-chunk
+#endif
+
+@group(0) @binding(0) var<uniform> p: Params;
+#if F16
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
+#else
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+#endif
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> tau: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+#if PRE_NORM
+@group(0) @binding(5) var<storage, read> norm_w: array<f32>;
+#endif
+#if SPLIT
+// (K-chunk, stored row) partials: vec4 v of K-chunk k at k · vec4s-per-row + v.
+@group(0) @binding(6) var<storage, read_write> scratch: array<vec4<f32>>;
+#endif
+
+var<workgroup> mask: array<atomic<u32>, WORDS>;
+var<workgroup> xs: array<f32, PIECE>;
+var<workgroup> list: array<vec2<u32>, PIECE>;  // active channels: (stored row in the shard, bits of x')
+#if F16
+var<workgroup> red: array<vec4<f32>, 2u * WG>;
+#else
+var<workgroup> red: array<vec4<f32>, WG>;
+#endif
+
+struct Acc { a: vec4<f32>, b: vec4<f32> }
+
+// acc += x'_j · (this invocation's chunk of stored row j), for list entry e.
+fn add_row(acc: ptr<function, Acc>, e: u32, col: u32) {
+  let item = list[e];
+  let v = bitcast<f32>(item.y);
+  let q = w[item.x * p.stride + col];
+#if F16
+  (*acc).a += v * vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
+  (*acc).b += v * vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
+#else
+  (*acc).a += v * q;
+#endif
+}
+
+fn emit(i: u32, v: f32) {
+#if ACCUMULATE
+  y[i] += v;
+#else
+  y[i] = v;
+#endif
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let g = wid.x + wid.y * nwg.x;
+  let tile = g % p.tiles;
+  let kc = g / p.tiles;
+  let end = p.shard_first + p.shard_cols;
+#if SPLIT
+  let k0 = p.shard_first + kc * KC;
+  if (k0 >= end) { return; }
+  let k1 = min(k0 + KC, end);
+#else
+  if (kc > 0u) { return; }
+  let k0 = p.shard_first;
+  let k1 = end;
+#endif
+  // The tile lies in one segment: one τ vector, so the skip test is the same for every invocation.
+  var s = 0u;
+  for (var t = 1u; t < NSEG; t++) {
+    if (tile >= p.seg[t].x) { s = t; }
+  }
+  let sg = p.seg[s];
+  let c = (tile - sg.x) * TILE + lid % TILE;  // this invocation's chunk within the segment
+  let live = c < sg.z;
+  let col = sg.y + c;
+  let kl = lid / TILE;
+  let tau_base = s * p.cols;
+
+#if PRE_NORM
+  // Σx² over all of x (not only this K-chunk): every workgroup finds the same scale.
+  var ss = 0.0;
+  for (var j = lid; j < p.cols; j += WG) {
+    let v = x[p.x_offset + j];
+    ss += v * v;
+  }
+  red[lid] = vec4<f32>(ss, 0.0, 0.0, 0.0);
+  workgroupBarrier();
+  for (var h = WG / 2u; h > 0u; h >>= 1u) {
+    if (lid < h) { red[lid] += red[lid + h]; }
+    workgroupBarrier();
+  }
+  let scale = 1.0 / sqrt(red[0].x / f32(p.cols) + p.eps);
+#endif
+
+  var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
+  for (var p0 = k0; p0 < k1; p0 += PIECE) {
+    let m = min(PIECE, k1 - p0);
+    // 1. Test each channel of the piece once: x', and its bit in the mask when |x'| > τ.
+    for (var q = 0u; q < PER; q++) {
+      let i = lid + q * WG;
+      if (i < m) {
+        let j = p0 + i;
+        var v = x[p.x_offset + j];
+#if PRE_NORM
+        v *= scale * norm_w[j];
+#endif
+        xs[i] = v;
+        if (abs(v) > tau[tau_base + j]) { atomicOr(&mask[i / 32u], 1u << (i % 32u)); }
+      }
+    }
+    workgroupBarrier();
+    // 2. Compact: active channel i goes to list[active channels before i].
+    var before = 0u;
+    var next_word = 0u;
+    for (var q = 0u; q < PER; q++) {
+      let i = lid + q * WG;
+      if (i < m) {
+        let wi = i / 32u;
+        for (; next_word < wi; next_word++) { before += countOneBits(atomicLoad(&mask[next_word])); }
+        let bits = atomicLoad(&mask[wi]);
+        let bit = 1u << (i % 32u);
+        if ((bits & bit) != 0u) {
+          list[before + countOneBits(bits & (bit - 1u))] = vec2<u32>(p0 + i - p.shard_first, bitcast<u32>(xs[i]));
+        }
+      }
+    }
+    for (; next_word < WORDS; next_word++) { before += countOneBits(atomicLoad(&mask[next_word])); }
+    let n = before;  // active channels in the piece
+    workgroupBarrier();
+    for (var k = lid; k < WORDS; k += WG) { atomicStore(&mask[k], 0u); }  // for the next piece
+    // 3. Accumulate over the active channels only: UNROLL independent rows per trip, no branch per row.
+    if (live) {
+      var e = kl;
+      for (; e + (UNROLL - 1u) * KL < n; e += UNROLL * KL) {
+        for (var u = 0u; u < UNROLL; u++) { add_row(&acc, e + u * KL, col); }
+      }
+      for (; e < n; e += KL) { add_row(&acc, e, col); }
+    }
+    workgroupBarrier();
+  }
+
+  // Sum the lanes' partials of each chunk (a tree in workgroup memory).
+  red[lid] = acc.a;
+#if F16
+  red[WG + lid] = acc.b;
+#endif
+  workgroupBarrier();
+  for (var h = KL / 2u; h > 0u; h >>= 1u) {
+    if (kl < h) {
+      red[lid] += red[lid + h * TILE];
+#if F16
+      red[WG + lid] += red[WG + lid + h * TILE];
+#endif
+    }
+    workgroupBarrier();
+  }
+  if (kl != 0u || !live) { return; }
+  let a = red[lid];
+#if F16
+  let b = red[WG + lid];
+#endif
+#if SPLIT
+  let at = (p.k_first + kc) * p.stride + col;
+#if F16
+  scratch[2u * at] = a;
+  scratch[2u * at + 1u] = b;
+#else
+  scratch[at] = a;
+#endif
+#else
+  let r0 = c * CHUNK;
+  let y0 = p.y_offset + p.seg_y[s].x + r0;
+  for (var k = 0u; k < 4u; k++) {
+    if (r0 + k < sg.w) { emit(y0 + k, a[k]); }
+  }
+#if F16
+  for (var k = 0u; k < 4u; k++) {
+    if (r0 + 4u + k < sg.w) { emit(y0 + 4u + k, b[k]); }
+  }
+#endif
+#endif
+}
+
+#if SPLIT
+// y (+)= Σ over K-chunks of the partials, for R_CHUNKS vec4s of the stored row per workgroup.
+@compute @workgroup_size(WG)
+fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+  let first = (wid.x + wid.y * nwg.x) * R_CHUNKS;
+  let row4 = p.stride * (CHUNK / 4u);  // vec4s per stored row
+  if (first >= row4) { return; }
+  let v = first + lid % R_CHUNKS;
+  let lane = lid / R_CHUNKS;
+  var t = vec4<f32>(0.0);
+  if (v < row4) {
+    var k = lane;
+    for (; k + 3u * R_LANES < p.k_total; k += 4u * R_LANES) {  // four loads in flight
+      t += (scratch[k * row4 + v] + scratch[(k + R_LANES) * row4 + v]) +
+           (scratch[(k + 2u * R_LANES) * row4 + v] + scratch[(k + 3u * R_LANES) * row4 + v]);
+    }
+    for (; k < p.k_total; k += R_LANES) { t += scratch[k * row4 + v]; }
+  }
+  red[lid] = t;
+  workgroupBarrier();
+  for (var h = R_LANES / 2u; h > 0u; h >>= 1u) {
+    if (lane < h) { red[lid] += red[lid + h * R_CHUNKS]; }
+    workgroupBarrier();
+  }
+  if (lane != 0u || v >= row4) { return; }
+  let sum = red[lid];
+  // Element 4v + k belongs to the segment whose [offset, offset + rows) holds it; padding is dropped.
+  for (var k = 0u; k < 4u; k++) {
+    let e = 4u * v + k;
+    for (var s = 0u; s < NSEG; s++) {
+      let off = p.seg[s].y * CHUNK;
+      if (e >= off && e < off + p.seg[s].w) { emit(p.y_offset + p.seg_y[s].x + e - off, sum[k]); }
+    }
+  }
+}
+#endif

@@ -1,0 +1,198 @@
+import { afterAll, expect, test } from 'vitest';
+import type { GpuContext } from '../../src/gpu/device.js';
+import * as sparseGemv from '../../src/gpu/sparse_gemv.js';
+import { destroyTransposed, uploadTransposedStack, type WeightFormat } from '../../src/gpu/weights.js';
+import { f16ToF32, f32ToF16 } from '../../src/model/tensor.js';
+import { rmsnorm, sparseMatvec } from '../../src/reference/ops.js';
+import { describeGpu, gpu, tryGpu } from './context.js';
+import { expectClose, maxRelError, randomArray, readBuffer, rng, run, SEED, storage } from './util.js';
+
+interface Case {
+  /** Output rows of each stacked matrix (segment); one τ vector each. */
+  segments: number[];
+  cols: number;
+  /** Fraction of channels skipped per segment: 0 → τ = −1 (dense), 1 → τ = +∞, else quantiles. */
+  s: number;
+  format?: WeightFormat;
+  norm?: boolean;
+  accumulate?: boolean;
+  /** Stored rows (input channels) per shard: several weight buffers. */
+  shardCols?: number;
+  xOffset?: number;
+  yOffset?: number;
+  kChunk?: number | 'none';
+  tileChunks?: number;
+  workgroupSize?: number;
+  unroll?: number;
+  piece?: number;
+  reduceChunks?: number;
+  /** Upload f32 values into an f16 tensor (converted by the uploader) instead of f16 bits. */
+  convert?: boolean;
+  /** Device to run on (default: the file's). */
+  ctx?: GpuContext;
+}
+
+function toHalf(a: Float32Array): { bits: Uint16Array; values: Float32Array } {
+  const bits = new Uint16Array(a.length);
+  const values = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) values[i] = f16ToF32((bits[i] = f32ToF16(a[i]!)));
+  return { bits, values };
+}
+
+/**
+ * τ for one segment skipping round(s·cols) channels exactly: per-channel scores a_j (as WAS's weight
+ * norms), a threshold t halfway between two sorted |x'_j|·a_j, τ_j = t / a_j (no channel sits on τ).
+ */
+function thresholds(next: () => number, xn: Float32Array, s: number): Float32Array {
+  const cols = xn.length;
+  if (s === 0) return new Float32Array(cols).fill(-1);
+  if (s === 1) return new Float32Array(cols).fill(Infinity);
+  const a = Float32Array.from({ length: cols }, () => 0.5 + next());
+  const v = Array.from(xn, (x, j) => Math.abs(x) * a[j]!).sort((p, q) => p - q);
+  const k = Math.round(s * cols);
+  const t = k === 0 ? v[0]! / 2 : k === cols ? v[cols - 1]! * 2 + 1 : (v[k - 1]! + v[k]!) / 2;
+  return Float32Array.from(a, (aj) => t / aj);
+}
+
+const errors: string[] = [];
+
+async function check(c: Case, salt: number): Promise<void> {
+  const ctx = c.ctx ?? gpu;
+  const next = rng(SEED + salt);
+  const { cols, segments } = c;
+  const format = c.format ?? 'f32';
+  const xOffset = c.xOffset ?? 0;
+  const yOffset = c.yOffset ?? 0;
+  const rows = segments.reduce((a, b) => a + b, 0);
+  const mats = segments.map((r) => randomArray(next, r * cols));
+  const halves = format === 'f16' ? mats.map(toHalf) : undefined;
+  const ref = halves ? halves.map((h) => h.values) : mats;
+  const data = halves ? (c.convert ? mats : halves.map((h) => h.bits)) : mats;
+
+  const xFull = randomArray(next, xOffset + cols);
+  const x = xFull.subarray(xOffset);
+  const y0 = randomArray(next, yOffset + rows + 3);
+  const normW = randomArray(next, cols, 2);
+  const eps = 1e-5;
+  let xn = x;
+  if (c.norm) {
+    xn = new Float32Array(cols);
+    rmsnorm(xn, x, normW, eps);
+  }
+  const taus = segments.map(() => thresholds(next, xn, c.s));
+  const tau = new Float32Array(segments.length * cols);
+  taus.forEach((t, i) => tau.set(t, i * cols));
+
+  // A skipped channel's weights must never be read: make them NaN (0 · NaN would show in y).
+  segments.forEach((r, i) => {
+    const d = data[i]!;
+    for (let j = 0; j < cols; j++) {
+      if (Math.abs(xn[j]!) > taus[i]![j]!) continue;
+      for (let k = 0; k < r; k++) d[k * cols + j] = d instanceof Uint16Array ? 0x7e00 : NaN;
+    }
+  });
+  const chunk = format === 'f32' ? 4 : 8;
+  const rowBytes = segments.reduce((a, r) => a + Math.ceil(r / chunk) * chunk, 0) * (format === 'f32' ? 4 : 2);
+  const W = await uploadTransposedStack(ctx, segments.map((r, i) => ({ data: data[i]!, rows: r })), cols, format,
+    c.shardCols ? { maxShardBytes: c.shardCols * rowBytes } : {});
+  if (c.shardCols) expect(W.shards.length).toBe(Math.ceil(cols / c.shardCols));
+  if (c.ctx) expect(W.shards.length, 'forced small bindings: shards').toBeGreaterThan(1);
+
+  const want = new Float32Array(rows);
+  let at = 0;
+  let skipped = 0;
+  segments.forEach((r, i) => {
+    const out = new Float32Array(r);
+    skipped += sparseMatvec(out, ref[i]!, xn, taus[i]!, r, cols);
+    want.set(out, at);
+    at += r;
+  });
+  if (c.s > 0 && c.s < 1) expect(skipped).toBe(segments.length * Math.round(c.s * cols));
+  if (c.accumulate) for (let i = 0; i < rows; i++) want[i] = want[i]! + y0[yOffset + i]!;
+
+  const xBuf = storage(ctx, xFull);
+  const yBuf = storage(ctx, y0);
+  const tBuf = storage(ctx, tau);
+  const nBuf = storage(ctx, normW);
+  const { ctx: _, segments: __, s: ___, format: ____, shardCols: _____, convert: ______, norm, ...tuning } = c;
+  const op = await sparseGemv.prepare(ctx, {
+    ...tuning, weights: W, x: xBuf, tau: tBuf, y: yBuf, ...(norm ? { norm: { weight: nBuf, eps } } : {}),
+  });
+  await run(ctx, op);
+  const got = await readBuffer(ctx, yBuf, yOffset + rows + 3);
+  const what = `sparse_gemv ${JSON.stringify({ ...c, ctx: undefined })}`;
+  errors.push(`${maxRelError(got.subarray(yOffset, yOffset + rows), want).toExponential(1)} ${what}`);
+  expectClose(got.subarray(yOffset, yOffset + rows), want, what);
+  expect(Array.from(got.subarray(0, yOffset)), 'wrote before yOffset').toEqual(Array.from(y0.subarray(0, yOffset)));
+  expect(Array.from(got.subarray(yOffset + rows)), 'wrote past the output').toEqual(Array.from(y0.subarray(yOffset + rows)));
+
+  op.destroy();
+  destroyTransposed(W);
+  for (const b of [xBuf, yBuf, tBuf, nBuf]) b.destroy();
+}
+
+describeGpu('sparse_gemv', () => {
+  afterAll(() => {
+    console.log(`sparse_gemv: seed ${SEED}; max relative error per case:\n${errors.join('\n')}`);
+    gpu.device.destroy();
+  });
+  const rowsList: number[][] = [[1], [7], [33], [172], [192, 384]];
+  const colsList = [1, 8, 33, 172];
+  const sparsities = [0, 0.3, 0.5, 0.9, 1];
+  const variants: { name: string; kChunk?: number | 'none' }[] = [{ name: 'split' }, { name: 'split kChunk 16', kChunk: 16 }, { name: 'no split', kChunk: 'none' }];
+  let salt = 0;
+  for (const format of ['f32', 'f16'] as WeightFormat[]) {
+    for (const v of variants) {
+      test(`${format} ${v.name}: rows × cols × sparsity`, async () => {
+        for (const segments of rowsList) {
+          for (const cols of colsList) {
+            for (const s of sparsities) await check({ segments, cols, s, format, ...(v.kChunk ? { kChunk: v.kChunk } : {}) }, ++salt);
+          }
+        }
+      });
+      test(`${format} ${v.name}: stacked segments, norm, accumulate, shards, offsets`, async () => {
+        const kc = v.kChunk ? { kChunk: v.kChunk } : {};
+        for (const s of [0, 0.5, 0.9, 1]) {
+          await check({ segments: [64, 16, 16], cols: 172, s, format, ...kc }, ++salt); // q|k|v
+          await check({ segments: [33, 7, 7], cols: 33, s, format, norm: true, ...kc }, ++salt);
+          await check({ segments: [172, 172], cols: 64, s, format, norm: true, accumulate: true, ...kc }, ++salt); // gate|up
+          await check({ segments: [100], cols: 300, s, format, accumulate: true, shardCols: 37, ...kc }, ++salt);
+          await check({ segments: [13, 40, 9], cols: 172, s, format, norm: true, accumulate: true, shardCols: 50, xOffset: 3, yOffset: 5, ...kc }, ++salt);
+          await check({ segments: [20], cols: 64, s, format, xOffset: 8, yOffset: 1, convert: true, ...kc }, ++salt);
+        }
+      });
+    }
+  }
+  test('tuning: tiles, workgroups, unroll, pieces, K-chunks', async () => {
+    for (const format of ['f32', 'f16'] as WeightFormat[]) {
+      for (const s of [0.3, 0.7]) {
+        const base = { segments: [96, 40], cols: 300, s, format, norm: true, accumulate: true };
+        await check({ ...base, kChunk: 100, piece: 32 }, ++salt); // several pieces per K-chunk
+        await check({ ...base, kChunk: 33, unroll: 1 }, ++salt);
+        await check({ ...base, kChunk: 64, unroll: 2, tileChunks: 16, workgroupSize: 128 }, ++salt);
+        await check({ ...base, kChunk: 64, unroll: 8, tileChunks: 4, workgroupSize: 64, reduceChunks: 4 }, ++salt);
+        await check({ ...base, kChunk: 'none', tileChunks: 4, unroll: 2 }, ++salt);
+        await check({ ...base, kChunk: 'none', tileChunks: 32, workgroupSize: 32, piece: 64 }, ++salt);
+        await check({ ...base, kChunk: 1, tileChunks: 1, workgroupSize: 32, reduceChunks: 32 }, ++salt);
+        await check({ ...base, kChunk: 'none', shardCols: 29, piece: 32 }, ++salt);
+      }
+    }
+  });
+  test('forced small bindings (forceMaxBindingSize): several shards per matrix', async () => {
+    const { ctx } = await tryGpu({ forceMaxBindingSize: 4096 });
+    expect(ctx, 'second device').toBeDefined();
+    try {
+      for (const kChunk of [undefined, 64, 'none'] as const) {
+        await check({ segments: [172], cols: 172, s: 0.5, format: 'f32', ctx: ctx!, norm: true, ...(kChunk ? { kChunk } : {}) }, ++salt);
+        await check({ segments: [192, 384], cols: 100, s: 0.3, format: 'f16', ctx: ctx!, accumulate: true, ...(kChunk ? { kChunk } : {}) }, ++salt);
+      }
+    } finally {
+      ctx?.device.destroy();
+    }
+  });
+  test('4096 × 4096 f32 and 1000 × 4096 f16 at s = 0.5', async () => {
+    await check({ segments: [4096], cols: 4096, s: 0.5 }, ++salt);
+    await check({ segments: [1000], cols: 4096, s: 0.5, format: 'f16', norm: true }, ++salt);
+    await check({ segments: [1000], cols: 4096, s: 0.7, format: 'f16', kChunk: 'none' }, ++salt);
+  });
+});
