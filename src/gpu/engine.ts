@@ -22,8 +22,13 @@ import * as gemv from './gemv.js';
 import type { PreparedOp } from './pipeline.js';
 import { vectorBytes } from './pipeline.js';
 import * as rope from './rope.js';
+import * as sparseGemv from './sparse_gemv.js';
+import * as swiglu from './swiglu.js';
 import { createStep, writeStep, type Step } from './step.js';
-import { destroyWeights, uploadGateUp, uploadMatrix, type WeightData, type WeightFormat, type WeightTensor } from './weights.js';
+import {
+  destroyTransposed, destroyWeights, uploadGateUp, uploadMatrix, uploadTransposedStack,
+  type TransposedWeightTensor, type WeightData, type WeightFormat, type WeightTensor,
+} from './weights.js';
 
 export interface WebGPUBackendOptions {
   /** KV-cache positions (default: the model's context length, at most 4096). */
@@ -35,13 +40,35 @@ export interface WebGPUBackendOptions {
   weightFormat?: 'auto' | WeightFormat;
   /** Tokens per prefill submit (default 32). */
   prefillChunk?: number;
+  /**
+   * Activation sparsity (WAS/TEAL): per layer and projection (q k v o gate up down) the threshold
+   * vector τ over the input channels, or null for dense. Weights are then stored transposed
+   * (input-channel major) for the sparse GEMV, and every token, prompt tokens included, runs the
+   * sparse decode path. Thresholds can be changed later with setThresholds().
+   */
+  sparse?: { tau: (Float32Array | null)[][] };
 }
 
-interface LayerWeights {
+/** Sparse-mode weights of one block: Wᵀ stacks and their τ buffers. */
+interface SparseLayer {
+  qkv: TransposedWeightTensor; // segments q, k, v
+  o: TransposedWeightTensor;
+  gate: TransposedWeightTensor;
+  up: TransposedWeightTensor;
+  down: TransposedWeightTensor;
+  tau: GPUBuffer[]; // qkv (3 × dim), o (dim), gate (dim), up (dim), down (hidden)
+}
+
+/** Dense-mode matrices of one block, row-major (row = output channel). */
+interface DenseLayer {
   qkv: WeightTensor; // (dim + 2·kv_dim, dim): q, k, v rows stacked
   o: WeightTensor; // (dim, dim)
   gateUp: WeightTensor; // (hidden, dim) gate and up interleaved by rows
   down: WeightTensor; // (dim, hidden)
+}
+
+interface LayerWeights {
+  dense: DenseLayer | null; // null in sparse mode (SparseLayer holds the matrices)
   attnNorm: GPUBuffer; // (dim)
   ffnNorm: GPUBuffer; // (dim)
   keyCache: GPUBuffer; // (context, kv_dim)
@@ -74,7 +101,8 @@ export class WebGPUBackend implements Backend {
     private readonly logits: GPUBuffer,
     private readonly argmaxResult: GPUBuffer,
     private readonly readback: GPUBuffer,
-    private readonly owned: { buffers: GPUBuffer[]; weights: WeightTensor[] },
+    private readonly owned: { buffers: GPUBuffer[]; weights: WeightTensor[]; transposed: TransposedWeightTensor[] },
+    private readonly sparseLayers: SparseLayer[] | null,
   ) {
     void ctx.lost.then((e) => { this.lostError = e; });
   }
@@ -94,7 +122,8 @@ export class WebGPUBackend implements Backend {
     const kvDim = c.nKVHeads * c.headDim;
     const qkvDim = c.dim + 2 * kvDim;
     const device = ctx.device;
-    const owned = { buffers: [] as GPUBuffer[], weights: [] as WeightTensor[] };
+    const owned = { buffers: [] as GPUBuffer[], weights: [] as WeightTensor[], transposed: [] as TransposedWeightTensor[] };
+    const sparse = opts.sparse;
     const memory: GpuMemoryReport = { weights: 0, kvCache: 0, activations: 0 };
 
     const buffer = async (label: string, bytes: number, kind: keyof GpuMemoryReport, extra = 0) => {
@@ -132,6 +161,9 @@ export class WebGPUBackend implements Backend {
       const qkv = await buffer('qkv', vectorBytes(T * qkvDim), 'activations');
       const att = await buffer('att', vectorBytes(T * c.dim), 'activations');
       const hb = await buffer('hb', vectorBytes(T * c.hiddenDim), 'activations');
+      // Sparse mode: gate and up outputs apart, for the SwiGLU dispatch.
+      const hGate = sparse ? await buffer('h_gate', vectorBytes(c.hiddenDim), 'activations') : null;
+      const hUp = sparse ? await buffer('h_up', vectorBytes(c.hiddenDim), 'activations') : null;
       const logits = await buffer('logits', vectorBytes(T * c.vocabSize), 'activations', GPUBufferUsage.COPY_SRC);
       const argmaxResult = await buffer('argmax', 16, 'activations', GPUBufferUsage.COPY_SRC);
       const readback = device.createBuffer({ label: 'readback', size: T * c.vocabSize * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -139,17 +171,42 @@ export class WebGPUBackend implements Backend {
       const ropeTable = await rope.createRopeTable(ctx, { contextLength: contextSize, ropeDim: c.ropeDim, base: c.ropeBase });
       owned.buffers.push(ropeTable.buffer);
 
+      const transposed = async (names: string[], label: string) => {
+        const format = formatOf(names);
+        const mats = names.map((n) => { const m = source.matrix([n], format); return { data: m.data, rows: m.rows }; });
+        const w = await uploadTransposedStack(ctx, mats, source.matrix([names[0]!], format).cols, format, { label });
+        owned.transposed.push(w);
+        for (const sh of w.shards) memory.weights += sh.buffer.size;
+        return w;
+      };
+      const sparseLayers: SparseLayer[] | null = sparse ? [] : null;
       const layers: LayerWeights[] = [];
       for (let l = 0; l < c.nLayers; l++) {
         const p = `blk.${l}.`;
+        if (sparseLayers) {
+          sparseLayers.push({
+            qkv: await transposed([`${p}attn_q.weight`, `${p}attn_k.weight`, `${p}attn_v.weight`], `${p}qkvT`),
+            o: await transposed([`${p}attn_output.weight`], `${p}oT`),
+            gate: await transposed([`${p}ffn_gate.weight`], `${p}gateT`),
+            up: await transposed([`${p}ffn_up.weight`], `${p}upT`),
+            down: await transposed([`${p}ffn_down.weight`], `${p}downT`),
+            tau: [
+              await buffer(`${p}tau_qkv`, vectorBytes(3 * c.dim), 'weights'), await buffer(`${p}tau_o`, vectorBytes(c.dim), 'weights'),
+              await buffer(`${p}tau_gate`, vectorBytes(c.dim), 'weights'), await buffer(`${p}tau_up`, vectorBytes(c.dim), 'weights'),
+              await buffer(`${p}tau_down`, vectorBytes(c.hiddenDim), 'weights'),
+            ],
+          });
+        }
         const gateUp = [`${p}ffn_gate.weight`, `${p}ffn_up.weight`];
         const guFormat = formatOf(gateUp);
         layers.push({
-          qkv: await matrix([`${p}attn_q.weight`, `${p}attn_k.weight`, `${p}attn_v.weight`], `${p}qkv`),
-          o: await matrix([`${p}attn_output.weight`], `${p}o`),
-          gateUp: track(await uploadGateUp(ctx, source.matrix([gateUp[0]!], guFormat).data, source.matrix([gateUp[1]!], guFormat).data,
-            c.hiddenDim, c.dim, guFormat, { label: `${p}gate_up` })),
-          down: await matrix([`${p}ffn_down.weight`], `${p}down`),
+          dense: sparseLayers ? null : {
+            qkv: await matrix([`${p}attn_q.weight`, `${p}attn_k.weight`, `${p}attn_v.weight`], `${p}qkv`),
+            o: await matrix([`${p}attn_output.weight`], `${p}o`),
+            gateUp: track(await uploadGateUp(ctx, source.matrix([gateUp[0]!], guFormat).data, source.matrix([gateUp[1]!], guFormat).data,
+              c.hiddenDim, c.dim, guFormat, { label: `${p}gate_up` })),
+            down: await matrix([`${p}ffn_down.weight`], `${p}down`),
+          },
           attnNorm: await vector(`${p}attn_norm`, f32(`${p}attn_norm.weight`)),
           ffnNorm: await vector(`${p}ffn_norm`, f32(`${p}ffn_norm.weight`)),
           keyCache: await buffer(`${p}k_cache`, contextSize * kvDim * 4, 'kvCache'),
@@ -171,8 +228,8 @@ export class WebGPUBackend implements Backend {
         const ops: PreparedOp[] = [await embedding.prepare(ctx, { step, table: embd, out: x, label: 'embedding' })];
         for (let l = 0; l < c.nLayers; l++) {
           const L = layers[l]!;
-          ops.push(
-            await matmul(`L${l}.qkv`, L.qkv, x, qkv, { norm: { weight: L.attnNorm, eps: c.rmsEps } }),
+          const S = sparseLayers?.[l];
+          const ropeAndAttention = async () => [
             await rope.prepare(ctx, {
               label: `L${l}.rope`, step, table: ropeTable, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim,
               x: qkv, qOffset: 0, kOffset: c.dim, stride: qkvDim,
@@ -182,24 +239,71 @@ export class WebGPUBackend implements Backend {
               label: `L${l}.attention`, step, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim, contextLength: contextSize,
               q: qkv, qStride: qkvDim, keyCache: L.keyCache, valueCache: L.valueCache, out: att,
             }),
-            await matmul(`L${l}.o`, L.o, att, x, { accumulate: true }),
-            await matmul(`L${l}.gate_up`, L.gateUp, x, hb, { norm: { weight: L.ffnNorm, eps: c.rmsEps } }),
-            await matmul(`L${l}.down`, L.down, hb, x, { accumulate: true }),
+          ];
+          if (S) {
+            // Sparse decode: each projection reads only the Wᵀ rows of its active input channels.
+            const sp = (label: string, weights: TransposedWeightTensor, tau: GPUBuffer, xb: GPUBuffer, yb: GPUBuffer,
+              extra: { norm?: { weight: GPUBuffer; eps: number }; accumulate?: boolean }) =>
+              sparseGemv.prepare(ctx, { label: `L${l}.${label}`, weights, tau, x: xb, y: yb, ...extra });
+            ops.push(
+              await sp('qkv', S.qkv, S.tau[0]!, x, qkv, { norm: { weight: L.attnNorm, eps: c.rmsEps } }),
+              ...(await ropeAndAttention()),
+              await sp('o', S.o, S.tau[1]!, att, x, { accumulate: true }),
+              await sp('gate', S.gate, S.tau[2]!, x, hGate!, { norm: { weight: L.ffnNorm, eps: c.rmsEps } }),
+              await sp('up', S.up, S.tau[3]!, x, hUp!, { norm: { weight: L.ffnNorm, eps: c.rmsEps } }),
+              await swiglu.prepare(ctx, { label: `L${l}.swiglu`, step, n: c.hiddenDim, gate: hGate!, up: hUp!, out: hb }),
+              await sp('down', S.down, S.tau[4]!, hb, x, { accumulate: true }),
+            );
+            continue;
+          }
+          const D = L.dense!;
+          ops.push(
+            await matmul(`L${l}.qkv`, D.qkv, x, qkv, { norm: { weight: L.attnNorm, eps: c.rmsEps } }),
+            ...(await ropeAndAttention()),
+            await matmul(`L${l}.o`, D.o, att, x, { accumulate: true }),
+            await matmul(`L${l}.gate_up`, D.gateUp, x, hb, { norm: { weight: L.ffnNorm, eps: c.rmsEps } }),
+            await matmul(`L${l}.down`, D.down, hb, x, { accumulate: true }),
           );
         }
         ops.push(await matmul('output', output, x, logits, { norm: { weight: outputNorm, eps: c.rmsEps } }));
         return ops;
       };
       const decodeOps = await program(decodeStep);
-      const prefillOps = await program(prefillStep);
+      // Sparse mode has no row-major weights: prompts run through the sparse decode program.
+      const prefillOps = sparse ? [] : await program(prefillStep);
       const argmaxOp = await argmax.prepare(ctx, { n: c.vocabSize, x: logits, result: argmaxResult, label: 'argmax' });
-      return new WebGPUBackend(c, contextSize, ctx, memory, T, decodeStep, prefillStep, decodeOps, prefillOps, argmaxOp,
-        logits, argmaxResult, readback, owned);
+      const backend = new WebGPUBackend(c, contextSize, ctx, memory, sparse ? 1 : T, decodeStep, prefillStep, decodeOps, prefillOps, argmaxOp,
+        logits, argmaxResult, readback, owned, sparseLayers);
+      if (sparse) backend.setThresholds(sparse.tau);
+      return backend;
     } catch (e) {
       for (const b of owned.buffers) b.destroy();
       for (const w of owned.weights) destroyWeights(w);
+      for (const w of owned.transposed) destroyTransposed(w);
       throw e;
     }
+  }
+
+  /** Replaces the sparse thresholds (same layout as WebGPUBackendOptions.sparse.tau); null means dense. */
+  setThresholds(tau: (Float32Array | null)[][]): void {
+    if (!this.sparseLayers) throw new KernelArgumentError('engine', 'this backend was created dense; pass `sparse` at creation to use thresholds');
+    const c = this.config;
+    const dims = [c.dim, c.dim, c.dim, c.dim, c.dim, c.dim, c.hiddenDim];
+    const vec = (l: number, p: number) => {
+      const t = tau[l]?.[p] ?? null;
+      if (t && t.length !== dims[p]) throw new KernelArgumentError('engine', `τ of layer ${l} projection ${p} has ${t.length} entries, expected ${dims[p]}`);
+      return t ?? new Float32Array(dims[p]!).fill(-1);
+    };
+    this.sparseLayers.forEach((S, l) => {
+      const qkv = new Float32Array(3 * c.dim);
+      [0, 1, 2].forEach((p) => qkv.set(vec(l, p), p * c.dim));
+      const q = this.ctx.device.queue;
+      q.writeBuffer(S.tau[0]!, 0, qkv);
+      q.writeBuffer(S.tau[1]!, 0, vec(l, 3) as Float32Array<ArrayBuffer>);
+      q.writeBuffer(S.tau[2]!, 0, vec(l, 4) as Float32Array<ArrayBuffer>);
+      q.writeBuffer(S.tau[3]!, 0, vec(l, 5) as Float32Array<ArrayBuffer>);
+      q.writeBuffer(S.tau[4]!, 0, vec(l, 6) as Float32Array<ArrayBuffer>);
+    });
   }
 
   private check(tokens: readonly number[], pos: number): void {
@@ -242,6 +346,18 @@ export class WebGPUBackend implements Backend {
     this.check(tokens, pos);
     const V = this.config.vocabSize;
     let last = new Float32Array(V);
+    if (this.sparseLayers && tokens.length > 1) {
+      // Every position sparsified, as the decode path runs it (no row-major weights for a GEMM).
+      for (let i = 0; i < tokens.length; i++) {
+        const wanted = onLogits || i === tokens.length - 1;
+        this.submit(this.decodeStep, this.decodeOps, [tokens[i]!], pos + i, wanted ? { src: this.logits, bytes: V * 4 } : undefined);
+        if (wanted) {
+          last = new Float32Array(await this.read(V * 4));
+          onLogits?.(i, last);
+        }
+      }
+      return last;
+    }
     if (tokens.length === 1) {
       this.submit(this.decodeStep, this.decodeOps, tokens, pos, { src: this.logits, bytes: V * 4 });
       last = new Float32Array(await this.read(V * 4));
@@ -343,6 +459,7 @@ export class WebGPUBackend implements Backend {
     for (const op of [...this.decodeOps, ...this.prefillOps, this.argmaxOp]) op.destroy();
     for (const b of this.owned.buffers) b.destroy();
     for (const w of this.owned.weights) destroyWeights(w);
+    for (const w of this.owned.transposed) destroyTransposed(w);
   }
 }
 

@@ -59,11 +59,15 @@ export async function calibrate(model: Model, w: LlamaWeights, text: string, was
     const chunk = all.slice(k * ctx, (k + 1) * ctx);
     chunk[0] = model.tokenizer.bos;
     for (pos = 0; pos < chunk.length; pos++) forward(c, w, state, chunk[pos]!, pos, { record });
+    // Position 0 (BOS) is left out: its activations are the same in every chunk, and that point mass
+    // would put thresholds exactly on BOS's scores, where float rounding flips its masks.
+    const rows = chunk.length - 1;
+    const from = (l: number, g: number) => inputs[l]![g]!.subarray(groupDims[g]!, chunk.length * groupDims[g]!);
     for (let l = 0; l < c.nLayers; l++) {
-      for (let g = 0; g < 4; g++) wasm.accumulate(tealHist[l]![g]!, inputs[l]![g]!, null, chunk.length, groupDims[g]!);
+      for (let g = 0; g < 4; g++) wasm.accumulate(tealHist[l]![g]!, from(l, g), null, rows, groupDims[g]!);
       for (let p = 0; p < 7; p++) {
         const g = PROJECTION_GROUP[p]!;
-        wasm.accumulate(wasHist[l]![p]!, inputs[l]![g]!, norms[l]![p]!, chunk.length, groupDims[g]!);
+        wasm.accumulate(wasHist[l]![p]!, from(l, g), norms[l]![p]!, rows, groupDims[g]!);
       }
     }
     o.onProgress?.('record', k + 1, chunks);
