@@ -189,6 +189,28 @@ for (const weightFormat of ['f32', 'f16'] as WeightFormat[]) {
   }
   console.log(`# decode ${label}: ${(weightBytes / 2 ** 30).toFixed(2)} GiB weights, ${(engine.memory.kvCache / 2 ** 20).toFixed(0)} MiB KV cache; ${(1000 / step.wallMs).toFixed(1)} tokens/s (wall)`);
   engine.dispose();
+
+  // WAS decode: the same model with weights stored transposed and a fraction s of every projection's
+  // input channels skipped (a random subset per projection: τ = +∞ there, −1 elsewhere, which is
+  // what thresholding random activations at their s-quantile does to the kernels).
+  for (const s of [0.5, 0.6]) {
+    const mask = (n: number) => {
+      const t = new Float32Array(n).fill(-1);
+      const idx = Array.from({ length: n }, (_, i) => i);
+      for (let i = n - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [idx[i], idx[j]] = [idx[j]!, idx[i]!]; }
+      for (let i = 0; i < Math.round(s * n); i++) t[idx[i]!] = Infinity;
+      return t;
+    };
+    const tau = Array.from({ length: layers }, () => [0, 1, 2, 3, 4, 5, 6].map((p) => mask(p === 6 ? config7b.hiddenDim : config7b.dim)));
+    const sparse = await WebGPUBackend.fromSource(ctx, syntheticSource(config7b), { weightFormat, contextSize: 512, sparse: { tau } });
+    await sparse.timeDecode(quick ? 2 : 100, pos);
+    const st = await sparse.timeDecode(n, pos);
+    const ms = st.gpuMs ?? st.wallMs;
+    table.push([`WAS decode step s=${s}`, shape, label, fmt(ms * 1e3), '', `${fmt(stepMs / ms, 2)}× dense (ideal ${fmt(1 / (1 - s), 2)}×); wall ${fmt(step.wallMs / st.wallMs, 2)}×`]);
+    const profile = await sparse.profileDecode(quick ? 2 : 5, pos);
+    if (profile) console.log(`# ${label} WAS ${s} per-dispatch GPU ms: ` + [...profile].map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', '));
+    sparse.dispose();
+  }
 }
 
 const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));

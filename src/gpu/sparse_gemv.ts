@@ -75,13 +75,10 @@ export function tileCount(W: TransposedWeightTensor, tileChunks: number): number
  * per SM on a 132-SM GPU: enough loads in flight), else 64. Longer chunks mean less scratch and fewer
  * per-workgroup overheads (compaction, lane tree).
  */
-export function defaultKChunk(W: TransposedWeightTensor, tileChunks = 64): number {
-  const tiles = tileCount(W, tileChunks);
-  let kc = 64;
-  for (let c = 1024; c > 64; c >>= 1) {
-    if (tiles * kChunks(W, c) >= 512) { kc = c; break; }
-  }
-  return kc;
+export function defaultKChunk(W: TransposedWeightTensor): number {
+  // 256 input channels per workgroup was the fastest split on the H200 at every 7B shape measured
+  // (BENCHMARKS.md, sparse GEMV); fewer would mean more partial sums to reduce.
+  return Math.min(256, Math.max(64, 2 ** Math.ceil(Math.log2(W.cols))));
 }
 
 /** K-chunks over all shards (a chunk never spans two shards). */
@@ -107,7 +104,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   checkPow2(label, 'workgroupSize', WG, ctx.limits.maxComputeInvocationsPerWorkgroup);
   checkPow2(label, 'tileChunks', TILE, WG);
   if (!Number.isInteger(UNROLL) || UNROLL < 1 || UNROLL > 8) throw new KernelArgumentError(label, `unroll must be 1..8, got ${UNROLL}`);
-  const KC = SPLIT ? (opts.kChunk as number | undefined) ?? defaultKChunk(W, TILE) : 0;
+  const KC = SPLIT ? (opts.kChunk as number | undefined) ?? defaultKChunk(W) : 0;
   if (SPLIT && (!Number.isInteger(KC) || KC < 1)) throw new KernelArgumentError(label, `kChunk must be a positive integer or 'none', got ${KC}`);
   const span = SPLIT ? KC : Math.max(...W.shards.map((s) => s.cols)); // channels one workgroup walks
   const PIECE = roundUp(opts.piece ?? Math.min(span, 1024), 32);
