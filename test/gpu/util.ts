@@ -60,9 +60,11 @@ export async function run(ctx: GpuContext, ...ops: PreparedOp[]): Promise<void> 
 
 /**
  * max_i |a_i − e_i| / (|e_i| + rms(e)): relative where values are large, and measured against the
- * vector's own scale where a value is near zero by cancellation.
+ * vector's own scale where a value is near zero by cancellation. With `scale` (e.g. Σ_j |W_ij·x_j|
+ * of a dot product, the size its rounding error is proportional to), the denominator is at least
+ * scale_i: a single output that cancels is judged by its terms, not by its tiny sum.
  */
-export function maxRelError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+export function maxRelError(actual: ArrayLike<number>, expected: ArrayLike<number>, scale?: ArrayLike<number>): number {
   let ss = 0;
   for (let i = 0; i < expected.length; i++) ss += expected[i]! * expected[i]!;
   const rms = Math.sqrt(ss / Math.max(expected.length, 1)) || 1e-30;
@@ -70,14 +72,14 @@ export function maxRelError(actual: ArrayLike<number>, expected: ArrayLike<numbe
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i]!;
     const e = expected[i]!;
-    const err = Math.abs(a - e) / (Math.abs(e) + rms);
+    const err = Math.abs(a - e) / Math.max(Math.abs(e) + rms, scale?.[i] ?? 0);
     if (!(err <= worst)) worst = Number.isNaN(err) ? Infinity : err;
   }
   return worst;
 }
 
-export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol = 1e-5): void {
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol = 1e-5, scale?: ArrayLike<number>): void {
   expect(actual.length, `${what}: length`).toBeGreaterThanOrEqual(expected.length);
-  const err = maxRelError(actual, expected);
+  const err = maxRelError(actual, expected, scale);
   expect(err, `${what}: max relative error ${err.toExponential(2)} > ${tol} (seed ${SEED}; replay with WAS_EDGE_SEED=${SEED})`).toBeLessThanOrEqual(tol);
 }
