@@ -12,6 +12,7 @@ import type { PreparedOp } from '../src/gpu/pipeline.js';
 import { vectorBytes } from '../src/gpu/pipeline.js';
 import { uploadMatrix, type WeightFormat } from '../src/gpu/weights.js';
 import type { LlamaConfig } from '../src/model/config.js';
+import { randomWeights, timePass } from './timing.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' } } });
 const quick = !!args.quick; // small shapes: checks the script on a CPU adapter
@@ -24,42 +25,7 @@ console.log(`# adapter: ${info.vendor} ${info.architecture} ${info.device} ${inf
 const table: string[][] = [['what', 'shape', 'format', 'µs', 'GB/s', '% of roofline']];
 const fmt = (x: number, d = 1) => x.toFixed(d);
 
-/**
- * Best time per repetition of `encode` (one pass, one submit, `reps` repetitions), in µs: GPU time
- * of the pass from timestamp queries where the device has them (wall time otherwise, which adds
- * the submit and completion-callback latency).
- */
-async function time(encode: (pass: GPUComputePassEncoder) => void, reps: number): Promise<number> {
-  const qs = ctx.features.timestamp ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
-  const resolved = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  let best = Infinity;
-  for (let trial = 0; trial < 4; trial++) {
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass(qs ? { timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
-    for (let r = 0; r < reps; r++) encode(pass);
-    pass.end();
-    if (qs) {
-      enc.resolveQuerySet(qs, 0, 2, resolved, 0);
-      enc.copyBufferToBuffer(resolved, 0, read, 0, 16);
-    }
-    const t = performance.now();
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    let ms = performance.now() - t;
-    if (qs) {
-      await read.mapAsync(GPUMapMode.READ);
-      const [a, b] = new BigUint64Array(read.getMappedRange());
-      ms = Number(b! - a!) / 1e6;
-      read.unmap();
-    }
-    if (trial > 0) best = Math.min(best, ms / reps); // trial 0 warms up
-  }
-  qs?.destroy();
-  resolved.destroy();
-  read.destroy();
-  return best * 1e3;
-}
+const time = (encode: (pass: GPUComputePassEncoder) => void, reps: number) => timePass(ctx, encode, reps);
 
 // (a) Read roofline: every invocation sums a strided run of vec4<f32>; one store per workgroup.
 const ROOF_WGSL = /* wgsl */ `
@@ -88,16 +54,12 @@ table.push(['read roofline', `${roofBytes >> 20} MiB`, 'vec4<f32>', fmt(roofUs),
 roofSrc.destroy();
 
 // (b) GEMV at 7B shapes. Weight copies rotate so their total exceeds the last-level cache.
-function randomData(n: number, format: WeightFormat): Float32Array | Uint16Array {
-  if (format === 'f32') return Float32Array.from({ length: n }, () => Math.random() - 0.5);
-  return Uint16Array.from({ length: n }, () => 0x3000 + ((Math.random() * 0x0fff) | 0) + (Math.random() < 0.5 ? 0x8000 : 0));
-}
 const shapes: [number, number][] = quick ? [[512, 512], [1376, 512], [512, 1376]] : [[4096, 4096], [11008, 4096], [4096, 11008]];
 for (const format of ['f32', 'f16'] as WeightFormat[]) {
   for (const [rows, cols] of shapes) {
     const bytes = rows * cols * (format === 'f32' ? 4 : 2);
     const copies = quick ? 2 : Math.max(2, Math.ceil(600e6 / bytes));
-    const data = randomData(rows * cols, format);
+    const data = randomWeights(rows * cols, format);
     const x = device.createBuffer({ size: vectorBytes(cols), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     device.queue.writeBuffer(x, 0, Float32Array.from({ length: cols }, () => Math.random()));
     const y = device.createBuffer({ size: vectorBytes(rows), usage: GPUBufferUsage.STORAGE });
@@ -142,7 +104,7 @@ function syntheticSource(c: LlamaConfig): WeightSource {
       const cols = shapeOf(names[0]!)[1];
       const rows = names.reduce((a, n) => a + shapeOf(n)[0], 0);
       const key = `${rows}x${cols}/${format}`;
-      if (!cache.has(key)) cache.set(key, randomData(rows * cols, format));
+      if (!cache.has(key)) cache.set(key, randomWeights(rows * cols, format));
       return { data: cache.get(key)!, rows, cols };
     },
     vector: () => Float32Array.from({ length: c.dim }, () => 1),

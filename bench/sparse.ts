@@ -16,6 +16,7 @@ import type { PreparedOp } from '../src/gpu/pipeline.js';
 import { vectorBytes } from '../src/gpu/pipeline.js';
 import * as sparseGemv from '../src/gpu/sparse_gemv.js';
 import { destroyTransposed, destroyWeights, uploadMatrix, uploadTransposed, type TransposedWeightTensor, type WeightFormat, type WeightTensor } from '../src/gpu/weights.js';
+import { randomWeights, timePass } from './timing.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean' } } });
 const quick = !!args.quick; // small shapes: checks the script on a CPU adapter
@@ -28,38 +29,7 @@ console.log(`# adapter: ${info.vendor} ${info.architecture} ${info.device} ${inf
 const table: string[][] = [['shape', 'format', 's', 'variant', 'µs', 'GB/s read', '× dense', '% of ideal']];
 const fmt = (x: number, d = 1) => x.toFixed(d);
 
-/** Best time per repetition of `encode` (one pass, one submit), in µs: GPU timestamps, else wall time. As bench/decode.ts. */
-async function time(encode: (pass: GPUComputePassEncoder) => void, reps: number): Promise<number> {
-  const qs = ctx.features.timestamp ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
-  const resolved = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  let best = Infinity;
-  for (let trial = 0; trial < 4; trial++) {
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass(qs ? { timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
-    for (let r = 0; r < reps; r++) encode(pass);
-    pass.end();
-    if (qs) {
-      enc.resolveQuerySet(qs, 0, 2, resolved, 0);
-      enc.copyBufferToBuffer(resolved, 0, read, 0, 16);
-    }
-    const t = performance.now();
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    let ms = performance.now() - t;
-    if (qs) {
-      await read.mapAsync(GPUMapMode.READ);
-      const [a, b] = new BigUint64Array(read.getMappedRange());
-      ms = Number(b! - a!) / 1e6;
-      read.unmap();
-    }
-    if (trial > 0) best = Math.min(best, ms / reps); // trial 0 warms up
-  }
-  qs?.destroy();
-  resolved.destroy();
-  read.destroy();
-  return best * 1e3;
-}
+const time = (encode: (pass: GPUComputePassEncoder) => void, reps: number) => timePass(ctx, encode, reps);
 
 async function readVector(buffer: GPUBuffer, n: number): Promise<Float32Array> {
   const staging = device.createBuffer({ size: n * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -88,10 +58,6 @@ function relError(a: Float32Array, e: Float32Array): number {
   return worst;
 }
 
-function randomData(n: number, format: WeightFormat): Float32Array | Uint16Array {
-  if (format === 'f32') return Float32Array.from({ length: n }, () => Math.random() - 0.5);
-  return Uint16Array.from({ length: n }, () => 0x3000 + ((Math.random() * 0x0fff) | 0) + (Math.random() < 0.5 ? 0x8000 : 0));
-}
 
 interface Variant { name: string; opts: Omit<sparseGemv.SparseGemvOptions, 'weights' | 'x' | 'tau' | 'y'> }
 const variants: Variant[] = [
@@ -115,7 +81,7 @@ for (const format of ['f32', 'f16'] as WeightFormat[]) {
     const label = format === 'f16' ? 'packed f16' : 'f32';
     const bytes = rows * cols * (format === 'f32' ? 4 : 2);
     const copies = quick ? 2 : Math.max(2, Math.floor(600e6 / bytes) + 1); // > 600 MB of each layout
-    const data = randomData(rows * cols, format);
+    const data = randomWeights(rows * cols, format);
     const xs = Float32Array.from({ length: cols }, () => Math.random() * 2 - 1);
     const x = device.createBuffer({ size: vectorBytes(cols), usage: storageUsage });
     const xMasked = device.createBuffer({ size: vectorBytes(cols), usage: storageUsage });
