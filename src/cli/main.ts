@@ -67,7 +67,7 @@ function numOption(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
-/** f32 weights already loaded for a model (sparse runs dequantise once for norms and the forward). */
+/** f32 weights already loaded for a model (sparse runs dequantise once for norms and both forwards). */
 const weightsCache = new WeakMap<Model, { weights: LlamaWeights }>();
 
 const SPARSITY_OPTIONS = {
@@ -118,8 +118,8 @@ async function makeBackend(model: Model, name: string | undefined, ctx: number |
     throw new OptionError('--ctx', `must be in 1..${c.contextLength} (the model's context length), got ${ctx}.`);
   }
   const size = ctx ?? Math.min(c.contextLength, 4096);
-  const sparseWeights = sparse ? weightsCache.get(model) : undefined;
-  const reference = () => new ReferenceBackend(c, sparseWeights?.weights ?? loadWeightsF32(model.file, c), size, sparse ? { sparse } : {});
+  // Sparse runs already dequantised the weights for their norms; the dense twin of eval reuses them.
+  const reference = () => new ReferenceBackend(c, weightsCache.get(model)?.weights ?? loadWeightsF32(model.file, c), size, sparse ? { sparse } : {});
   const webgpu = async () => {
     const { acquireDevice } = await import('../gpu/device.js');
     const { WebGPUBackend } = await import('../gpu/engine.js');

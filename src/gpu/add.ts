@@ -3,7 +3,7 @@
 import addWGSL from '../../shaders/add.wgsl';
 import type { GpuContext } from './device.js';
 import { KernelArgumentError } from './errors.js';
-import { checkBuffer, checkDims, checkPow2, entries, grid, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
+import { checkBuffer, dispatchOp, checkDims, checkPow2, entries, grid, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
 import type { Step } from './step.js';
 
 export interface AddOptions {
@@ -38,15 +38,5 @@ export async function prepare(ctx: GpuContext, opts: AddOptions): Promise<Prepar
     label, layout: pipeline.getBindGroupLayout(0), entries: entries(uniform, step.uniform, x, y),
   });
   const [gx, gy] = grid(ctx, Math.ceil(total / WG));
-  return {
-    label,
-    encode(pass) {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(gx, gy);
-    },
-    destroy() {
-      uniform.destroy();
-    },
-  };
+  return dispatchOp(label, pipeline, [{ bindGroup, size: [gx, gy, 1] }], [uniform]);
 }

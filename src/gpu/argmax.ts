@@ -3,7 +3,7 @@
 import argmaxWGSL from '../../shaders/argmax.wgsl';
 import type { GpuContext } from './device.js';
 import { KernelArgumentError } from './errors.js';
-import { checkBuffer, checkDims, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
+import { checkBuffer, dispatchOp, checkDims, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
 
 export interface ArgmaxOptions {
   n: number;
@@ -33,15 +33,5 @@ export async function prepare(ctx: GpuContext, opts: ArgmaxOptions): Promise<Pre
   const pipeline = await pipelineFor(ctx, 'argmax', wgsl({ WG }));
   const uniform = new UniformWriter().u32(n).u32(offset).create(ctx.device, `${label}.params`);
   const bindGroup = ctx.device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries: entries(uniform, x, result) });
-  return {
-    label,
-    encode(pass) {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(1);
-    },
-    destroy() {
-      uniform.destroy();
-    },
-  };
+  return dispatchOp(label, pipeline, [{ bindGroup, size: [1, 1, 1] }], [uniform]);
 }

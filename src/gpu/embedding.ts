@@ -4,7 +4,7 @@
 import embeddingWGSL from '../../shaders/embedding.wgsl';
 import type { GpuContext } from './device.js';
 import { KernelArgumentError } from './errors.js';
-import { checkBuffer, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
+import { checkBuffer, dispatchOp, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
 import type { Step } from './step.js';
 import type { WeightTensor } from './weights.js';
 
@@ -47,17 +47,5 @@ export async function prepare(ctx: GpuContext, opts: EmbeddingOptions): Promise<
     });
   });
   const groups = Math.ceil(table.cols / WG);
-  return {
-    label,
-    encode(pass) {
-      pass.setPipeline(pipeline);
-      for (const bg of bindGroups) {
-        pass.setBindGroup(0, bg);
-        pass.dispatchWorkgroups(groups, T);
-      }
-    },
-    destroy() {
-      for (const u of uniforms) u.destroy();
-    },
-  };
+  return dispatchOp(label, pipeline, bindGroups.map((bindGroup) => ({ bindGroup, size: [groups, T, 1] as const })), uniforms);
 }

@@ -7,7 +7,7 @@ import type { GpuContext } from './device.js';
 import { KernelArgumentError } from './errors.js';
 import { defaultLanes } from './gemv.js';
 import {
-  checkBuffer, checkPow2, entries, grid, pipelineFor, renderWGSL, roundUp, UniformWriter, type PreparedOp,
+  checkBuffer, dispatchOp, checkPow2, entries, grid, pipelineFor, renderWGSL, roundUp, UniformWriter, type PreparedOp,
 } from './pipeline.js';
 import type { Step } from './step.js';
 import { ELEMENTS_PER_16_BYTES, type WeightTensor } from './weights.js';
@@ -94,20 +94,8 @@ export async function prepare(ctx: GpuContext, opts: GemmOptions): Promise<Prepa
     const bound = [uniform, step.uniform, shard.buffer, x, y];
     if (norm) bound.push(norm.weight);
     const bindGroup = ctx.device.createBindGroup({ label: `${label}[${i}]`, layout: pipeline.getBindGroupLayout(0), entries: entries(...bound) });
-    return { bindGroup, size: grid(ctx, Math.ceil(shard.rows / rowsPerGroup)) };
+    const [gx, gy] = grid(ctx, Math.ceil(shard.rows / rowsPerGroup));
+    return { bindGroup, size: [gx, gy, tiles] as const };
   });
-
-  return {
-    label,
-    encode(pass) {
-      pass.setPipeline(pipeline);
-      for (const d of dispatches) {
-        pass.setBindGroup(0, d.bindGroup);
-        pass.dispatchWorkgroups(d.size[0], d.size[1], tiles);
-      }
-    },
-    destroy() {
-      for (const u of uniforms) u.destroy();
-    },
-  };
+  return dispatchOp(label, pipeline, dispatches, uniforms);
 }

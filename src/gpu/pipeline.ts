@@ -12,6 +12,32 @@ export interface PreparedOp {
   destroy(): void;
 }
 
+/** One dispatch of a prepared op: its bind group and workgroup counts (x, y, z). */
+export interface Dispatch {
+  bindGroup: GPUBindGroup;
+  size: readonly [number, number, number];
+}
+
+/**
+ * The PreparedOp of a single-pipeline kernel: `encode` sets the pipeline once and records the
+ * dispatches in order; `destroy` frees the buffers the op owns (its uniforms).
+ */
+export function dispatchOp(label: string, pipeline: GPUComputePipeline, dispatches: readonly Dispatch[], owned: readonly GPUBuffer[]): PreparedOp {
+  return {
+    label,
+    encode(pass) {
+      pass.setPipeline(pipeline);
+      for (const d of dispatches) {
+        pass.setBindGroup(0, d.bindGroup);
+        pass.dispatchWorkgroups(d.size[0], d.size[1], d.size[2]);
+      }
+    },
+    destroy() {
+      for (const b of owned) b.destroy();
+    },
+  };
+}
+
 export type TemplateParams = Readonly<Record<string, boolean | number>>;
 
 /**

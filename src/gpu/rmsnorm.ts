@@ -3,7 +3,7 @@
 import rmsnormWGSL from '../../shaders/rmsnorm.wgsl';
 import type { GpuContext } from './device.js';
 import { KernelArgumentError } from './errors.js';
-import { checkBuffer, checkDims, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
+import { checkBuffer, dispatchOp, checkDims, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
 import type { Step } from './step.js';
 
 export interface RmsnormOptions {
@@ -49,15 +49,5 @@ export async function prepare(ctx: GpuContext, opts: RmsnormOptions): Promise<Pr
   const bindGroup = ctx.device.createBindGroup({
     label, layout: pipeline.getBindGroupLayout(0), entries: entries(uniform, step.uniform, x, weight, out),
   });
-  return {
-    label,
-    encode(pass) {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(T);
-    },
-    destroy() {
-      uniform.destroy();
-    },
-  };
+  return dispatchOp(label, pipeline, [{ bindGroup, size: [T, 1, 1] }], [uniform]);
 }

@@ -5,7 +5,7 @@ import ropeWGSL from '../../shaders/rope.wgsl';
 import type { GpuContext } from './device.js';
 import { createBufferChecked } from './device.js';
 import { KernelArgumentError } from './errors.js';
-import { checkBuffer, checkDims, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
+import { checkBuffer, dispatchOp, checkDims, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
 import type { Step } from './step.js';
 
 export interface RopeTable {
@@ -90,15 +90,5 @@ export async function prepare(ctx: GpuContext, opts: RopeOptions): Promise<Prepa
   const bindGroup = ctx.device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries: entries(...bound) });
   const threads = ((nHeads + nKVHeads) * headDim) / 2 + (cache ? kvDim / 2 : 0);
   const groups = Math.ceil(threads / WG);
-  return {
-    label,
-    encode(pass) {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(groups, T);
-    },
-    destroy() {
-      uniform.destroy();
-    },
-  };
+  return dispatchOp(label, pipeline, [{ bindGroup, size: [groups, T, 1] }], [uniform]);
 }
