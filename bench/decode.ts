@@ -14,7 +14,7 @@ import { uploadMatrix, type WeightFormat } from '../src/gpu/weights.js';
 import type { LlamaConfig } from '../src/model/config.js';
 import { randomWeights, timePass } from './timing.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' } } });
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' }, formats: { type: 'string' }, 'no-gemv': { type: 'boolean' } } });
 const quick = !!args.quick; // small shapes: checks the script on a CPU adapter
 const ctx = await acquireDevice({ gpu: await nodeGPU() });
 const { device } = ctx;
@@ -55,7 +55,8 @@ roofSrc.destroy();
 
 // (b) GEMV at 7B shapes. Weight copies rotate so their total exceeds the last-level cache.
 const shapes: [number, number][] = quick ? [[512, 512], [1376, 512], [512, 1376]] : [[4096, 4096], [11008, 4096], [4096, 11008]];
-for (const format of ['f32', 'f16'] as WeightFormat[]) {
+const formats = (args.formats ?? 'f32,f16').split(',') as WeightFormat[];
+for (const format of args['no-gemv'] ? [] : formats) {
   for (const [rows, cols] of shapes) {
     const bytes = rows * cols * (format === 'f32' ? 4 : 2);
     const copies = quick ? 2 : Math.max(2, Math.ceil(600e6 / bytes));
@@ -115,7 +116,8 @@ const config7b: LlamaConfig = quick
   ? { architecture: 'llama', name: 'synthetic', dim: 512, hiddenDim: 1376, nLayers: layers, nHeads: 8, nKVHeads: 8, headDim: 64, ropeDim: 64, vocabSize: 4000, contextLength: 512, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false }
   : { architecture: 'llama', name: 'llama-7b-shaped', dim: 4096, hiddenDim: 11008, nLayers: layers, nHeads: 32, nKVHeads: 32, headDim: 128, ropeDim: 128, vocabSize: 32000, contextLength: 512, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false };
 const isGemv = (label: string) => /\.(qkv|o|gate_up|down)$|^output$/.test(label);
-for (const weightFormat of ['f32', 'f16'] as WeightFormat[]) {
+const print = (row: string[]) => { table.push(row); console.log(`# ${row.join(' | ')}`); };
+for (const weightFormat of formats) {
   const engine = await WebGPUBackend.fromSource(ctx, syntheticSource(config7b), { weightFormat, contextSize: 512, prefillChunk: 8 });
   const pos = 255; // attention over 256 cached positions
   const n = quick ? 3 : 20;
@@ -129,10 +131,10 @@ for (const weightFormat of ['f32', 'f16'] as WeightFormat[]) {
   const label = weightFormat === 'f16' ? 'packed f16' : 'f32';
   const shape = `${layers} layers, pos ${pos}`;
   const row = (what: string, ms: number) => [what, shape, label, fmt(ms * 1e3), fmt(weightBytes / (ms * 1e-3) / 1e9, 0), fmt((100 * weightBytes / (ms * 1e-3)) / roofline)];
-  table.push(row(`decode step (${step.gpuMs === null ? 'wall' : 'GPU'})`, stepMs));
-  table.push(row('  GEMVs only', gemvMs));
-  table.push(['  non-GEMV', shape, label, fmt((stepMs - gemvMs) * 1e3), '', `${fmt((100 * (stepMs - gemvMs)) / stepMs)} % of step`]);
-  table.push(row('decode step (wall, with CPU recording)', step.wallMs));
+  print(row(`decode step (${step.gpuMs === null ? 'wall' : 'GPU'})`, stepMs));
+  print(row('  GEMVs only', gemvMs));
+  print(['  non-GEMV', shape, label, fmt((stepMs - gemvMs) * 1e3), '', `${fmt((100 * (stepMs - gemvMs)) / stepMs)} % of step`]);
+  print(row('decode step (wall, with CPU recording)', step.wallMs));
   // Prefill (GEMM, 32 tokens a submit) against decoding the same prompt token by token (GEMV).
   const prompt = Array.from({ length: 64 }, (_, i) => (i * 7919) % config7b.vocabSize);
   await engine.feed(prompt, 0);
@@ -142,7 +144,7 @@ for (const weightFormat of ['f32', 'f16'] as WeightFormat[]) {
   t0 = performance.now();
   for (let i = 0; i < prompt.length; i++) await engine.feedArgmax(prompt[i]!, i);
   const tokenByTokenMs = (performance.now() - t0) / prompt.length;
-  table.push(['prefill, per token', `${layers} layers, 64 tokens`, label, fmt(prefillMs * 1e3), '', `${fmt(tokenByTokenMs / prefillMs, 2)}× faster than token by token (${fmt(tokenByTokenMs * 1e3)} µs)`]);
+  print(['prefill, per token', `${layers} layers, 64 tokens`, label, fmt(prefillMs * 1e3), '', `${fmt(tokenByTokenMs / prefillMs, 2)}× faster than token by token (${fmt(tokenByTokenMs * 1e3)} µs)`]);
   const profile = await engine.profileDecode(quick ? 2 : 5, pos);
   if (profile) {
     const total = [...profile.values()].reduce((a, b) => a + b, 0);
@@ -154,8 +156,14 @@ for (const weightFormat of ['f32', 'f16'] as WeightFormat[]) {
 
   // WAS decode: the same model with weights stored transposed and a fraction s of every projection's
   // input channels skipped (a random subset per projection: τ = +∞ there, −1 elsewhere, which is
-  // what thresholding random activations at their s-quantile does to the kernels).
-  for (const s of [0.5, 0.6]) {
+  // what thresholding random activations at their s-quantile does to the kernels). One engine; the
+  // levels are swapped with setThresholds. s = 0 is the sparse program with nothing skipped.
+  const t0Load = performance.now();
+  const sparse = await WebGPUBackend.fromSource(ctx, syntheticSource(config7b), {
+    weightFormat, contextSize: 512, sparse: { tau: Array.from({ length: layers }, () => Array<null>(7).fill(null)) },
+  });
+  console.log(`# sparse engine (${label}) loaded in ${((performance.now() - t0Load) / 1e3).toFixed(1)} s`);
+  for (const s of [0, 0.5, 0.6, 0.7]) {
     const mask = (n: number) => {
       const t = new Float32Array(n).fill(-1);
       const idx = Array.from({ length: n }, (_, i) => i);
@@ -164,15 +172,20 @@ for (const weightFormat of ['f32', 'f16'] as WeightFormat[]) {
       return t;
     };
     const tau = Array.from({ length: layers }, () => [0, 1, 2, 3, 4, 5, 6].map((p) => mask(p === 6 ? config7b.hiddenDim : config7b.dim)));
-    const sparse = await WebGPUBackend.fromSource(ctx, syntheticSource(config7b), { weightFormat, contextSize: 512, sparse: { tau } });
+    sparse.setThresholds(tau);
     await sparse.timeDecode(quick ? 2 : 100, pos);
+    await sparse.skippedWeightFraction(); // reset the counters
     const st = await sparse.timeDecode(n, pos);
+    const skipped = await sparse.skippedWeightFraction();
     const ms = st.gpuMs ?? st.wallMs;
-    table.push([`WAS decode step s=${s}`, shape, label, fmt(ms * 1e3), '', `${fmt(stepMs / ms, 2)}× dense (ideal ${fmt(1 / (1 - s), 2)}×); wall ${fmt(step.wallMs / st.wallMs, 2)}×`]);
+    // Ideal: dense step time with the GEMV share scaled by (1 − s), the rest unchanged.
+    const ideal = stepMs / (stepMs - gemvMs + gemvMs * (1 - s));
+    print([`WAS decode step s=${s}`, shape, label, fmt(ms * 1e3), '', `${fmt(stepMs / ms, 2)}× dense (ideal ${fmt(ideal, 2)}×, GEMV-only ideal ${fmt(1 / (1 - s), 2)}×); ` +
+      `wall ${fmt(step.wallMs / st.wallMs, 2)}×; skipped ${fmt(100 * skipped!, 1)} % of weights (GPU count)`]);
     const profile = await sparse.profileDecode(quick ? 2 : 5, pos);
     if (profile) console.log(`# ${label} WAS ${s} per-dispatch GPU ms: ` + [...profile].map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', '));
-    sparse.dispose();
   }
+  sparse.dispose();
 }
 
 const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));

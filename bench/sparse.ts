@@ -60,22 +60,18 @@ function relError(a: Float32Array, e: Float32Array): number {
 
 
 interface Variant { name: string; opts: Omit<sparseGemv.SparseGemvOptions, 'weights' | 'x' | 'tau' | 'y'> }
+// Both y += W·x (accumulate, as the residual projections o and down run). Measured before and left out
+// (BENCHMARKS.md): 'no split' (2–4× slower at these shapes: too few workgroups), compare-and-swap float
+// atomics into y, and the reduction by each tile's last workgroup in the same dispatch (both slower).
 const variants: Variant[] = [
-  { name: 'split 64', opts: { kChunk: 64 } },
-  { name: 'split 128', opts: { kChunk: 128 } },
   { name: 'split 256', opts: { kChunk: 256 } },
-  { name: 'split 128 unroll 2', opts: { kChunk: 128, unroll: 2 } },
-  { name: 'split 256 unroll 2', opts: { kChunk: 256, unroll: 2 } },
-  { name: 'split 128 tile 32', opts: { kChunk: 128, tileChunks: 32 } },
-  { name: 'no split tile 8', opts: { kChunk: 'none', tileChunks: 8 } },
-  { name: 'no split tile 8 unroll 2', opts: { kChunk: 'none', tileChunks: 8, unroll: 2 } },
-  { name: 'no split tile 4', opts: { kChunk: 'none', tileChunks: 4 } },
+  { name: 'split 512', opts: { kChunk: 512 } },
 ];
 const sparsities = [0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 const shapes: [number, number][] = quick ? [[512, 512], [1376, 512], [512, 1376]] : [[4096, 4096], [11008, 4096], [4096, 11008]];
 const storageUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
-for (const format of ['f32', 'f16'] as WeightFormat[]) {
+for (const format of ['f16', 'f32'] as WeightFormat[]) {
   for (const [rows, cols] of shapes) {
     const shape = `${rows}×${cols}`;
     const label = format === 'f16' ? 'packed f16' : 'f32';
@@ -96,10 +92,11 @@ for (const format of ['f32', 'f16'] as WeightFormat[]) {
       dense.push(await uploadMatrix(ctx, data, rows, cols, format));
       transposed.push(await uploadTransposed(ctx, data, rows, cols, format));
     }
-    const denseOps = await Promise.all(dense.map((weights) => gemv.prepare(ctx, { weights, x, y: yDense })));
+    const denseOps = await Promise.all(dense.map((weights) => gemv.prepare(ctx, { weights, x, y: yDense, accumulate: true })));
     const checkOp = await gemv.prepare(ctx, { weights: dense[0]!, x: xMasked, y: yDense });
     await time((p) => { for (const op of denseOps) op.encode(p); }, quick ? 2 : 200); // clocks up, every page touched
     const denseUs = await time((p) => { for (const op of denseOps) op.encode(p); }, quick ? 2 : Math.ceil(400 / copies)) / copies;
+    console.log(`# ${shape} ${label} dense gemv ${fmt(denseUs)} µs`);
     table.push([shape, label, '-', 'dense gemv', fmt(denseUs), fmt(bytes / (denseUs * 1e-6) / 1e9, 0), '1.00', '']);
 
     // One scratch for every op of a variant, as an engine would share it between layers.
@@ -110,7 +107,7 @@ for (const format of ['f32', 'f16'] as WeightFormat[]) {
         scratch = device.createBuffer({ size: sparseGemv.scratchBytes(transposed[0]!, v.opts.kChunk as number), usage: GPUBufferUsage.STORAGE });
         scratches.push(scratch);
       }
-      return Promise.all(transposed.map((weights) => sparseGemv.prepare(ctx, { ...v.opts, weights, x, tau, y: ySparse, ...(scratch ? { scratch } : {}) })));
+      return Promise.all(transposed.map((weights) => sparseGemv.prepare(ctx, { ...v.opts, weights, x, tau, y: ySparse, accumulate: true, ...(scratch ? { scratch } : {}) })));
     }));
     device.queue.writeBuffer(tau, 0, new Float32Array(cols).fill(-1)); // dense: the warm-up reads every page of every Wᵀ copy
     await time((p) => { for (const op of sparseOps[0]!) op.encode(p); }, quick ? 2 : 200);
@@ -127,13 +124,14 @@ for (const format of ['f32', 'f16'] as WeightFormat[]) {
       const want = await readVector(yDense, rows);
       for (const [i, v] of variants.entries()) {
         const ops = sparseOps[i]!;
-        device.queue.writeBuffer(ySparse, 0, new Float32Array(rows).fill(NaN));
+        device.queue.writeBuffer(ySparse, 0, new Float32Array(rows)); // accumulate onto zeros
         runOnce(ops[0]!);
         const err = relError(await readVector(ySparse, rows), want);
         if (!(err < 1e-4)) throw new Error(`${shape} ${label} s=${s} ${v.name}: y differs from dense gemv on masked x (relative error ${err})`);
         const us = await time((p) => { for (const op of ops) op.encode(p); }, quick ? 2 : Math.ceil(400 / copies)) / copies;
         const speedup = denseUs / us;
         table.push([shape, label, fmt(s, 1), v.name, fmt(us), fmt(bytes * (1 - s) / (us * 1e-6) / 1e9, 0), fmt(speedup, 2), fmt(100 * speedup * (1 - s), 0)]);
+        console.log(`# ${table.at(-1)!.join(' | ')}`); // as it comes, in case the run is cut short
       }
     }
     console.log(`# ${shape} ${label}: ${copies} copies; default kChunk ${sparseGemv.defaultKChunk(transposed[0]!)}`);

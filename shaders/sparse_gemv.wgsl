@@ -2,7 +2,10 @@
 // input channels (WAS / TEAL activation sparsity), over Wᵀ stored input-channel-major (weights.ts
 // uploadTransposedStack), so a skipped channel is one stored row never read. x' = x, or RMSNorm(x)·norm_w.
 // A workgroup owns a tile of TILE 16-byte chunks of one segment's outputs (so one τ vector) and, when
-// SPLIT, one K-chunk of KC channels (partials to scratch; the `reduce` entry sums them into y).
+// SPLIT, one K-chunk of KC channels (partials to scratch; the `reduce` entry sums them into y, in a
+// fixed order: results are deterministic).
+// x' = x, RMSNorm(x)·norm_w (PRE_NORM), or silu(gate)·up (SWIGLU: x holds gate, up at x_offset + up_offset).
+// STATS counts active channels per segment into stats[stats_slot + s] (the measured skipped fraction).
 // Per piece of PIECE channels: test every channel once (coalesced x, τ), compact the active ones into a
 // list in workgroup memory (mask bits + popcount: the order of j, so results are deterministic), then
 // each invocation walks the list with UNROLL stored rows in flight and no per-row branch.
@@ -18,8 +21,12 @@ struct Params {
   k_first: u32,      // this shard's first K-chunk in scratch
   k_total: u32,      // K-chunks of all shards (reduce)
   eps: f32,
+  up_offset: u32,    // SWIGLU: elements from gate to up in x
+  stats_slot: u32,   // STATS: first counter of this op
   _pad0: u32,
   _pad1: u32,
+  _pad2: u32,
+  _pad3: u32,
   seg: array<vec4<u32>, NSEG>,    // per segment: (first tile, first chunk in the stored row, chunks, rows)
   seg_y: array<vec4<u32>, NSEG>,  // per segment: (first output row, 0, 0, 0)
 }
@@ -52,6 +59,9 @@ const R_LANES = WG / R_CHUNKS;    // reduce: invocations sharing a vec4, each su
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> tau: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+#if STATS
+@group(0) @binding(8) var<storage, read_write> stats: array<atomic<u32>>;
+#endif
 #if PRE_NORM
 @group(0) @binding(5) var<storage, read> norm_w: array<f32>;
 #endif
@@ -83,6 +93,7 @@ fn add_row(acc: ptr<function, Acc>, e: u32, col: u32) {
   (*acc).a += v * q;
 #endif
 }
+
 
 fn emit(i: u32, v: f32) {
 #if ACCUMULATE
@@ -144,7 +155,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let i = lid + q * WG;
       if (i < m) {
         let j = p0 + i;
+#if SWIGLU
+        let gt = x[p.x_offset + j];
+        var v = gt / (1.0 + exp(-gt)) * x[p.x_offset + p.up_offset + j];
+#else
         var v = x[p.x_offset + j];
+#endif
 #if PRE_NORM
         v *= scale * norm_w[j];
 #endif
@@ -170,6 +186,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     for (; next_word < WORDS; next_word++) { before += countOneBits(atomicLoad(&mask[next_word])); }
     let n = before;  // active channels in the piece
+#if STATS
+    if (lid == 0u && tile == sg.x) { atomicAdd(&stats[p.stats_slot + s], n); }  // once per channel and segment
+#endif
     workgroupBarrier();
     for (var k = lid; k < WORDS; k += WG) { atomicStore(&mask[k], 0u); }  // for the next piece
     // 3. Accumulate over the active channels only: UNROLL independent rows per trip, no branch per row.

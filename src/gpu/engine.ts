@@ -23,7 +23,6 @@ import type { PreparedOp } from './pipeline.js';
 import { vectorBytes } from './pipeline.js';
 import * as rope from './rope.js';
 import * as sparseGemv from './sparse_gemv.js';
-import * as swiglu from './swiglu.js';
 import { createStep, writeStep, type Step } from './step.js';
 import {
   destroyTransposed, destroyWeights, uploadGateUp, uploadMatrix, uploadTransposedStack,
@@ -53,10 +52,19 @@ export interface WebGPUBackendOptions {
 interface SparseLayer {
   qkv: TransposedWeightTensor; // segments q, k, v
   o: TransposedWeightTensor;
-  gate: TransposedWeightTensor;
-  up: TransposedWeightTensor;
+  gateUp: TransposedWeightTensor; // segments gate, up
   down: TransposedWeightTensor;
-  tau: GPUBuffer[]; // qkv (3 × dim), o (dim), gate (dim), up (dim), down (hidden)
+  tau: GPUBuffer[]; // qkv (3 × dim), o (dim), gate|up (2 × dim), down (hidden)
+}
+
+/**
+ * Active-channel counters of the sparse decode program (u32, one per projection and layer, in
+ * PROJECTION order q k v o gate up down), summed over the tokens since the last read.
+ */
+interface SparseStats {
+  counters: GPUBuffer;
+  readback: GPUBuffer;
+  tokens: number;
 }
 
 /** Dense-mode matrices of one block, row-major (row = output channel). */
@@ -103,6 +111,7 @@ export class WebGPUBackend implements Backend {
     private readonly readback: GPUBuffer,
     private readonly owned: { buffers: GPUBuffer[]; weights: WeightTensor[]; transposed: TransposedWeightTensor[] },
     private readonly sparseLayers: SparseLayer[] | null,
+    private readonly stats: SparseStats | null,
   ) {
     void ctx.lost.then((e) => { this.lostError = e; });
   }
@@ -161,9 +170,16 @@ export class WebGPUBackend implements Backend {
       const qkv = await buffer('qkv', vectorBytes(T * qkvDim), 'activations');
       const att = await buffer('att', vectorBytes(T * c.dim), 'activations');
       const hb = await buffer('hb', vectorBytes(T * c.hiddenDim), 'activations');
-      // Sparse mode: gate and up outputs apart, for the SwiGLU dispatch.
-      const hGate = sparse ? await buffer('h_gate', vectorBytes(c.hiddenDim), 'activations') : null;
-      const hUp = sparse ? await buffer('h_up', vectorBytes(c.hiddenDim), 'activations') : null;
+      // Sparse mode: gate then up (the down projection applies SwiGLU as it reads them), and the
+      // active-channel counters.
+      const hGateUp = sparse ? await buffer('h_gate_up', vectorBytes(2 * c.hiddenDim), 'activations') : null;
+      const statsBytes = 4 * 7 * c.nLayers;
+      const stats: SparseStats | null = sparse ? {
+        counters: await buffer('sparse_stats', statsBytes, 'activations', GPUBufferUsage.COPY_SRC),
+        readback: device.createBuffer({ label: 'sparse_stats.readback', size: statsBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+        tokens: 0,
+      } : null;
+      if (stats) owned.buffers.push(stats.readback);
       const logits = await buffer('logits', vectorBytes(T * c.vocabSize), 'activations', GPUBufferUsage.COPY_SRC);
       const argmaxResult = await buffer('argmax', 16, 'activations', GPUBufferUsage.COPY_SRC);
       const readback = device.createBuffer({ label: 'readback', size: T * c.vocabSize * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -187,13 +203,11 @@ export class WebGPUBackend implements Backend {
           sparseLayers.push({
             qkv: await transposed([`${p}attn_q.weight`, `${p}attn_k.weight`, `${p}attn_v.weight`], `${p}qkvT`),
             o: await transposed([`${p}attn_output.weight`], `${p}oT`),
-            gate: await transposed([`${p}ffn_gate.weight`], `${p}gateT`),
-            up: await transposed([`${p}ffn_up.weight`], `${p}upT`),
+            gateUp: await transposed([`${p}ffn_gate.weight`, `${p}ffn_up.weight`], `${p}gate_upT`),
             down: await transposed([`${p}ffn_down.weight`], `${p}downT`),
             tau: [
               await buffer(`${p}tau_qkv`, vectorBytes(3 * c.dim), 'weights'), await buffer(`${p}tau_o`, vectorBytes(c.dim), 'weights'),
-              await buffer(`${p}tau_gate`, vectorBytes(c.dim), 'weights'), await buffer(`${p}tau_up`, vectorBytes(c.dim), 'weights'),
-              await buffer(`${p}tau_down`, vectorBytes(c.hiddenDim), 'weights'),
+              await buffer(`${p}tau_gate_up`, vectorBytes(2 * c.dim), 'weights'), await buffer(`${p}tau_down`, vectorBytes(c.hiddenDim), 'weights'),
             ],
           });
         }
@@ -214,6 +228,9 @@ export class WebGPUBackend implements Backend {
         });
       }
 
+      // One split-K scratch for every sparse op (they run one after another).
+      const sparseScratch = sparseLayers ? await buffer('sparse_scratch', Math.max(...sparseLayers.flatMap((S) =>
+        [S.qkv, S.o, S.gateUp, S.down].map((W) => sparseGemv.scratchBytes(W, sparseGemv.defaultKChunk(W))))), 'activations') : null;
       const decodeStep = createStep(ctx, 1, 'decode');
       const prefillStep = createStep(ctx, T, 'prefill');
       owned.buffers.push(decodeStep.uniform, decodeStep.tokens, prefillStep.uniform, prefillStep.tokens);
@@ -241,18 +258,20 @@ export class WebGPUBackend implements Backend {
             }),
           ];
           if (S) {
-            // Sparse decode: each projection reads only the Wᵀ rows of its active input channels.
-            const sp = (label: string, weights: TransposedWeightTensor, tau: GPUBuffer, xb: GPUBuffer, yb: GPUBuffer,
-              extra: { norm?: { weight: GPUBuffer; eps: number }; accumulate?: boolean }) =>
-              sparseGemv.prepare(ctx, { label: `L${l}.${label}`, weights, tau, x: xb, y: yb, ...extra });
+            // Sparse decode: each projection reads only the Wᵀ rows of its active input channels (split-K
+            // partials summed by a second dispatch; all ops share one scratch); q|k|v and gate|up are one
+            // op each, and the down projection applies SwiGLU as it reads gate|up.
+            const sp = (label: string, weights: TransposedWeightTensor, tau: GPUBuffer, xb: GPUBuffer, yb: GPUBuffer, slot: number,
+              extra: Pick<sparseGemv.SparseGemvOptions, 'norm' | 'swiglu' | 'accumulate'>) =>
+              sparseGemv.prepare(ctx, {
+                label: `L${l}.${label}`, weights, tau, x: xb, y: yb, scratch: sparseScratch!, stats: { buffer: stats!.counters, slot: 7 * l + slot }, ...extra,
+              });
             ops.push(
-              await sp('qkv', S.qkv, S.tau[0]!, x, qkv, { norm: { weight: L.attnNorm, eps: c.rmsEps } }),
+              await sp('qkv', S.qkv, S.tau[0]!, x, qkv, 0, { norm: { weight: L.attnNorm, eps: c.rmsEps } }),
               ...(await ropeAndAttention()),
-              await sp('o', S.o, S.tau[1]!, att, x, { accumulate: true }),
-              await sp('gate', S.gate, S.tau[2]!, x, hGate!, { norm: { weight: L.ffnNorm, eps: c.rmsEps } }),
-              await sp('up', S.up, S.tau[3]!, x, hUp!, { norm: { weight: L.ffnNorm, eps: c.rmsEps } }),
-              await swiglu.prepare(ctx, { label: `L${l}.swiglu`, step, n: c.hiddenDim, gate: hGate!, up: hUp!, out: hb }),
-              await sp('down', S.down, S.tau[4]!, hb, x, { accumulate: true }),
+              await sp('o', S.o, S.tau[1]!, att, x, 3, { accumulate: true }),
+              await sp('gate_up', S.gateUp, S.tau[2]!, x, hGateUp!, 4, { norm: { weight: L.ffnNorm, eps: c.rmsEps } }),
+              await sp('down', S.down, S.tau[3]!, hGateUp!, x, 6, { swiglu: { upOffset: c.hiddenDim }, accumulate: true }),
             );
             continue;
           }
@@ -273,7 +292,7 @@ export class WebGPUBackend implements Backend {
       const prefillOps = sparse ? [] : await program(prefillStep);
       const argmaxOp = await argmax.prepare(ctx, { n: c.vocabSize, x: logits, result: argmaxResult, label: 'argmax' });
       const backend = new WebGPUBackend(c, contextSize, ctx, memory, sparse ? 1 : T, decodeStep, prefillStep, decodeOps, prefillOps, argmaxOp,
-        logits, argmaxResult, readback, owned, sparseLayers);
+        logits, argmaxResult, readback, owned, sparseLayers, stats);
       if (sparse) backend.setThresholds(sparse.tau);
       return backend;
     } catch (e) {
@@ -295,14 +314,16 @@ export class WebGPUBackend implements Backend {
       return t ?? new Float32Array(dims[p]!).fill(-1);
     };
     this.sparseLayers.forEach((S, l) => {
-      const qkv = new Float32Array(3 * c.dim);
-      [0, 1, 2].forEach((p) => qkv.set(vec(l, p), p * c.dim));
+      const stack = (ps: number[]) => {
+        const out = new Float32Array(ps.length * dims[ps[0]!]!);
+        ps.forEach((p, i) => out.set(vec(l, p), i * dims[p]!));
+        return out;
+      };
       const q = this.ctx.device.queue;
-      q.writeBuffer(S.tau[0]!, 0, qkv);
-      q.writeBuffer(S.tau[1]!, 0, vec(l, 3) as Float32Array<ArrayBuffer>);
-      q.writeBuffer(S.tau[2]!, 0, vec(l, 4) as Float32Array<ArrayBuffer>);
-      q.writeBuffer(S.tau[3]!, 0, vec(l, 5) as Float32Array<ArrayBuffer>);
-      q.writeBuffer(S.tau[4]!, 0, vec(l, 6) as Float32Array<ArrayBuffer>);
+      q.writeBuffer(S.tau[0]!, 0, stack([0, 1, 2]));
+      q.writeBuffer(S.tau[1]!, 0, stack([3]));
+      q.writeBuffer(S.tau[2]!, 0, stack([4, 5]));
+      q.writeBuffer(S.tau[3]!, 0, stack([6]));
     });
   }
 
@@ -325,6 +346,7 @@ export class WebGPUBackend implements Backend {
     const device = this.ctx.device;
     writeStep(device, step, pos, tokens);
     const encoder = device.createCommandEncoder({ label: 'token' });
+    if (this.stats && step === this.decodeStep) this.stats.tokens += tokens.length;
     const pass = encoder.beginComputePass({ label: 'forward', timestampWrites });
     for (const op of ops) op.encode(pass);
     extra?.encode(pass);
@@ -451,6 +473,41 @@ export class WebGPUBackend implements Backend {
       });
     }
     return byKind;
+  }
+
+  /**
+   * Sparse mode: the fraction of projection weights (q k v o gate up down, by parameter count) that the
+   * decode steps since the last call skipped, counted on the GPU (active channels per projection); null
+   * for a dense backend or when no token ran. Resets the counters.
+   */
+  async skippedWeightFraction(): Promise<number | null> {
+    const st = this.stats;
+    if (!st || this.disposed) return null;
+    const c = this.config;
+    const n = 7 * c.nLayers;
+    const enc = this.ctx.device.createCommandEncoder();
+    enc.copyBufferToBuffer(st.counters, 0, st.readback, 0, 4 * n);
+    enc.clearBuffer(st.counters);
+    this.ctx.device.queue.submit([enc.finish()]);
+    const tokens = st.tokens;
+    st.tokens = 0;
+    const lost = this.ctx.lost.then((e) => { throw e ?? new GpuDeviceLostError('destroyed', 'the device was destroyed'); });
+    await Promise.race([st.readback.mapAsync(GPUMapMode.READ), lost]);
+    const active = new Uint32Array(st.readback.getMappedRange().slice(0));
+    st.readback.unmap();
+    if (tokens === 0) return null;
+    const kvDim = c.nKVHeads * c.headDim;
+    const rows = [c.dim, kvDim, kvDim, c.dim, c.hiddenDim, c.hiddenDim, c.dim];
+    const cols = [c.dim, c.dim, c.dim, c.dim, c.dim, c.dim, c.hiddenDim];
+    let skipped = 0;
+    let total = 0;
+    for (let l = 0; l < c.nLayers; l++) {
+      for (let p = 0; p < 7; p++) {
+        skipped += (cols[p]! * tokens - active[7 * l + p]!) * rows[p]!;
+        total += cols[p]! * tokens * rows[p]!;
+      }
+    }
+    return skipped / total;
   }
 
   dispose(): void {

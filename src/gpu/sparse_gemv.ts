@@ -2,10 +2,13 @@
 // weights of a skipped input channel are never read, so time falls with the fraction s skipped.
 // Over Wᵀ (weights.ts uploadTransposedStack: stored row j = column j of W), each segment (q|k|v, gate|up)
 // with its own τ vector. Fusions as in gemv: RMSNorm of x first (norm; the threshold applies to the normed
-// x) and y += (accumulate). Two forms, both measured by bench/sparse.ts:
+// x), SwiGLU of a gate|up buffer first (swiglu), and y += (accumulate). Three forms, measured by bench/sparse.ts:
 //   split (default): workgroups own (output tile, K-chunk of kChunk channels), partials go to scratch and
-//     a second dispatch sums them into y; enough workgroups to fill the GPU at any shape;
+//     a second dispatch sums them into y; enough workgroups to fill the GPU at any shape. (Summing them in
+//     the same dispatch — by each tile's last workgroup, or by compare-and-swap float adds into y — was
+//     measured slower on the H200: BENCHMARKS.md.)
 //   kChunk 'none': a workgroup walks all channels for its tile; one dispatch per shard, no scratch.
+// stats: active channels per segment, counted on the GPU (the measured skipped-weight fraction).
 import sparseGemvWGSL from '../../shaders/sparse_gemv.wgsl';
 import type { GpuContext } from './device.js';
 import { KernelArgumentError } from './errors.js';
@@ -27,8 +30,12 @@ export interface SparseGemvOptions {
   accumulate?: boolean;
   /** RMSNorm x first, x' = x / rms(x) · weight (cols f32), then threshold x'. */
   norm?: { weight: GPUBuffer; eps: number };
-  /** Input channels per workgroup (split-K, with a reduce dispatch), or 'none': one workgroup walks all. Default: see defaultKChunk. */
+  /** Input channels per workgroup (split-K), or 'none': one workgroup walks all. Default: see defaultKChunk. */
   kChunk?: number | 'none';
+  /** x' = silu(gate)·up: x holds gate at xOffset and up at xOffset + upOffset (cols each). Not with norm. */
+  swiglu?: { upOffset: number };
+  /** Add each segment's active-channel count to stats[slot + segment] (u32 counters, never reset by the op). */
+  stats?: { buffer: GPUBuffer; slot: number };
   /** 16-byte chunks of outputs per workgroup (power of two ≤ workgroupSize; default 64 split, 8 'none'). */
   tileChunks?: number;
   /** Invocations per workgroup (power of two, default 256). */
@@ -53,6 +60,8 @@ export interface SparseGemvShape {
   F16: boolean;
   PRE_NORM: boolean;
   ACCUMULATE: boolean;
+  SWIGLU: boolean;
+  STATS: boolean;
   SPLIT: boolean;
   /** Channels per K-chunk (0 when !SPLIT). */
   KC: number;
@@ -98,6 +107,8 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   const yOffset = opts.yOffset ?? 0;
   const chunk = ELEMENTS_PER_16_BYTES[W.format];
   const SPLIT = opts.kChunk !== 'none';
+  const { swiglu, stats } = opts;
+  if (swiglu && norm) throw new KernelArgumentError(label, 'swiglu and norm cannot be combined');
   const WG = opts.workgroupSize ?? 256;
   const TILE = opts.tileChunks ?? (SPLIT ? 64 : 8);
   const UNROLL = opts.unroll ?? 4;
@@ -116,7 +127,12 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   }
   if (x === y || tau === y) throw new KernelArgumentError(label, 'x and tau must not be the buffer y is in (a writable binding may not alias a read-only one)');
   const NSEG = W.segments.length;
-  checkBuffer(label, 'x', x, 4 * (xOffset + W.cols));
+  if (swiglu && !(Number.isInteger(swiglu.upOffset) && swiglu.upOffset >= 0)) throw new KernelArgumentError(label, `swiglu.upOffset must be a non-negative integer, got ${swiglu.upOffset}`);
+  checkBuffer(label, 'x', x, 4 * (xOffset + W.cols + (swiglu ? swiglu.upOffset : 0)));
+  if (stats) {
+    if (!Number.isInteger(stats.slot) || stats.slot < 0) throw new KernelArgumentError(label, `stats.slot must be a non-negative integer, got ${stats.slot}`);
+    checkBuffer(label, 'stats.buffer', stats.buffer, 4 * (stats.slot + W.segments.length));
+  }
   checkBuffer(label, 'tau', tau, 4 * NSEG * W.cols);
   checkBuffer(label, 'y', y, 4 * (yOffset + W.rows));
   if (norm) checkBuffer(label, 'norm.weight', norm.weight, 4 * W.cols);
@@ -137,12 +153,13 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   }
 
   const shape = (accumulate: boolean): SparseGemvShape => ({
-    WG, TILE, UNROLL, PIECE, NSEG, F16: W.format === 'f16', PRE_NORM: !!norm, ACCUMULATE: accumulate, SPLIT, KC, R_CHUNKS,
+    WG, TILE, UNROLL, PIECE, NSEG, F16: W.format === 'f16', PRE_NORM: !!norm, ACCUMULATE: accumulate, SWIGLU: !!swiglu,
+    STATS: !!stats, SPLIT, KC, R_CHUNKS,
   });
   const accumulate = !!opts.accumulate;
   const code = wgsl(shape(accumulate));
   const main = await pipelineFor(ctx, 'sparse_gemv', code);
-  // Without split, shards after the first add to what the first wrote.
+  // Without split-K, shards after the first add to what the first wrote.
   const mainRest = !SPLIT && W.shards.length > 1 ? await pipelineFor(ctx, 'sparse_gemv', wgsl(shape(true))) : main;
   const reduce = SPLIT ? await pipelineFor(ctx, 'sparse_gemv', code, 'reduce') : undefined;
 
@@ -158,7 +175,8 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   const paramsFor = (firstCol: number, cols: number, kFirst: number, i: number | string): GPUBuffer => {
     const u = new UniformWriter()
       .u32(W.cols).u32(firstCol).u32(cols).u32(stride).u32(xOffset).u32(yOffset).u32(tiles).u32(kFirst)
-      .u32(nK).f32(norm?.eps ?? 0).u32(0).u32(0);
+      .u32(nK).f32(norm?.eps ?? 0).u32(swiglu?.upOffset ?? 0)
+      .u32(stats?.slot ?? 0).u32(0).u32(0).u32(0).u32(0); // padding: seg starts on 16 bytes
     for (const v of segWords) u.u32(v);
     for (const s of W.segments) u.u32(s.firstRow).u32(0).u32(0).u32(0);
     const buffer = u.create(device, `${label}.params[${i}]`);
@@ -178,6 +196,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
     const pipeline = i === 0 ? main : mainRest;
     const bound: [number, GPUBuffer][] = [[0, params], [1, shard.buffer], [2, x], [3, tau], SPLIT ? [6, scratch!] : [4, y]];
     if (norm) bound.push([5, norm.weight]);
+    if (stats) bound.push([8, stats.buffer]);
     const kHere = SPLIT ? Math.ceil(shard.cols / KC) : 1;
     dispatches.push({ pipeline, bindGroup: bind(pipeline, bound, i), size: grid(ctx, tiles * kHere) });
     kFirst += kHere;

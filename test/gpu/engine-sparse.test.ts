@@ -54,6 +54,24 @@ describeGpu('WebGPU engine, sparse decode (stories260K, shipped calibration)', (
       gpuBackend.dispose();
     });
 
+  test('the skipped-weight fraction counted on the GPU equals the reference\'s count on the same tokens', async () => {
+    const norms = projectionNorms(model, weights, await loadWasmNode('release'));
+    const tau = buildTau(cal, 'was', 0.6, norms)!;
+    const run = { tau, skippedParams: 0, totalParams: 0 };
+    const ref = new ReferenceBackend(model.config, weights, 64, { sparse: run });
+    const gpuBackend = await WebGPUBackend.create(gpu, model, { contextSize: 64, sparse: { tau } });
+    const ids = model.tokenizer.encode('Once upon a time, there was a little dog named Max. He liked to run');
+    expect(await gpuBackend.skippedWeightFraction(), 'no token yet').toBeNull();
+    await ref.feed(ids, 0);
+    await gpuBackend.feed(ids, 0);
+    const want = run.skippedParams / run.totalParams;
+    const got = await gpuBackend.skippedWeightFraction();
+    console.log(`skipped-weight fraction over ${ids.length} tokens at was 0.6: GPU ${got}, reference ${want}`);
+    expect(Math.abs(got! - want), `GPU ${got} vs reference ${want}`).toBeLessThan(1e-3);
+    expect(await gpuBackend.skippedWeightFraction(), 'counters reset by the read').toBeNull();
+    gpuBackend.dispose();
+  });
+
   test('thresholds can be swapped without reloading; all −1 equals the dense engine', async () => {
     const sparseB = await WebGPUBackend.create(gpu, model, { contextSize: 32, sparse: { tau: weights.layers.map(() => Array(7).fill(null)) } });
     const denseB = await WebGPUBackend.create(gpu, model, { contextSize: 32 });

@@ -21,6 +21,10 @@ interface Case {
   xOffset?: number;
   yOffset?: number;
   kChunk?: number | 'none';
+  /** x' = silu(gate)·up with up this many elements after gate in x. */
+  swiglu?: { upOffset: number };
+  /** Count active channels per segment (stats). */
+  riders?: boolean;
   tileChunks?: number;
   workgroupSize?: number;
   unroll?: number;
@@ -69,13 +73,17 @@ async function check(c: Case, salt: number): Promise<void> {
   const ref = halves ? halves.map((h) => h.values) : mats;
   const data = halves ? (c.convert ? mats : halves.map((h) => h.bits)) : mats;
 
-  const xFull = randomArray(next, xOffset + cols);
-  const x = xFull.subarray(xOffset);
+  const up = c.swiglu?.upOffset ?? 0;
+  const xFull = randomArray(next, xOffset + cols + up, c.swiglu ? 4 : 1);
+  const x = xFull.subarray(xOffset, xOffset + cols);
   const y0 = randomArray(next, yOffset + rows + 3);
   const normW = randomArray(next, cols, 2);
   const eps = 1e-5;
   let xn = x;
-  if (c.norm) {
+  if (c.swiglu) {
+    const u = xFull.subarray(xOffset + up, xOffset + up + cols);
+    xn = x.map((g, j) => (g / (1 + Math.exp(-g))) * u[j]!);
+  } else if (c.norm) {
     xn = new Float32Array(cols);
     rmsnorm(xn, x, normW, eps);
   }
@@ -118,22 +126,33 @@ async function check(c: Case, salt: number): Promise<void> {
   const yBuf = storage(ctx, y0);
   const tBuf = storage(ctx, tau);
   const nBuf = storage(ctx, normW);
-  const { ctx: _, segments: __, s: ___, format: ____, shardCols: _____, convert: ______, norm, ...tuning } = c;
+  const stats = c.riders ? storage(ctx, new Float32Array(2 + segments.length)) : null;
+  const { ctx: _, segments: __, s: ___, format: ____, shardCols: _____, convert: ______, riders: _______, norm, ...tuning } = c;
   const op = await sparseGemv.prepare(ctx, {
     ...tuning, weights: W, x: xBuf, tau: tBuf, y: yBuf, ...(norm ? { norm: { weight: nBuf, eps } } : {}),
+    ...(stats ? { stats: { buffer: stats, slot: 2 } } : {}),
   });
   await run(ctx, op);
+  if (stats) {
+    const counts = new Uint32Array((await readBuffer(ctx, stats, 2 + segments.length)).buffer);
+    const active = taus.map((t) => xn.reduce((n, v, j) => n + (Math.abs(v) > t[j]! ? 1 : 0), 0));
+    expect(Array.from(counts), 'stats rider: active channels per segment').toEqual([0, 0, ...active]);
+  }
   const got = await readBuffer(ctx, yBuf, yOffset + rows + 3);
   const what = `sparse_gemv ${JSON.stringify({ ...c, ctx: undefined })}`;
   if (c.accumulate) for (let i = 0; i < rows; i++) magnitude[i] = magnitude[i]! + Math.abs(y0[yOffset + i]!);
   errors.push(`${maxRelError(got.subarray(yOffset, yOffset + rows), want, magnitude).toExponential(1)} ${what}`);
   expectClose(got.subarray(yOffset, yOffset + rows), want, what, 1e-5, magnitude);
   expect(Array.from(got.subarray(0, yOffset)), 'wrote before yOffset').toEqual(Array.from(y0.subarray(0, yOffset)));
+  // Again from the same y: the sum order is fixed, so the bits are too.
+  ctx.device.queue.writeBuffer(yBuf, 0, y0 as Float32Array<ArrayBuffer>);
+  await run(ctx, op);
+  expect(Array.from(await readBuffer(ctx, yBuf, yOffset + rows + 3)), 'a second run gives the same bits').toEqual(Array.from(got));
   expect(Array.from(got.subarray(yOffset + rows)), 'wrote past the output').toEqual(Array.from(y0.subarray(yOffset + rows)));
 
   op.destroy();
   destroyTransposed(W);
-  for (const b of [xBuf, yBuf, tBuf, nBuf]) b.destroy();
+  for (const b of [xBuf, yBuf, tBuf, nBuf, stats]) b?.destroy();
 }
 
 describeGpu('sparse_gemv', () => {
@@ -164,6 +183,8 @@ describeGpu('sparse_gemv', () => {
           await check({ segments: [100], cols: 300, s, format, accumulate: true, shardCols: 37, ...kc }, ++salt);
           await check({ segments: [13, 40, 9], cols: 172, s, format, norm: true, accumulate: true, shardCols: 50, xOffset: 3, yOffset: 5, ...kc }, ++salt);
           await check({ segments: [20], cols: 64, s, format, xOffset: 8, yOffset: 1, convert: true, ...kc }, ++salt);
+          await check({ segments: [64], cols: 172, s, format, swiglu: { upOffset: 172 }, accumulate: true, riders: true, ...kc }, ++salt); // down
+          await check({ segments: [33, 7], cols: 100, s, format, swiglu: { upOffset: 105 }, xOffset: 2, riders: true, shardCols: 40, ...kc }, ++salt);
         }
       });
     }
