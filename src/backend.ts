@@ -17,5 +17,25 @@ export interface Backend {
   feed(tokens: readonly number[], pos: number, onLogits?: (i: number, logits: Float32Array) => void): Promise<Float32Array>;
   /** Feeds one token and returns the argmax of the next-token logits (greedy fast path). */
   feedArgmax(token: number, pos: number): Promise<number>;
+  /**
+   * Sparse backends: the fraction of projection weights (q k v o gate up down, by parameter count)
+   * skipped by the tokens run since the last call, as counted while running; null for a dense
+   * backend or when no token ran. Resets the count.
+   */
+  skippedWeightFraction?(): Promise<number | null>;
   dispose(): void;
+}
+
+/**
+ * How a sparse backend runs a prompt (a feed of more than one token): 'sparse' sparsifies all but the
+ * first 1 % of its positions (at least one: the BOS position's outlier activations), as the WAS
+ * authors do; 'dense' runs every prompt position dense; 'all' sparsifies every position, as decoding.
+ */
+export type PrefillMode = 'sparse' | 'dense' | 'all';
+export const PREFILL_MODES: readonly PrefillMode[] = ['sparse', 'dense', 'all'];
+
+/** Leading positions of an n-token prompt that run dense. */
+export function densePrefix(mode: PrefillMode, n: number): number {
+  if (n <= 1) return 0; // one token is a decode step
+  return mode === 'dense' ? n : mode === 'all' ? 0 : Math.ceil(n / 100);
 }

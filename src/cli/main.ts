@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { Backend } from '../backend.js';
+import { PREFILL_MODES, type Backend, type PrefillMode } from '../backend.js';
 import { OptionError, WasEdgeError } from '../errors.js';
 import { WebGPUUnavailableError } from '../gpu/errors.js';
 import { perplexity, type PerplexityResult } from '../eval.js';
@@ -27,8 +27,9 @@ const USAGE = `usage:
   was-edge calibrate --model PATH --text PATH [--tokens N] [--ctx N] [--greedy-tokens N] --out FILE
 
   generate and eval take [--mode dense|teal|was|was-greedy --sparsity S [--calibration FILE]]
-  (default calibration: schedules/<model file name>.calib.json); eval --json then adds
-  mean_kl (vs dense) and skipped_weight_fraction (measured).
+  [--prefill sparse|dense|all] (default calibration: schedules/<model file name>.calib.json;
+  prefill 'sparse' runs the first 1% of prompt positions dense, 'all' none); eval --json then adds
+  mean_kl (vs dense), skipped_weight_fraction (counted while running) and prefill.
 
   --model defaults to $WAS_EDGE_MODEL, then ../shared/models/stories260K/stories260K.gguf,
   then a verified download of stories260K. An empty or absent prompt means BOS only.`;
@@ -71,7 +72,7 @@ function numOption(name: string, v: string | undefined): number | undefined {
 const weightsCache = new WeakMap<Model, { weights: LlamaWeights }>();
 
 const SPARSITY_OPTIONS = {
-  mode: { type: 'string' }, sparsity: { type: 'string' }, calibration: { type: 'string' },
+  mode: { type: 'string' }, sparsity: { type: 'string' }, calibration: { type: 'string' }, prefill: { type: 'string' },
 } as const;
 
 /** Default calibration file of a model: schedules/<GGUF file name without .gguf>.calib.json. */
@@ -102,29 +103,30 @@ async function sparsityFor(model: Model, modelPath: string, v: { mode?: string; 
   return { tau: buildTau(cal, mode, numOption('sparsity', v.sparsity)!, norms)!, skippedParams: 0, totalParams: 0 };
 }
 
+function prefillOption(v: string | undefined): PrefillMode {
+  if (v === undefined) return 'sparse';
+  if (!(PREFILL_MODES as readonly string[]).includes(v)) throw new OptionError('--prefill', `must be one of ${PREFILL_MODES.join(', ')}, got "${v}".`);
+  return v as PrefillMode;
+}
+
 /**
  * The backend the user asked for; without --backend, WebGPU when an adapter exists, else the
  * reference (with a note on stderr).
  */
 async function makeBackend(model: Model, name: string | undefined, ctx: number | undefined, err: (s: string) => void,
-  sparse?: SparseRun): Promise<Backend> {
+  sparse?: SparseRun, prefill: PrefillMode = 'sparse'): Promise<Backend> {
   const c = model.config;
-  if (sparse) {
-    // Sparse decoding runs on the reference until the WebGPU engine takes τ vectors.
-    if (name === 'webgpu') throw new OptionError('--backend', 'sparse modes (--mode other than dense) run on the reference backend in this version; drop --backend or pass --backend reference.');
-    name = 'reference';
-  }
   if (ctx !== undefined && (ctx < 1 || ctx > c.contextLength)) {
     throw new OptionError('--ctx', `must be in 1..${c.contextLength} (the model's context length), got ${ctx}.`);
   }
   const size = ctx ?? Math.min(c.contextLength, 4096);
   // Sparse runs already dequantised the weights for their norms; the dense twin of eval reuses them.
-  const reference = () => new ReferenceBackend(c, weightsCache.get(model)?.weights ?? loadWeightsF32(model.file, c), size, sparse ? { sparse } : {});
+  const reference = () => new ReferenceBackend(c, weightsCache.get(model)?.weights ?? loadWeightsF32(model.file, c), size, sparse ? { sparse } : {}, prefill);
   const webgpu = async () => {
     const { acquireDevice } = await import('../gpu/device.js');
     const { WebGPUBackend } = await import('../gpu/engine.js');
     const { nodeGPU } = await import('../gpu/node-gpu.js');
-    return WebGPUBackend.create(await acquireDevice({ gpu: await nodeGPU() }), model, { contextSize: size });
+    return WebGPUBackend.create(await acquireDevice({ gpu: await nodeGPU() }), model, { contextSize: size, ...(sparse ? { sparse: { tau: sparse.tau, prefill } } : {}) });
   };
   switch (name) {
     case 'reference': return reference();
@@ -164,7 +166,7 @@ async function cmdGenerate(args: string[], out: (s: string) => void, err: (s: st
   const modelPath = v.model ?? (await resolveDefaultModel(err));
   const model = await loadModelFile(modelPath);
   const sparse = await sparsityFor(model, modelPath, v);
-  const backend = await makeBackend(model, v.backend, intOption('ctx', v.ctx), err, sparse ?? undefined);
+  const backend = await makeBackend(model, v.backend, intOption('ctx', v.ctx), err, sparse ?? undefined, prefillOption(v.prefill));
   try {
     const prompt = v.prompt ?? '';
     if (v.json) {
@@ -174,7 +176,8 @@ async function cmdGenerate(args: string[], out: (s: string) => void, err: (s: st
       out(prompt);
       const r = await generate(backend, model.tokenizer, prompt, options, out);
       out('\n');
-      const skipped = sparse ? `, ${(100 * sparse.skippedParams / Math.max(1, sparse.totalParams)).toFixed(1)}% of block weights skipped` : '';
+      const fraction = sparse ? await backend.skippedWeightFraction?.() : null;
+      const skipped = fraction != null ? `, ${(100 * fraction).toFixed(1)}% of block weights skipped` : '';
       err(`[${r.generatedIds.length} tokens, ${r.tokensPerSecond.toFixed(1)} tok/s, ${backend.name}${skipped}, finish: ${r.finishReason}]\n`);
     }
   } finally {
@@ -198,12 +201,13 @@ async function cmdEval(args: string[], out: (s: string) => void, err: (s: string
   const modelPath = v.model ?? (await resolveDefaultModel(err));
   const model = await loadModelFile(modelPath);
   const sparse = await sparsityFor(model, modelPath, v);
-  const backend = await makeBackend(model, v.backend, ctx, err, sparse ?? undefined);
+  const prefill = prefillOption(v.prefill);
+  const backend = await makeBackend(model, v.backend, ctx, err, sparse ?? undefined, prefill);
   // mean KL needs the dense distributions of the same chunks (only when a mode is asked for).
-  const dense = v.mode ? await makeBackend(model, sparse ? 'reference' : v.backend, ctx, err) : undefined;
+  const dense = v.mode ? await makeBackend(model, backend.name, ctx, err) : undefined;
   try {
     const t0 = performance.now();
-    const r: PerplexityResult & { skipped_weight_fraction?: number } = await perplexity(backend, model.tokenizer, text, {
+    const r: PerplexityResult & { skipped_weight_fraction?: number; prefill?: PrefillMode } = await perplexity(backend, model.tokenizer, text, {
       ctx,
       dense: sparse ? dense : undefined,
       maxChunks: intOption('max-chunks', v['max-chunks']),
@@ -215,8 +219,10 @@ async function cmdEval(args: string[], out: (s: string) => void, err: (s: string
     });
     if (v.mode) {
       r.mean_kl ??= 0;
-      // Measured while running: block weights whose input channel was skipped, over all block weights read.
-      r.skipped_weight_fraction = sparse ? sparse.skippedParams / Math.max(1, sparse.totalParams) : 0;
+      // Counted while running (reference: per matvec; WebGPU: active channels counted by the kernels):
+      // block weights whose input channel was skipped, over all block weights of the tokens run.
+      r.skipped_weight_fraction = sparse ? (await backend.skippedWeightFraction?.()) ?? 0 : 0;
+      if (sparse) r.prefill = prefill;
     }
     if (v.json) out(JSON.stringify(r) + '\n');
     else {

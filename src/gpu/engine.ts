@@ -6,7 +6,7 @@
 // Two programs share the activation buffers: `decode` (one token, GEMV kernels) and `prefill`
 // (up to `prefillChunk` tokens, GEMM kernels that read each weight row once per tile of tokens).
 
-import type { Backend } from '../backend.js';
+import { densePrefix, type Backend, type PrefillMode } from '../backend.js';
 import type { LlamaConfig } from '../model/config.js';
 import { tensorBytes, type GGUFFile, type GGUFTensorInfo } from '../model/gguf.js';
 import type { Model } from '../model/model.js';
@@ -43,9 +43,10 @@ export interface WebGPUBackendOptions {
    * Activation sparsity (WAS/TEAL): per layer and projection (q k v o gate up down) the threshold
    * vector τ over the input channels, or null for dense. Weights are then stored transposed
    * (input-channel major) for the sparse GEMV, and every token, prompt tokens included, runs the
-   * sparse decode path. Thresholds can be changed later with setThresholds().
+   * sparse decode path. Thresholds can be changed later with setThresholds(). `prefill` says how
+   * prompts run (default 'sparse': all but the first 1 % of positions; see PrefillMode).
    */
-  sparse?: { tau: (Float32Array | null)[][] };
+  sparse?: { tau: (Float32Array | null)[][]; prefill?: PrefillMode };
 }
 
 /** Sparse-mode weights of one block: Wᵀ stacks and their τ buffers. */
@@ -293,7 +294,10 @@ export class WebGPUBackend implements Backend {
       const argmaxOp = await argmax.prepare(ctx, { n: c.vocabSize, x: logits, result: argmaxResult, label: 'argmax' });
       const backend = new WebGPUBackend(c, contextSize, ctx, memory, sparse ? 1 : T, decodeStep, prefillStep, decodeOps, prefillOps, argmaxOp,
         logits, argmaxResult, readback, owned, sparseLayers, stats);
-      if (sparse) backend.setThresholds(sparse.tau);
+      if (sparse) {
+        backend.setThresholds(sparse.tau);
+        backend.prefill = sparse.prefill ?? 'sparse';
+      }
       return backend;
     } catch (e) {
       for (const b of owned.buffers) b.destroy();
@@ -303,9 +307,19 @@ export class WebGPUBackend implements Backend {
     }
   }
 
+  /** Sparse mode: how prompts run. */
+  prefill: PrefillMode = 'sparse';
+  private tau: (Float32Array | null)[][] = [];
+
   /** Replaces the sparse thresholds (same layout as WebGPUBackendOptions.sparse.tau); null means dense. */
   setThresholds(tau: (Float32Array | null)[][]): void {
     if (!this.sparseLayers) throw new KernelArgumentError('engine', 'this backend was created dense; pass `sparse` at creation to use thresholds');
+    this.writeThresholds(tau);
+    this.tau = tau;
+  }
+
+  private writeThresholds(tau: (Float32Array | null)[][]): void {
+    if (!this.sparseLayers) return;
     const c = this.config;
     const dims = [c.dim, c.dim, c.dim, c.dim, c.dim, c.dim, c.hiddenDim];
     const vec = (l: number, p: number) => {
@@ -369,8 +383,12 @@ export class WebGPUBackend implements Backend {
     const V = this.config.vocabSize;
     let last = new Float32Array(V);
     if (this.sparseLayers && tokens.length > 1) {
-      // Every position sparsified, as the decode path runs it (no row-major weights for a GEMM).
+      // Token by token through the sparse decode program (no row-major weights for a GEMM); the dense
+      // prefix runs with every τ at −1 (queue writes are ordered with the submits).
+      const dense = densePrefix(this.prefill, tokens.length);
+      if (dense > 0) this.writeThresholds([]);
       for (let i = 0; i < tokens.length; i++) {
+        if (i === dense && dense > 0) this.writeThresholds(this.tau);
         const wanted = onLogits || i === tokens.length - 1;
         this.submit(this.decodeStep, this.decodeOps, [tokens[i]!], pos + i, wanted ? { src: this.logits, bytes: V * 4 } : undefined);
         if (wanted) {
@@ -378,6 +396,7 @@ export class WebGPUBackend implements Backend {
           onLogits?.(i, last);
         }
       }
+      if (dense === tokens.length) this.writeThresholds(this.tau);
       return last;
     }
     if (tokens.length === 1) {

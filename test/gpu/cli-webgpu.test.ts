@@ -31,6 +31,24 @@ describeGpu('CLI on WebGPU', () => {
     }
   });
 
+  test('eval --mode was on WebGPU: perplexity, mean KL and the GPU-counted skipped fraction match the reference', async () => {
+    for (const prefill of ['sparse', 'all']) {
+      const args = ['--model', model, '--text', sharedPath('data/tinystories_dev.txt'), '--ctx', '256', '--max-chunks', '3', '--json',
+        '--mode', 'was', '--sparsity', '0.5', '--prefill', prefill];
+      const g = await run('eval', '--backend', 'webgpu', ...args);
+      expect(g.code, g.err).toBe(0);
+      const gpu = JSON.parse(g.out);
+      const ref = JSON.parse((await run('eval', '--backend', 'reference', ...args)).out);
+      console.log(`was 0.5 prefill ${prefill}: webgpu ppl ${gpu.ppl} kl ${gpu.mean_kl} skipped ${gpu.skipped_weight_fraction}; ` +
+        `reference ${ref.ppl} ${ref.mean_kl} ${ref.skipped_weight_fraction}`);
+      expect(gpu.prefill).toBe(prefill);
+      // Channels within rounding of τ may fall either way (engine-sparse.test.ts): close, not equal.
+      expect(Math.abs(gpu.ppl - ref.ppl) / ref.ppl).toBeLessThan(2e-3);
+      expect(Math.abs(gpu.mean_kl - ref.mean_kl)).toBeLessThan(2e-3);
+      expect(Math.abs(gpu.skipped_weight_fraction - ref.skipped_weight_fraction)).toBeLessThan(1e-3);
+    }
+  });
+
   test('sampling with a seed gives the same text on WebGPU as on the reference', async () => {
     const args = ['--model', model, '--prompt', 'Lily', '--max-tokens', '24', '--temperature', '0.8', '--top-p', '0.9', '--seed', '11', '--json'];
     const gpu = JSON.parse((await run('generate', '--backend', 'webgpu', ...args)).out);

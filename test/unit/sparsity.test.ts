@@ -95,17 +95,18 @@ describe('CLI modes (shipped stories260K calibration)', () => {
     let out = '';
     let err = '';
     const code = await main(['eval', '--model', sharedPath('models/stories260K/stories260K.gguf'), '--text', sharedPath('data/tinystories_dev.txt'),
-      '--ctx', '256', '--max-chunks', '6', '--json', ...args], (s) => { out += s; }, (s) => { err += s; });
+      '--ctx', '256', '--max-chunks', '6', '--json', '--backend', 'reference', ...args], (s) => { out += s; }, (s) => { err += s; });
     expect(code, err).toBe(0);
     return JSON.parse(out);
   }
-  test('at 0.7 on a dev slice: was beats teal, was-greedy is not worse than was; KL and measured skipped fraction reported', async () => {
-    const teal = await evalJson('--mode', 'teal', '--sparsity', '0.7');
-    const was = await evalJson('--mode', 'was', '--sparsity', '0.7');
-    const greedy = await evalJson('--mode', 'was-greedy', '--sparsity', '0.7');
+  // was-greedy vs was is not asserted: on the 100-chunk table (BENCHMARKS.md) it is worse at 0.7, so a
+  // slice where it happens to win would prove nothing. Every position sparse, as that table.
+  test('at 0.7 on a dev slice: was beats teal; KL and measured skipped fraction reported', async () => {
+    const teal = await evalJson('--mode', 'teal', '--sparsity', '0.7', '--prefill', 'all');
+    const was = await evalJson('--mode', 'was', '--sparsity', '0.7', '--prefill', 'all');
+    const greedy = await evalJson('--mode', 'was-greedy', '--sparsity', '0.7', '--prefill', 'all');
     console.log(`ppl at 0.7: teal ${teal.ppl.toFixed(3)}, was ${was.ppl.toFixed(3)}, was-greedy ${greedy.ppl.toFixed(3)}`);
     expect(was.ppl).toBeLessThan(teal.ppl);
-    expect(greedy.ppl).toBeLessThanOrEqual(was.ppl * 1.01);
     for (const r of [teal, was, greedy]) {
       expect(r.mean_kl).toBeGreaterThan(0);
       expect(Math.abs(r.skipped_weight_fraction - 0.7)).toBeLessThan(0.05);
@@ -114,7 +115,20 @@ describe('CLI modes (shipped stories260K calibration)', () => {
     expect(dense.mean_kl).toBe(0);
     expect(dense.skipped_weight_fraction).toBe(0);
   });
-  test('bad --mode / --sparsity are OptionErrors; a sparse mode on --backend webgpu is refused with a reason', async () => {
+  test('prefill: sparse runs the first 1 % of each chunk dense, dense all of it, all none; eval reports which', async () => {
+    const all = await evalJson('--mode', 'was', '--sparsity', '0.7', '--prefill', 'all', '--max-chunks', '2');
+    const sparse = await evalJson('--mode', 'was', '--sparsity', '0.7', '--max-chunks', '2');
+    const dense = await evalJson('--mode', 'was', '--sparsity', '0.7', '--prefill', 'dense', '--max-chunks', '2');
+    expect([all.prefill, sparse.prefill, dense.prefill]).toEqual(['all', 'sparse', 'dense']);
+    // A chunk is one 256-token prompt: 'sparse' runs ceil(2.56) = 3 positions dense, 'dense' all of them.
+    // (the positions after the dense ones see other activations, so the fractions differ slightly too)
+    expect(Math.abs(sparse.skipped_weight_fraction - all.skipped_weight_fraction * (253 / 256))).toBeLessThan(0.01);
+    expect(sparse.skipped_weight_fraction).toBeLessThan(all.skipped_weight_fraction);
+    expect(dense.skipped_weight_fraction).toBe(0);
+    expect(dense.mean_kl).toBeLessThan(1e-9);
+    expect(sparse.ppl).not.toBe(all.ppl);
+  });
+  test('bad --mode / --sparsity / --prefill are OptionErrors', async () => {
     let err = '';
     const code = await main(['eval', '--model', sharedPath('models/stories260K/stories260K.gguf'), '--text', sharedPath('data/tinystories_dev.txt'),
       '--ctx', '256', '--mode', 'was', '--sparsity', '1.5'], () => {}, (s) => { err += s; });
@@ -123,5 +137,9 @@ describe('CLI modes (shipped stories260K calibration)', () => {
     err = '';
     expect(await main(['generate', '--model', sharedPath('models/stories260K/stories260K.gguf'), '--mode', 'fast', '--sparsity', '0.5'], () => {}, (s) => { err += s; })).toBe(2);
     expect(err).toMatch(/mode/);
+    err = '';
+    expect(await main(['generate', '--model', sharedPath('models/stories260K/stories260K.gguf'), '--mode', 'was', '--sparsity', '0.5', '--prefill', 'half'],
+      () => {}, (s) => { err += s; })).toBe(2);
+    expect(err).toMatch(/OptionError.*prefill/);
   });
 });
