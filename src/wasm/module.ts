@@ -25,6 +25,64 @@ export interface WasExports {
   ): void;
   histogramQuantile(hist: number, nbins: number, lo: number, hi: number, q: number): number;
   thresholdsToTau(t: number, norms: number, n: number, out: number): void;
+  // Bayesian optimisation (assembly/bo/): f64 regions, wasm32 pointers.
+  gpCreate(d: number, nMax: number): number;
+  gpSetData(gp: number, x: number, y: number, n: number): void;
+  gpFit(gp: number, theta: number): number;
+  gpGrad(gp: number, grad: number): void;
+  gpPredict(gp: number, xs: number, m: number, mean: number, variance: number): void;
+  gpJitter(gp: number): number;
+  hyperCreate(d: number, usePrior: number, noiseMin: number): number;
+  hyperOptimize(gp: number, hyper: number, theta: number, starts: number, maxIter: number, rng: number): number;
+  rngCreate(seedLo: number, seedHi: number): number;
+  erfc(x: number): number;
+  erfcx(x: number): number;
+  logh(z: number): number;
+  dlogh(z: number): number;
+  boCreate(d: number, nMax: number): number;
+  boInputs(bo: number): number;
+  boSetup(
+    bo: number,
+    target: number,
+    seedLo: number,
+    seedHi: number,
+    nInit: number,
+    rawSamples: number,
+    restarts: number,
+    fitStarts: number,
+    fitIters: number,
+    ascentSteps: number,
+    failTol: number,
+    noiseMin: number,
+    usePrior: number,
+  ): number;
+  boObserve(bo: number, s: number, y: number): number;
+  boSuggest(bo: number): number;
+  boBest(bo: number): number;
+  boSample(bo: number, out: number, count: number): void;
+  boProject(bo: number, y: number, out: number): void;
+  boPredict(bo: number, s: number, out: number): void;
+  boLogEI(bo: number, s: number, grad: number): number;
+  boCount(bo: number): number;
+  boObservations(bo: number): number;
+  boValues(bo: number): number;
+  boTheta(bo: number): number;
+  boInfo(bo: number): number;
+}
+
+/** The settings of boSetup (src/bo/constrained.ts checks them and documents each). */
+export interface BoSetup {
+  target: number;
+  seed: number;
+  initialDesign: number;
+  rawSamples: number;
+  restarts: number;
+  fitStarts: number;
+  fitIterations: number;
+  ascentSteps: number;
+  failureTolerance: number;
+  noiseFloor: number;
+  prior: boolean;
 }
 
 const EXPORTS = [
@@ -37,6 +95,34 @@ const EXPORTS = [
   'histogramAccumulate',
   'histogramQuantile',
   'thresholdsToTau',
+  'gpCreate',
+  'gpSetData',
+  'gpFit',
+  'gpGrad',
+  'gpPredict',
+  'gpJitter',
+  'hyperCreate',
+  'hyperOptimize',
+  'rngCreate',
+  'erfc',
+  'erfcx',
+  'logh',
+  'dlogh',
+  'boCreate',
+  'boInputs',
+  'boSetup',
+  'boObserve',
+  'boSuggest',
+  'boBest',
+  'boSample',
+  'boProject',
+  'boPredict',
+  'boLogEI',
+  'boCount',
+  'boObservations',
+  'boValues',
+  'boTheta',
+  'boInfo',
 ] as const;
 
 /**
@@ -305,6 +391,191 @@ export class WasModule {
       this.free(normsPtr);
     }
   }
+
+  // Bayesian optimisation (assembly/bo/). Pointer-level: workspaces and optimiser states are made
+  // once in Wasm memory and live until `reset()`; src/bo/ holds the array-level classes over them.
+
+  /** A GP workspace for up to nMax points of dimension d (assembly/bo/gp.ts). */
+  gpCreate(d: number, nMax: number): number {
+    checkCount('gpCreate', 'd', d, 1, 4096);
+    checkCount('gpCreate', 'nMax', nMax, 1, 4096);
+    return this.#raw.gpCreate(d, nMax) >>> 0;
+  }
+
+  /** Replaces the workspace's data: x (n, d) f64 row-major and y (n) f64, both in Wasm memory. */
+  gpSetData(gp: number, xPtr: number, yPtr: number, n: number): void {
+    this.#raw.gpSetData(gp, xPtr, yPtr, n);
+  }
+
+  /** Fits at θ (d + 2 f64 at thetaPtr: log ℓ, log σ_f², log σ_n²); returns the log marginal likelihood. */
+  gpFit(gp: number, thetaPtr: number): number {
+    return this.#raw.gpFit(gp, thetaPtr);
+  }
+
+  /** ∂ LML/∂θ at the last fit into gradPtr (d + 2 f64). */
+  gpGrad(gp: number, gradPtr: number): void {
+    this.#raw.gpGrad(gp, gradPtr);
+  }
+
+  /** Latent posterior mean and variance at m points xs (m, d) into meanPtr and varPtr (m f64 each). */
+  gpPredict(gp: number, xsPtr: number, m: number, meanPtr: number, varPtr: number): void {
+    this.#raw.gpPredict(gp, xsPtr, m, meanPtr, varPtr);
+  }
+
+  /** Diagonal jitter the last fit needed: 0 none, −1 the factorisation failed. */
+  gpJitter(gp: number): number {
+    return this.#raw.gpJitter(gp);
+  }
+
+  /** Scratch and prior for hyper-parameter fits of a d-dimensional GP (assembly/bo/hyper.ts). */
+  hyperCreate(d: number, prior: boolean, noiseFloor: number): number {
+    checkCount('hyperCreate', 'd', d, 1, 4096);
+    return this.#raw.hyperCreate(d, prior ? 1 : 0, noiseFloor) >>> 0;
+  }
+
+  /** Multi-start L-BFGS on LML + log prior from θ at thetaPtr (written back); returns the optimum. */
+  hyperOptimize(gp: number, hyper: number, thetaPtr: number, starts: number, maxIter: number, rng: number): number {
+    checkCount('hyperOptimize', 'starts', starts, 1, 1024);
+    checkCount('hyperOptimize', 'maxIter', maxIter, 1, 100_000);
+    return this.#raw.hyperOptimize(gp, hyper, thetaPtr, starts, maxIter, rng);
+  }
+
+  /** A seeded xoshiro256** state (assembly/bo/rng.ts); seed is an integer in [0, 2^53). */
+  rngCreate(seed: number): number {
+    const [lo, hi] = splitSeed('rngCreate', seed);
+    return this.#raw.rngCreate(lo, hi) >>> 0;
+  }
+
+  /** erfc(x), Cody's rational approximations (assembly/bo/special.ts). */
+  erfc(x: number): number {
+    return this.#raw.erfc(x);
+  }
+
+  /** exp(x²)·erfc(x). */
+  erfcx(x: number): number {
+    return this.#raw.erfcx(x);
+  }
+
+  /** log(φ(z) + zΦ(z)), the log-EI kernel (Ament et al. 2023). */
+  logh(z: number): number {
+    return this.#raw.logh(z);
+  }
+
+  /** d log h/dz = Φ(z)/h(z). */
+  dlogh(z: number): number {
+    return this.#raw.dlogh(z);
+  }
+
+  /**
+   * A constrained optimiser state for d coordinates and up to nMax observations over weights, box
+   * [lo, hi] and target weighted mean (assembly/bo/optimizer.ts); returns its pointer. Throws
+   * WASM_BAD_ARGUMENT on a status the Wasm refuses (ConstrainedBO checks its options first).
+   */
+  boCreate(weights: ArrayLike<number>, lo: ArrayLike<number>, hi: ArrayLike<number>, nMax: number, setup: BoSetup): number {
+    const d = weights.length;
+    checkCount('boCreate', 'd', d, 1, 4096);
+    checkCount('boCreate', 'nMax', nMax, 2, 4096);
+    if (lo.length !== d || hi.length !== d) {
+      throw new WasEdgeError('SHAPE_MISMATCH', `boCreate: weights, lo and hi must have one entry per coordinate (${d}), got ${lo.length} and ${hi.length}`);
+    }
+    const bo = this.#raw.boCreate(d, nMax) >>> 0;
+    const inputs = this.f64View(this.#raw.boInputs(bo) >>> 0, 3 * d);
+    inputs.set(Array.from(weights), 0);
+    inputs.set(Array.from(lo), d);
+    inputs.set(Array.from(hi), 2 * d);
+    const [seedLo, seedHi] = splitSeed('boCreate', setup.seed);
+    const status = this.#raw.boSetup(
+      bo,
+      setup.target,
+      seedLo,
+      seedHi,
+      setup.initialDesign,
+      setup.rawSamples,
+      setup.restarts,
+      setup.fitStarts,
+      setup.fitIterations,
+      setup.ascentSteps,
+      setup.failureTolerance,
+      setup.noiseFloor,
+      setup.prior ? 1 : 0,
+    );
+    if (status !== 0) {
+      const why = status === -1 ? 'weights must be finite, ≥ 0 and not all 0' : status === -2 ? 'need finite lo ≤ hi' : 'the target weighted mean is outside [Σ w·lo, Σ w·hi] / Σ w';
+      throw new WasEdgeError('WASM_BAD_ARGUMENT', `boCreate: ${why} (status ${status})`);
+    }
+    return bo;
+  }
+
+  /** Records y at the point s (d f64 at sPtr); returns the count, or a negative status (assembly/bo/optimizer.ts). */
+  boObserve(bo: number, sPtr: number, y: number): number {
+    return this.#raw.boObserve(bo, sPtr, y);
+  }
+
+  /** The next point (d f64 at the returned pointer, valid until the next suggest). */
+  boSuggest(bo: number): number {
+    return this.#raw.boSuggest(bo) >>> 0;
+  }
+
+  /** Index of the best observation, −1 when none. */
+  boBest(bo: number): number {
+    return this.#raw.boBest(bo);
+  }
+
+  /** `count` hit-and-run samples of the constrained set into outPtr (count, d). */
+  boSample(bo: number, outPtr: number, count: number): void {
+    checkCount('boSample', 'count', count, 0, 0x7fff_ffff);
+    this.#raw.boSample(bo, outPtr, count);
+  }
+
+  /** Euclidean projection of the point at yPtr onto the constrained set, into outPtr (may alias). */
+  boProject(bo: number, yPtr: number, outPtr: number): void {
+    this.#raw.boProject(bo, yPtr, outPtr);
+  }
+
+  /** Posterior mean and variance of the objective at sPtr (in y's units) into outPtr (2 f64). */
+  boPredict(bo: number, sPtr: number, outPtr: number): void {
+    this.#raw.boPredict(bo, sPtr, outPtr);
+  }
+
+  /** log EI at sPtr under the current fit, its gradient into gradPtr (d f64) when nonzero; NaN without a fit. */
+  boLogEI(bo: number, sPtr: number, gradPtr: number): number {
+    return this.#raw.boLogEI(bo, sPtr, gradPtr);
+  }
+
+  boCount(bo: number): number {
+    return this.#raw.boCount(bo);
+  }
+
+  /** Pointers into the state: observations (nMax, d), values (nMax), θ (d + 2), info (8). */
+  boObservations(bo: number): number {
+    return this.#raw.boObservations(bo) >>> 0;
+  }
+
+  boValues(bo: number): number {
+    return this.#raw.boValues(bo) >>> 0;
+  }
+
+  boTheta(bo: number): number {
+    return this.#raw.boTheta(bo) >>> 0;
+  }
+
+  boInfo(bo: number): number {
+    return this.#raw.boInfo(bo) >>> 0;
+  }
+}
+
+function checkCount(fn: string, name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new WasEdgeError('WASM_BAD_ARGUMENT', `${fn}: ${name} must be an integer in [${min}, ${max}], got ${value}`);
+  }
+}
+
+/** A seed in [0, 2^53) as the two u32 halves the Wasm takes. */
+function splitSeed(fn: string, seed: number): [number, number] {
+  if (!Number.isInteger(seed) || seed < 0 || seed > Number.MAX_SAFE_INTEGER) {
+    throw new WasEdgeError('WASM_BAD_ARGUMENT', `${fn}: seed must be an integer in [0, 2^53), got ${seed}`);
+  }
+  return [seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0];
 }
 
 function checkSpec(spec: HistogramSpec): HistogramSpec {
