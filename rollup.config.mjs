@@ -1,9 +1,11 @@
-// One build, three entries: dist/index.js (browser-safe), dist/node.js and dist/cli.js (Node). One
-// build rather than three so that the entries share chunks: a WasEdgeError thrown through
-// `was-edge/node` is `instanceof` the class exported by `was-edge`.
+// One build, three entries: dist/index.js (browser-safe), dist/node.js and dist/cli.js (Node), plus
+// the engine's workers (dist/worker.js for browsers, dist/node-worker.js), emitted as chunks where the
+// client starts them. One build rather than several so that the entries share chunks: a WasEdgeError
+// thrown through `was-edge/node` is `instanceof` the class exported by `was-edge`.
 // Run through `npm run build`, which compiles build/was*.wasm first.
 
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { basename, dirname, resolve } from 'node:path';
 import nodeResolve from '@rollup/plugin-node-resolve';
@@ -67,10 +69,60 @@ function wasmAssets() {
   };
 }
 
+// `new URL('./<name>.js', import.meta.url)`, as written in src/client.ts and src/node.ts.
+const WORKER_URL = /new URL\((['"])\.\/([\w-]+)\.js\1,\s*import\.meta\.url\)/g;
+
+/**
+ * Emits src/<name>.ts as its own chunk dist/<name>.js wherever a source file starts it by
+ * `new URL('./<name>.js', import.meta.url)` next to it, and renders that URL relative to the chunk
+ * the code lands in, still as `new URL('<path>', import.meta.url)` so that the consumer's bundler
+ * (Vite, webpack) can recognise `new Worker(new URL(…))` and bundle the worker itself.
+ */
+function workerChunks() {
+  /** reference id → file name */
+  let refs;
+  return {
+    name: 'worker-chunks',
+    buildStart() {
+      refs = new Map();
+    },
+    transform(code, id) {
+      if (!id.includes('/src/') || !code.includes('import.meta.url')) return null;
+      let changed = false;
+      const rewritten = code.replace(WORKER_URL, (match, _quote, name) => {
+        const path = resolve(dirname(id), `${name}.ts`);
+        if (!existsSync(path)) return match;
+        const ref = this.emitFile({ type: 'chunk', id: path, fileName: `${name}.js` });
+        refs.set(ref, `${name}.js`);
+        changed = true;
+        return `import.meta.ROLLUP_FILE_URL_${ref}`;
+      });
+      return changed ? { code: rewritten, map: null } : null;
+    },
+    resolveFileUrl({ referenceId, relativePath }) {
+      if (!refs.has(referenceId)) return null;
+      return `new URL(${JSON.stringify(relativePath.startsWith('.') ? relativePath : `./${relativePath}`)}, import.meta.url)`;
+    },
+  };
+}
+
+/**
+ * Empties dist/chunks/ and dist/types/ (rewritten by `tsc -p tsconfig.types.json` after rollup)
+ * before each build, so that `npm pack` ships only this build's files.
+ */
+function cleanOutputs() {
+  return {
+    name: 'clean-outputs',
+    async buildStart() {
+      await Promise.all(['dist/chunks', 'dist/types'].map((d) => rm(d, { recursive: true, force: true })));
+    },
+  };
+}
+
 const NODE_BUILTIN = new Set([...builtinModules, ...builtinModules.map((name) => `node:${name}`)]);
 
-/** Fails the build if anything reachable from dist/index.js imports a Node built-in (STYLE lesson 11). */
-function browserSafe(entryName) {
+/** Fails the build if anything reachable from the browser files imports a Node built-in (STYLE lesson 11). */
+function browserSafe(...fileNames) {
   return {
     name: 'browser-safe',
     generateBundle(_options, bundle) {
@@ -79,8 +131,6 @@ function browserSafe(entryName) {
           .filter((file) => file.type === 'chunk')
           .map((chunk) => [chunk.fileName, chunk]),
       );
-      const entry = [...chunks.values()].find((chunk) => chunk.isEntry && chunk.name === entryName);
-      if (!entry) this.error(`browser-safe: no entry named ${entryName}`);
       const seen = new Set();
       const visit = (chunk, path) => {
         if (seen.has(chunk.fileName)) return;
@@ -93,7 +143,12 @@ function browserSafe(entryName) {
           }
         }
       };
-      visit(entry, [entry.fileName]);
+      for (const fileName of fileNames) {
+        const entry = chunks.get(fileName);
+        if (!entry) this.error(`browser-safe: the build has no ${fileName}`);
+        seen.clear();
+        visit(entry, [fileName]);
+      }
     },
   };
 }
@@ -115,10 +170,12 @@ export default {
   // native addon the consumer installs. comlink is bundled.
   external: (id) => NODE_BUILTIN.has(id) || id === 'webgpu' || id.startsWith('webgpu/'),
   plugins: [
+    cleanOutputs(),
+    workerChunks(),
     wasmAssets(),
     wgsl(),
     nodeResolve({ extensions: ['.ts', '.js', '.mjs'] }),
     esbuild({ target: 'es2022', tsconfig: 'tsconfig.json' }),
-    browserSafe('index'),
+    browserSafe('index.js', 'worker.js'),
   ],
 };

@@ -26,3 +26,12 @@ export class OptionError extends WasEdgeError {
 
 /** A prompt (or evaluation chunk) that does not fit the model's context window. */
 export class ContextOverflowError extends WasEdgeError {}
+
+/** A model that could not be read: network or HTTP failure, integrity mismatch, a bad source. */
+export class ModelLoadError extends WasEdgeError {}
+
+/**
+ * The engine (`createEngine()`) cannot take the call: no model loaded (NO_MODEL), disposed
+ * (ENGINE_DISPOSED), or its worker failed (WORKER_FAILED).
+ */
+export class EngineError extends WasEdgeError {}

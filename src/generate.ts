@@ -34,8 +34,9 @@ export function normalizeGenerate(o: GenerateOptions = {}): NormalizedGenerate {
 }
 
 export class AbortError extends WasEdgeError {
-  constructor(cause?: unknown) {
-    super('ABORTED', 'Generation was aborted by its AbortSignal.', { cause });
+  /** `what` names the work that stopped, e.g. 'Loading' (default 'Generation'). */
+  constructor(cause?: unknown, what = 'Generation') {
+    super('ABORTED', `${what} was aborted by its AbortSignal.`, { cause });
   }
 }
 

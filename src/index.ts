@@ -16,3 +16,13 @@ export { perplexity, type PerplexityResult } from './eval.js';
 export { acquireDevice, type GpuContext, type AcquireOptions } from './gpu/device.js';
 export { WebGPUUnavailableError, GpuDeviceLostError, GpuOutOfMemoryError, KernelArgumentError } from './gpu/errors.js';
 export { WebGPUBackend, type WebGPUBackendOptions, type GpuMemoryReport } from './gpu/engine.js';
+export { createEngine, type CreateEngineOptions } from './client.js';
+export type {
+  BackendKind, CachedModel, CacheStoreKind, Engine, EngineOptions, GenerateOptions as EngineGenerateOptions, GenerationResult,
+  GenerationStream, LoadOptions, LoadProgress, MessageEndpoint, ModelInfo, ModelSource, ScheduleInfo, ScheduleSelection,
+} from './sdk/api.js';
+export {
+  parseSchedule, scheduleTau, scheduleLevel, scheduleFromCalibration, columnL1Norms, modelProjectionNorms, ScheduleError,
+  type Schedule, type ScheduleLevel, type ScheduleModel, type ScheduleMethod, type ScheduleExpectation,
+} from './sparsity/schedule.js';
+export { parseCalibration, buildTau, CalibrationError, type Calibration, type ProjectionNorms, type SparsityMode } from './sparsity/plan.js';

@@ -23,9 +23,20 @@ export type Roots = Record<string, string>;
 
 export const DEFAULT_ROOTS: Roots = {
   '/dist': join(repoRoot, 'dist'),
+  // The package's layout around dist/: the worker finds prebuilt schedules at ../schedules/.
+  '/schedules': join(repoRoot, 'schedules'),
+  '/demo': join(repoRoot, 'demo'),
   '/pages': join(repoRoot, 'test/browser/pages'),
   '/models': sharedPath('models'),
 };
+
+/**
+ * `/slow/<path>` serves `<path>` in 64 KiB slices 50 ms apart, so that a page can abort a download
+ * half-way.
+ */
+export const SLOW_PREFIX = '/slow';
+const SLOW_SLICE = 64 << 10;
+const SLOW_PAUSE_MS = 50;
 
 const MIME: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
@@ -88,6 +99,8 @@ async function serve(roots: [string, string][], req: IncomingMessage, res: Serve
     return send(res, 400, 'bad URL');
   }
   if (path.includes('\0')) return send(res, 400, 'bad URL');
+  const slow = path.startsWith(SLOW_PREFIX + '/');
+  if (slow) path = path.slice(SLOW_PREFIX.length);
   const root = roots.find(([prefix]) => path.startsWith(prefix + '/'));
   if (!root) return send(res, 404, 'not found');
   const [prefix, dir] = root;
@@ -111,7 +124,13 @@ async function serve(roots: [string, string][], req: IncomingMessage, res: Serve
     'Cross-Origin-Embedder-Policy': 'require-corp',
   });
   if (req.method === 'HEAD') return void res.end();
-  const stream = createReadStream(target);
+  const stream = createReadStream(target, slow ? { highWaterMark: SLOW_SLICE } : {});
+  if (slow) {
+    stream.on('data', () => {
+      stream.pause();
+      setTimeout(() => stream.resume(), SLOW_PAUSE_MS);
+    });
+  }
   stream.on('error', () => res.destroy());
   stream.pipe(res);
 }

@@ -1,0 +1,47 @@
+// The engine's worker thread in Node (dist/node-worker.js), started by createEngine() from
+// `was-edge/node`: the same engine as the browser's, with file paths, file: URLs and dawn.node.
+
+import { open, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { parentPort } from 'node:worker_threads';
+// The extension is left to the resolver: TypeScript finds node-adapter.d.ts, rollup node-adapter.mjs.
+import nodeEndpoint from 'comlink/dist/esm/node-adapter';
+import { ModelLoadError } from './errors.js';
+import { AbortError } from './generate.js';
+import { nodeGPU } from './gpu/node-gpu.js';
+import type { PathReader } from './sdk/loader.js';
+import { serveEngine } from './sdk/expose.js';
+
+const CHUNK = 4 << 20;
+
+/** Reads a file in 4 MiB chunks, reporting progress and stopping when `signal` aborts. */
+const readPath: PathReader = async (path, report, signal) => {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (cause) {
+    throw new ModelLoadError('FILE_NOT_READABLE', `cannot open ${path} (${(cause as Error).message}): check the path.`, { cause });
+  }
+  try {
+    const { size } = await handle.stat();
+    const out = new Uint8Array(size);
+    for (let at = 0; at < size;) {
+      if (signal?.aborted) throw new AbortError(signal.reason, 'Loading');
+      const { bytesRead } = await handle.read(out, at, Math.min(CHUNK, size - at), at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+      report(at, size);
+    }
+    return out;
+  } finally {
+    await handle.close();
+  }
+};
+
+if (!parentPort) throw new Error('dist/node-worker.js runs as a worker thread: start it with createEngine() from was-edge/node');
+serveEngine(nodeEndpoint(parentPort), {
+  readPath,
+  readFileUrl: async (url) => new Uint8Array(await readFile(fileURLToPath(url))),
+  gpu: () => nodeGPU(),
+  schedulesUrl: new URL('../schedules/', import.meta.url),
+});

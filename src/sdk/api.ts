@@ -1,0 +1,199 @@
+// The SDK's types: what `createEngine()` returns on the main thread (Engine) and the one interface the
+// worker exposes through comlink (EngineWorkerApi). Everything that crosses is structured-cloneable,
+// a comlink proxy (callbacks), or has a transfer handler (errors, AbortSignal: src/sdk/transfer.ts).
+
+import type { FinishReason } from '../generate.js';
+import type { SamplingOptions } from '../sampler.js';
+import type { Schedule, ScheduleMethod } from '../sparsity/schedule.js';
+
+/**
+ * A GGUF model: a URL (absolute, or relative to the page), its bytes, a Blob/File, or in Node a file
+ * path.
+ */
+export type ModelSource = string | URL | ArrayBuffer | ArrayBufferView | Blob;
+
+/** Which forward pass runs the model: WebGPU, or the plain-TypeScript reference (slow, exact, no GPU). */
+export type BackendKind = 'webgpu' | 'reference';
+
+export interface EngineOptions {
+  /** Default backend of every load(). Default 'webgpu' (no adapter: WebGPUUnavailableError). */
+  backend?: BackendKind;
+  /** Default KV-cache positions of every load(). */
+  contextSize?: number;
+  /**
+   * Folder of prebuilt schedules (`<model-id>.json`). Default: the package's `schedules/` next to
+   * its `dist/` (found from the worker file's URL).
+   */
+  schedulesUrl?: string | URL;
+}
+
+export interface LoadOptions {
+  /** Called while the model is read: bytes so far and the total when known. */
+  onProgress?: (progress: LoadProgress) => void;
+  /** Aborts the download or read (AbortError); the previous model, if any, stays loaded. */
+  signal?: AbortSignal;
+  /** Expected sha256 of the file: `sha256-<base64>` (Subresource Integrity form) or 64 hex digits. */
+  integrity?: string;
+  /**
+   * Keep URL downloads in the Cache API (or OPFS where only that exists) and read them from there
+   * next time: true/'auto' (default), 'cache-api', 'opfs', or false.
+   */
+  cache?: boolean | 'auto' | CacheStoreKind;
+  /**
+   * The model id prebuilt schedules are found by (`schedules/<id>.json`). Default: the file name
+   * without `.gguf` (URL, File or path); bytes and plain Blobs have none.
+   */
+  id?: string;
+  /** KV-cache positions (default: the model's context length, at most 4096). */
+  contextSize?: number;
+  backend?: BackendKind;
+  /**
+   * More schedules for this model: URLs of schedule files (paths in Node) or parsed schedule JSON.
+   * Each is checked against the loaded file (sha256) and listed under its `model.id`.
+   */
+  schedules?: (string | URL | Schedule)[];
+}
+
+export interface LoadProgress {
+  /** download: from the network; read: a Blob or file; cache: from the model cache; prepare: parsing and upload. */
+  phase: 'download' | 'read' | 'cache' | 'prepare';
+  loaded: number;
+  /** Bytes in all, when known. */
+  total: number | null;
+}
+
+export interface ModelInfo {
+  id: string | null;
+  /** general.name of the GGUF. */
+  name: string;
+  /** Hex sha256 of the GGUF bytes. */
+  sha256: string;
+  bytes: number;
+  backend: BackendKind;
+  contextSize: number;
+  config: { nLayers: number; dim: number; hiddenDim: number; nHeads: number; nKVHeads: number; vocabSize: number; contextLength: number };
+  /** True when the bytes came from the model cache. */
+  fromCache: boolean;
+  schedules: ScheduleInfo[];
+}
+
+/** A schedule usable with the loaded model: `{ name, level }` picks one of its levels. */
+export interface ScheduleInfo {
+  name: string;
+  levels: { target: number; method: ScheduleMethod; skippedWeightFraction: number; calibrationLoss: number | null }[];
+}
+
+/**
+ * The sparsity of one generate() call: 'dense'; a schedule listed by `engine.schedules()` (or a
+ * prebuilt file name) with one of its levels; or a parsed schedule object (`level` may be left out
+ * when it has one level).
+ */
+export type ScheduleSelection = 'dense' | { name: string; level: number } | { schedule: Schedule; level?: number };
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Most tokens to generate. Default 128. */
+  maxTokens?: number;
+  /** Generation stops before the first occurrence of any of these strings. */
+  stop?: string[];
+  /** Default 'dense'. */
+  schedule?: ScheduleSelection;
+  /** Aborts this call (AbortError), also while it waits behind another call. */
+  signal?: AbortSignal;
+}
+
+export interface GenerationResult {
+  /** The generated text (prompt excluded). */
+  text: string;
+  promptIds: number[];
+  /** Generated token ids. */
+  tokenIds: number[];
+  finishReason: FinishReason;
+  /** Decode speed over generated tokens (prompt excluded). */
+  tokensPerSecond: number;
+  prefillMs: number;
+  decodeMs: number;
+  /**
+   * Fraction of block weights whose input channel was skipped, measured while running (0 for
+   * dense); null when the backend does not measure it.
+   */
+  skippedWeightFraction: number | null;
+  schedule: 'dense' | { name: string; level: number };
+  backend: BackendKind;
+}
+
+/** Text pieces as they are generated; `result` settles when generation ends. */
+export interface GenerationStream extends AsyncIterable<string> {
+  readonly result: Promise<GenerationResult>;
+}
+
+export type CacheStoreKind = 'cache-api' | 'opfs';
+
+export interface CachedModel {
+  url: string;
+  bytes: number;
+  sha256: string;
+  /** Milliseconds since the epoch. */
+  cachedAt: number;
+  store: CacheStoreKind;
+}
+
+/** The main-thread client of an engine running in a worker. */
+export interface Engine {
+  /** Loads a model (replacing the current one once the new one is ready). */
+  load(source: ModelSource, options?: LoadOptions): Promise<ModelInfo>;
+  /** Generates from `prompt`; calls are queued and run one at a time. */
+  generate(prompt: string, options?: GenerateOptions): GenerationStream;
+  /** Schedules available for the loaded model. */
+  schedules(): Promise<ScheduleInfo[]>;
+  /** Models in the cache (Cache API and OPFS). */
+  cachedModels(): Promise<CachedModel[]>;
+  /** Removes a cached model by URL; false if it was not cached. */
+  deleteCachedModel(url: string | URL): Promise<boolean>;
+  /** Rejects pending calls with EngineError ENGINE_DISPOSED, frees the GPU and ends the worker. */
+  dispose(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worker boundary
+
+/** A model source as it crosses: URLs absolute, paths (Node) apart from URLs. */
+export type WireSource = { url: string } | { path: string } | { bytes: ArrayBuffer | ArrayBufferView } | { blob: Blob };
+
+export type WireLoadOptions = Omit<LoadOptions, 'onProgress' | 'signal' | 'schedules' | 'integrity'> & {
+  integrity?: string;
+  /** Schedule URLs made absolute (or `{ path }` in Node), or parsed JSON. */
+  schedules?: ({ url: string } | { path: string } | { json: unknown })[];
+  schedulesUrl?: string;
+};
+
+export type WireGenerateOptions = Omit<GenerateOptions, 'signal'>;
+
+/** Receives values from the worker; the worker awaits the returned promise (comlink proxy). */
+export type Callback<T> = (value: T) => unknown;
+
+/** The object the worker exposes (src/engine.ts implements it; src/sdk/client.ts calls it). */
+export interface EngineWorkerApi {
+  load(source: WireSource, options: WireLoadOptions, signal: AbortSignal | undefined, onProgress: Callback<LoadProgress> | undefined): Promise<ModelInfo>;
+  generate(prompt: string, options: WireGenerateOptions, signal: AbortSignal | undefined, onText: Callback<string>): Promise<GenerationResult>;
+  schedules(): Promise<ScheduleInfo[]>;
+  cachedModels(): Promise<CachedModel[]>;
+  deleteCachedModel(url: string): Promise<boolean>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Anything the engine can be served on or reached through: a worker's global scope, a Worker, a
+ * MessagePort (structurally comlink's Endpoint, which stays out of the published types).
+ */
+export interface MessageEndpoint {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: object): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: object): void;
+  start?: () => void;
+}
+
+/** What a worker posts once its engine listens: the client waits for it before the first call. */
+export const WORKER_READY = 'was-edge:ready';
+
+/** The name createEngine() gives the Web Worker it starts; dist/worker.js exposes itself under it. */
+export const WORKER_NAME = 'was-edge';

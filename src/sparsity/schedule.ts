@@ -1,0 +1,247 @@
+// Sparsity schedules: the shipped data (schedules/<model-id>.json) that says, per target level, how
+// sparse each block and each of its projections runs and at which WAS score threshold. One typed
+// parser (STYLE lesson 10); the SDK turns a level into τ vectors with scheduleTau().
+//
+// Schedule file, version 1 (JSON; written by scripts/make-schedules.ts for the greedy split and by
+// the Bayesian-optimisation search for `was-bo`):
+// {
+//   "version": 1, "kind": "was-edge-schedule",
+//   "model": { "name": general.name or the file id, "id": "<GGUF basename without .gguf>",
+//              "sha256": "<hex sha256 of the GGUF bytes>", "nLayers", "dim", "hiddenDim", "kvDim" },
+//   "params": [parameters of one block's projections, in the order q k v o gate up down],
+//   "calibration": { "text": "<calibration text file>", "tokens": N },
+//   "levels": [ {
+//     "target": 0.6,                       // the level's name: the overall block sparsity aimed at
+//     "method": "was-greedy" | "was-bo",
+//     "blocks": [nLayers block sparsities],
+//     "projections": [[7 projection levels] per layer],
+//     "thresholds": [[7 WAS score thresholds t] per layer],  // null = ∞ (skip all), −1 = skip none
+//     "skippedWeightFraction": measured fraction of block weights skipped,
+//     "calibrationLoss": mean next-token NLL with the level applied, or null,
+//     "lossKind": "mean-nll",
+//     "measured": optional, false when skippedWeightFraction is params × levels rather than measured
+//   }, ... ] }
+// At run time channel j of a projection is skipped when |x_j| ≤ τ_j with τ_j = t / ‖W[:,j]‖₁ (the
+// column L1 norm of that projection's weight over its output rows): the WAS score |x_j|·‖W[:,j]‖₁
+// against t (Wang et al. 2025, §3).
+
+import { WasEdgeError } from '../errors.js';
+import type { LlamaConfig } from '../model/config.js';
+import { tensorBytes } from '../model/gguf.js';
+import type { Model } from '../model/model.js';
+import { dequantize } from '../model/tensor.js';
+import { modelTensors } from '../model/weights.js';
+import { projectionLevels, thresholdAt, type Calibration, type ProjectionNorms } from './plan.js';
+
+export const SCHEDULE_METHODS = ['was-greedy', 'was-bo'] as const;
+export type ScheduleMethod = (typeof SCHEDULE_METHODS)[number];
+
+export interface ScheduleModel {
+  name: string;
+  /** The GGUF file's basename without `.gguf`; prebuilt schedules are looked up by it. */
+  id: string;
+  /** Lower-case hex sha256 of the GGUF bytes: a schedule only runs on the file it was made for. */
+  sha256: string;
+  nLayers: number;
+  dim: number;
+  hiddenDim: number;
+  kvDim: number;
+}
+
+export interface ScheduleLevel {
+  target: number;
+  method: ScheduleMethod;
+  /** (layer) block sparsity. */
+  blocks: number[];
+  /** (layer, projection) sparsity of q k v o gate up down. */
+  projections: number[][];
+  /** (layer, projection) WAS score threshold t; null stands for ∞ (JSON has no Infinity). */
+  thresholds: (number | null)[][];
+  skippedWeightFraction: number;
+  calibrationLoss: number | null;
+  lossKind: 'mean-nll';
+  /** false: skippedWeightFraction is predicted from params × levels, not measured. */
+  measured?: boolean;
+}
+
+export interface Schedule {
+  version: 1;
+  kind: 'was-edge-schedule';
+  model: ScheduleModel;
+  params: number[];
+  calibration: { text: string; tokens: number };
+  levels: ScheduleLevel[];
+}
+
+/** A schedule that cannot be used: malformed, made for another model, or without the level asked for. */
+export class ScheduleError extends WasEdgeError {}
+
+export interface ScheduleExpectation {
+  /** sha256 (hex) of the loaded GGUF: a schedule made for other bytes is SCHEDULE_MODEL_MISMATCH. */
+  sha256?: string;
+  /** The loaded model's shape: a schedule for another shape is SCHEDULE_MODEL_MISMATCH. */
+  config?: LlamaConfig;
+}
+
+/** Two targets name the same level when they agree to this (levels are written with few digits). */
+const LEVEL_EPS = 1e-9;
+
+/**
+ * Validates a parsed schedule file and returns it typed. Throws ScheduleError: BAD_SCHEDULE for a
+ * malformed file, SCHEDULE_MODEL_MISMATCH when `expect` names another model.
+ */
+export function parseSchedule(json: unknown, expect: ScheduleExpectation = {}): Schedule {
+  const bad = (what: string): never => {
+    throw new ScheduleError('BAD_SCHEDULE', `schedule file: ${what}. Regenerate it (npm run schedules) or fix the file.`);
+  };
+  const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  const isLevel = (v: unknown) => isNum(v) && v >= 0 && v <= 1;
+  const posInt = (v: unknown) => isNum(v) && Number.isInteger(v) && v > 0;
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) bad('not a JSON object');
+  const f = json as Record<string, unknown>;
+  if (f.kind !== 'was-edge-schedule') bad(`kind must be "was-edge-schedule", got ${JSON.stringify(f.kind)}`);
+  if (f.version !== 1) bad(`version ${JSON.stringify(f.version)} is not supported (1 is)`);
+  const m = f.model as Record<string, unknown> | undefined;
+  if (typeof m !== 'object' || m === null) bad('model is missing');
+  if (typeof m!.name !== 'string' || typeof m!.id !== 'string' || m!.id === '') bad('model.name and model.id must be strings');
+  if (typeof m!.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m!.sha256)) bad('model.sha256 must be 64 lower-case hex digits');
+  for (const k of ['nLayers', 'dim', 'hiddenDim', 'kvDim']) if (!posInt(m![k])) bad(`model.${k} must be a positive integer`);
+  const model = m as unknown as ScheduleModel;
+  const L = model.nLayers;
+  if (!Array.isArray(f.params) || f.params.length !== 7 || !f.params.every(posInt)) bad('params must be 7 positive integers (q k v o gate up down)');
+  const cal = f.calibration as Record<string, unknown> | undefined;
+  if (typeof cal !== 'object' || cal === null || typeof cal.text !== 'string' || !(isNum(cal.tokens) && cal.tokens >= 0)) {
+    bad('calibration must be { text: string, tokens: number }');
+  }
+  if (!Array.isArray(f.levels) || f.levels.length === 0) bad('levels must be a non-empty array');
+  const table = (t: unknown, name: string, ok: (v: unknown) => boolean) => {
+    if (!Array.isArray(t) || t.length !== L || t.some((row) => !Array.isArray(row) || row.length !== 7 || !row.every(ok))) {
+      bad(`${name} must be ${L} rows (one per layer) of 7 values`);
+    }
+  };
+  const targets: number[] = [];
+  for (const [i, raw] of (f.levels as unknown[]).entries()) {
+    const at = `levels[${i}]`;
+    if (typeof raw !== 'object' || raw === null) bad(`${at} must be an object`);
+    const v = raw as Record<string, unknown>;
+    if (!isLevel(v.target)) bad(`${at}.target must be a number in [0, 1]`);
+    if (targets.some((t) => Math.abs(t - (v.target as number)) < LEVEL_EPS)) bad(`${at}.target ${String(v.target)} appears twice`);
+    targets.push(v.target as number);
+    if (!(SCHEDULE_METHODS as readonly unknown[]).includes(v.method)) bad(`${at}.method must be one of ${SCHEDULE_METHODS.join(', ')}`);
+    if (!Array.isArray(v.blocks) || v.blocks.length !== L || !v.blocks.every(isLevel)) bad(`${at}.blocks must be ${L} numbers in [0, 1]`);
+    table(v.projections, `${at}.projections`, isLevel);
+    table(v.thresholds, `${at}.thresholds`, (t) => t === null || isNum(t));
+    if (!isLevel(v.skippedWeightFraction)) bad(`${at}.skippedWeightFraction must be a number in [0, 1]`);
+    if (v.calibrationLoss !== null && !isNum(v.calibrationLoss)) bad(`${at}.calibrationLoss must be a number or null`);
+    if (v.lossKind !== 'mean-nll') bad(`${at}.lossKind must be "mean-nll"`);
+    if (v.measured !== undefined && typeof v.measured !== 'boolean') bad(`${at}.measured must be a boolean when present`);
+  }
+  const schedule = f as unknown as Schedule;
+
+  const c = expect.config;
+  if (c) {
+    const kvDim = c.nKVHeads * c.headDim;
+    if (model.nLayers !== c.nLayers || model.dim !== c.dim || model.hiddenDim !== c.hiddenDim || model.kvDim !== kvDim) {
+      throw new ScheduleError('SCHEDULE_MODEL_MISMATCH',
+        `the schedule "${model.id}" is for a model with ${model.nLayers} layers, dim ${model.dim}, hidden ${model.hiddenDim}, kv ${model.kvDim}; ` +
+        `the loaded model has ${c.nLayers}, ${c.dim}, ${c.hiddenDim}, ${kvDim}. Use the schedule made for this model.`);
+    }
+  }
+  if (expect.sha256 !== undefined && expect.sha256.toLowerCase() !== model.sha256) {
+    throw new ScheduleError('SCHEDULE_MODEL_MISMATCH',
+      `the schedule "${model.id}" was made for the GGUF with sha256 ${model.sha256.slice(0, 12)}…, not the loaded one ` +
+      `(${expect.sha256.slice(0, 12)}…): thresholds are only valid for the exact weights they were calibrated on. ` +
+      'Use the schedule shipped for this file or make one for it.');
+  }
+  return schedule;
+}
+
+/** The level of `schedule` whose target is `target`; SCHEDULE_LEVEL_MISSING lists those there are. */
+export function scheduleLevel(schedule: Schedule, target: number): ScheduleLevel {
+  const level = schedule.levels.find((l) => Math.abs(l.target - target) < LEVEL_EPS);
+  if (!level) {
+    throw new ScheduleError('SCHEDULE_LEVEL_MISSING',
+      `the schedule "${schedule.model.id}" has no level ${String(target)}; it has ${schedule.levels.map((l) => l.target).join(', ')}.`);
+  }
+  return level;
+}
+
+/**
+ * τ vectors of one level: (layer, projection) → (in_dim), τ_j = t / ‖W[:,j]‖₁, or null for a
+ * projection that skips nothing (t < 0). A zero column is skipped at any t ≥ 0 (its products are 0).
+ */
+export function scheduleTau(schedule: Schedule, target: number, norms: ProjectionNorms): (Float32Array | null)[][] {
+  const level = scheduleLevel(schedule, target);
+  if (norms.length !== schedule.model.nLayers) {
+    throw new ScheduleError('SCHEDULE_MODEL_MISMATCH', `norms cover ${norms.length} layers, the schedule ${schedule.model.nLayers}.`);
+  }
+  return norms.map((layer, l) => layer.map((n, p) => {
+    const raw = level.thresholds[l]![p]!;
+    const t = raw === null ? Infinity : raw;
+    if (t < 0) return null;
+    const tau = new Float32Array(n.length);
+    for (let j = 0; j < n.length; j++) tau[j] = n[j]! > 0 ? t / n[j]! : Infinity;
+    return tau;
+  }));
+}
+
+/**
+ * The uniform-block was-greedy schedule of a calibration file: every block at each target, split
+ * over its projections by the calibration's greedy table, thresholds read off its WAS tables at each
+ * projection's level. skippedWeightFraction is params × levels (`measured: false`) and
+ * calibrationLoss null until a run measures them (scripts/make-schedules.ts does).
+ */
+export function scheduleFromCalibration(cal: Calibration, levels: number[], method: ScheduleMethod = 'was-greedy', id: string = cal.model.name): Schedule {
+  const { nLayers } = cal.model;
+  const total = cal.params.reduce((a, b) => a + b, 0);
+  const round = (x: number) => Math.round(x * 1e6) / 1e6;
+  return {
+    version: 1,
+    kind: 'was-edge-schedule',
+    model: {
+      name: cal.model.name, id, sha256: cal.model.sha256,
+      nLayers: cal.model.nLayers, dim: cal.model.dim, hiddenDim: cal.model.hiddenDim, kvDim: cal.model.kvDim,
+    },
+    params: cal.params.slice(),
+    calibration: { text: cal.data.text, tokens: cal.data.tokens },
+    levels: levels.map((target) => {
+      const projections = Array.from({ length: nLayers }, (_, l) => projectionLevels(cal, 'was-greedy', target, l).slice());
+      const blocks = projections.map((ps) => round(ps.reduce((a, s, p) => a + s * cal.params[p]!, 0) / total));
+      const thresholds = projections.map((ps, l) => ps.map((s, p) => {
+        const t = thresholdAt(cal.was[l]![p]!, cal.grid, s);
+        return Number.isFinite(t) ? t : null;
+      }));
+      return {
+        target, method, blocks, projections, thresholds,
+        skippedWeightFraction: round(blocks.reduce((a, b) => a + b, 0) / nLayers),
+        calibrationLoss: null, lossKind: 'mean-nll' as const, measured: false,
+      };
+    }),
+  };
+}
+
+/** ‖W[:,j]‖₁ of a row-major (rows, cols) matrix: the sum over output rows of |W[i][j]|. */
+export function columnL1Norms(w: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) {
+    const row = i * cols;
+    for (let j = 0; j < cols; j++) out[j]! += Math.abs(w[row + j]!);
+  }
+  return Float32Array.from(out);
+}
+
+const PROJECTION_TENSORS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
+
+/**
+ * Column L1 norms of every projection, straight from the GGUF (one tensor dequantised at a time), for
+ * backends that do not keep f32 weights on the CPU. Plain TypeScript rather than the Wasm scorer so
+ * that the worker bundle needs no extra asset; it runs once per model.
+ */
+export function modelProjectionNorms(model: Model): ProjectionNorms {
+  const tensors = modelTensors(model.file, model.config);
+  return Array.from({ length: model.config.nLayers }, (_, l) => PROJECTION_TENSORS.map((name) => {
+    const t = tensors.get(`blk.${l}.${name}.weight`)!;
+    const [cols, rows] = t.dims as [number, number];
+    return columnL1Norms(dequantize(t.type, tensorBytes(model.file, t), t.nelements), rows, cols);
+  }));
+}
