@@ -39,8 +39,8 @@ const PIECE = {{PIECE}}u;         // channels tested and compacted per round
 const WORDS = (PIECE + 31u) / 32u;
 const PER = (PIECE + WG - 1u) / WG;
 const NSEG = {{NSEG}}u;
-#if F16
-const CHUNK = 8u;  // a vec4<u32> of packed halves
+#if WIDE
+const CHUNK = 8u;  // outputs per invocation: a vec4<u32> of packed halves, or 8 quantized codes
 #else
 const CHUNK = 4u;  // a vec4<f32>
 #endif
@@ -53,8 +53,16 @@ const R_LANES = WG / R_CHUNKS;    // reduce: invocations sharing a vec4, each su
 @group(0) @binding(0) var<uniform> p: Params;
 #if F16
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
+#elif Q8
+@group(0) @binding(1) var<storage, read> w: array<vec2<u32>>;  // 8 int8 codes (quant.ts layout)
+#elif Q4
+@group(0) @binding(1) var<storage, read> w: array<u32>;        // 8 4-bit codes, output 2i in the low nibble of byte i
 #else
 @group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+#endif
+#if QUANT
+// Scale table [channel / 32][output] (f16): 8 outputs' scales of one group per vec4.
+@group(0) @binding(7) var<storage, read> scales: array<vec4<u32>>;
 #endif
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> tau: array<f32>;
@@ -73,10 +81,13 @@ const R_LANES = WG / R_CHUNKS;    // reduce: invocations sharing a vec4, each su
 var<workgroup> mask: array<atomic<u32>, WORDS>;
 var<workgroup> xs: array<f32, PIECE>;
 var<workgroup> list: array<vec2<u32>, PIECE>;  // active channels: (stored row in the shard, bits of x')
-#if F16
+#if WIDE
 var<workgroup> red: array<vec4<f32>, 2u * WG>;
 #else
 var<workgroup> red: array<vec4<f32>, WG>;
+#endif
+#if QUANT
+var<workgroup> wbits: array<u32, WORDS>;  // the piece's mask words, kept for the per-group walk
 #endif
 
 struct Acc { a: vec4<f32>, b: vec4<f32> }
@@ -89,6 +100,13 @@ fn add_row(acc: ptr<function, Acc>, e: u32, col: u32) {
 #if F16
   (*acc).a += v * vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
   (*acc).b += v * vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
+#elif Q8
+  // Sign-extend each byte: shift it to the top, arithmetic shift back.
+  (*acc).a += v * vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q.x << 24u, q.x << 16u, q.x << 8u, q.x)) >> vec4<u32>(24u));
+  (*acc).b += v * vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q.y << 24u, q.y << 16u, q.y << 8u, q.y)) >> vec4<u32>(24u));
+#elif Q4
+  (*acc).a += v * (vec4<f32>((vec4<u32>(q) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u)) - 8.0);
+  (*acc).b += v * (vec4<f32>((vec4<u32>(q) >> vec4<u32>(16u, 20u, 24u, 28u)) & vec4<u32>(15u)) - 8.0);
 #else
   (*acc).a += v * q;
 #endif
@@ -178,6 +196,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let wi = i / 32u;
         for (; next_word < wi; next_word++) { before += countOneBits(atomicLoad(&mask[next_word])); }
         let bits = atomicLoad(&mask[wi]);
+#if QUANT
+        if (i % 32u == 0u) { wbits[wi] = bits; }
+#endif
         let bit = 1u << (i % 32u);
         if ((bits & bit) != 0u) {
           list[before + countOneBits(bits & (bit - 1u))] = vec2<u32>(p0 + i - p.shard_first, bitcast<u32>(xs[i]));
@@ -191,6 +212,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #endif
     workgroupBarrier();
     for (var k = lid; k < WORDS; k += WG) { atomicStore(&mask[k], 0u); }  // for the next piece
+#if QUANT
+    // 3. Per 32-channel group (one mask word, one scale vector): lanes take whole groups, sum the
+    // codes times x' of its active channels, then apply the group's scales once.
+    if (live) {
+      var start = 0u;
+      for (var wd = 0u; wd < (m + 31u) / 32u; wd++) {
+        let cnt = countOneBits(wbits[wd]);
+        if (wd % KL == kl && cnt > 0u) {
+          var q = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
+          var e = start;
+          for (; e + (UNROLL - 1u) < start + cnt; e += UNROLL) {
+            for (var u = 0u; u < UNROLL; u++) { add_row(&q, e + u, col); }
+          }
+          for (; e < start + cnt; e++) { add_row(&q, e, col); }
+          let sc = scales[((p0 - p.shard_first) / 32u + wd) * p.stride + col];
+          acc.a += vec4<f32>(unpack2x16float(sc.x), unpack2x16float(sc.y)) * q.a;
+          acc.b += vec4<f32>(unpack2x16float(sc.z), unpack2x16float(sc.w)) * q.b;
+        }
+        start += cnt;
+      }
+    }
+#else
     // 3. Accumulate over the active channels only: UNROLL independent rows per trip, no branch per row.
     if (live) {
       var e = kl;
@@ -199,19 +242,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       }
       for (; e < n; e += KL) { add_row(&acc, e, col); }
     }
+#endif
     workgroupBarrier();
   }
 
   // Sum the lanes' partials of each chunk (a tree in workgroup memory).
   red[lid] = acc.a;
-#if F16
+#if WIDE
   red[WG + lid] = acc.b;
 #endif
   workgroupBarrier();
   for (var h = KL / 2u; h > 0u; h >>= 1u) {
     if (kl < h) {
       red[lid] += red[lid + h * TILE];
-#if F16
+#if WIDE
       red[WG + lid] += red[WG + lid + h * TILE];
 #endif
     }
@@ -219,12 +263,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   if (kl != 0u || !live) { return; }
   let a = red[lid];
-#if F16
+#if WIDE
   let b = red[WG + lid];
 #endif
 #if SPLIT
   let at = (p.k_first + kc) * p.stride + col;
-#if F16
+#if WIDE
   scratch[2u * at] = a;
   scratch[2u * at + 1u] = b;
 #else
@@ -236,7 +280,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var k = 0u; k < 4u; k++) {
     if (r0 + k < sg.w) { emit(y0 + k, a[k]); }
   }
-#if F16
+#if WIDE
   for (var k = 0u; k < 4u; k++) {
     if (r0 + 4u + k < sg.w) { emit(y0 + 4u + k, b[k]); }
   }

@@ -13,11 +13,24 @@ import sparseGemvWGSL from '../../shaders/sparse_gemv.wgsl';
 import type { GpuContext } from './device.js';
 import { KernelArgumentError } from './errors.js';
 import { checkBuffer, checkPow2, grid, pipelineFor, renderWGSL, roundUp, UniformWriter, type PreparedOp } from './pipeline.js';
-import { ELEMENTS_PER_16_BYTES, type TransposedWeightTensor } from './weights.js';
+import type { QuantTransposed } from './quant.js';
+import type { TransposedWeightTensor } from './weights.js';
+
+/** Wᵀ in any stored format: f32, packed f16, or Q8_0/Q4_0 codes with their scale table (quant.ts). */
+export type SparseWeights = TransposedWeightTensor | QuantTransposed;
+
+/** Outputs one invocation computes (one 16-byte chunk of f32/f16, 8 codes of Q8_0/Q4_0). */
+function outputsPerChunk(W: SparseWeights): number {
+  return W.format === 'f32' ? 4 : 8;
+}
+
+function isQuant(W: SparseWeights): W is QuantTransposed {
+  return W.format === 'q8_0' || W.format === 'q4_0';
+}
 
 export interface SparseGemvOptions {
   /** Wᵀ from uploadTransposed / uploadTransposedStack. */
-  weights: TransposedWeightTensor;
+  weights: SparseWeights;
   /** Input vector: x[xOffset .. xOffset + cols). */
   x: GPUBuffer;
   xOffset?: number;
@@ -58,6 +71,11 @@ export interface SparseGemvShape {
   PIECE: number;
   NSEG: number;
   F16: boolean;
+  Q8: boolean;
+  Q4: boolean;
+  QUANT: boolean;
+  /** 8 outputs per invocation (f16, Q8_0, Q4_0). */
+  WIDE: boolean;
   PRE_NORM: boolean;
   ACCUMULATE: boolean;
   SWIGLU: boolean;
@@ -74,8 +92,8 @@ export function wgsl(shape: SparseGemvShape): string {
 }
 
 /** Output tiles of `tileChunks` chunks: each segment's chunks rounded up to whole tiles (a tile never spans two). */
-export function tileCount(W: TransposedWeightTensor, tileChunks: number): number {
-  const chunk = ELEMENTS_PER_16_BYTES[W.format];
+export function tileCount(W: SparseWeights, tileChunks: number): number {
+  const chunk = outputsPerChunk(W);
   return W.segments.reduce((n, s) => n + Math.ceil(Math.ceil(s.rows / chunk) / tileChunks), 0);
 }
 
@@ -84,19 +102,19 @@ export function tileCount(W: TransposedWeightTensor, tileChunks: number): number
  * per SM on a 132-SM GPU: enough loads in flight), else 64. Longer chunks mean less scratch and fewer
  * per-workgroup overheads (compaction, lane tree).
  */
-export function defaultKChunk(W: TransposedWeightTensor): number {
+export function defaultKChunk(W: SparseWeights): number {
   // 256 input channels per workgroup was the fastest split on the H200 at every 7B shape measured
   // (BENCHMARKS.md, sparse GEMV); fewer would mean more partial sums to reduce.
   return Math.min(256, Math.max(64, 2 ** Math.ceil(Math.log2(W.cols))));
 }
 
 /** K-chunks over all shards (a chunk never spans two shards). */
-export function kChunks(W: TransposedWeightTensor, kChunk: number): number {
+export function kChunks(W: SparseWeights, kChunk: number): number {
   return W.shards.reduce((n, s) => n + Math.ceil(s.cols / kChunk), 0);
 }
 
 /** Bytes of split scratch: one f32 partial per (K-chunk, stored-row element). */
-export function scratchBytes(W: TransposedWeightTensor, kChunk: number): number {
+export function scratchBytes(W: SparseWeights, kChunk: number): number {
   return kChunks(W, kChunk) * W.rowStride * 4;
 }
 
@@ -105,7 +123,8 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   const label = opts.label ?? 'sparse_gemv';
   const xOffset = opts.xOffset ?? 0;
   const yOffset = opts.yOffset ?? 0;
-  const chunk = ELEMENTS_PER_16_BYTES[W.format];
+  const chunk = outputsPerChunk(W);
+  const QUANT = isQuant(W);
   const SPLIT = opts.kChunk !== 'none';
   const { swiglu, stats } = opts;
   if (swiglu && norm) throw new KernelArgumentError(label, 'swiglu and norm cannot be combined');
@@ -121,7 +140,8 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   const PIECE = roundUp(opts.piece ?? Math.min(span, 1024), 32);
   const R_CHUNKS = SPLIT ? opts.reduceChunks ?? 16 : 0;
   if (SPLIT) checkPow2(label, 'reduceChunks', R_CHUNKS, WG);
-  const shared = 4 * (PIECE / 32) + 12 * PIECE + 16 * WG * (W.format === 'f16' ? 2 : 1);
+  if (QUANT && SPLIT && KC % 32 !== 0) throw new KernelArgumentError(label, `quantized weights need kChunk a multiple of 32 (one scale group), got ${KC}`);
+  const shared = 4 * (PIECE / 32) * (QUANT ? 2 : 1) + 12 * PIECE + 16 * WG * (chunk === 8 ? 2 : 1);
   if (shared > ctx.limits.maxComputeWorkgroupStorageSize) {
     throw new KernelArgumentError(label, `piece ${PIECE} and workgroupSize ${WG} need ${shared} bytes of workgroup memory, over the device's ${ctx.limits.maxComputeWorkgroupStorageSize}: lower piece`);
   }
@@ -153,7 +173,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   }
 
   const shape = (accumulate: boolean): SparseGemvShape => ({
-    WG, TILE, UNROLL, PIECE, NSEG, F16: W.format === 'f16', PRE_NORM: !!norm, ACCUMULATE: accumulate, SWIGLU: !!swiglu,
+    WG, TILE, UNROLL, PIECE, NSEG, F16: W.format === 'f16', Q8: W.format === 'q8_0', Q4: W.format === 'q4_0', QUANT, WIDE: chunk === 8, PRE_NORM: !!norm, ACCUMULATE: accumulate, SWIGLU: !!swiglu,
     STATS: !!stats, SPLIT, KC, R_CHUNKS,
   });
   const accumulate = !!opts.accumulate;
@@ -194,7 +214,8 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
     const params = paramsFor(shard.firstCol, shard.cols, kFirst, i);
     firstParams ??= params;
     const pipeline = i === 0 ? main : mainRest;
-    const bound: [number, GPUBuffer][] = [[0, params], [1, shard.buffer], [2, x], [3, tau], SPLIT ? [6, scratch!] : [4, y]];
+    const bound: [number, GPUBuffer][] = [[0, params], [1, 'codes' in shard ? shard.codes : shard.buffer], [2, x], [3, tau], SPLIT ? [6, scratch!] : [4, y]];
+    if ('scales' in shard) bound.push([7, shard.scales]);
     if (norm) bound.push([5, norm.weight]);
     if (stats) bound.push([8, stats.buffer]);
     const kHere = SPLIT ? Math.ceil(shard.cols / KC) : 1;

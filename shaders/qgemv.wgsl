@@ -1,0 +1,121 @@
+// y[y_offset + r] (+)= Σ_c W[r, c] · x'[c] for the rows r of one shard of a Q8_0 / Q4_0 matrix in the
+// row-major layout of src/gpu/quant.ts (codes of a row's blocks back to back, scales apart as f16 pairs).
+// x' = x, or RMSNorm(x)·norm_w (PRE_NORM: Σx² comes from the same reads of x as the dots).
+// LANES consecutive invocations share a pair of rows; each takes every LANES-th block, loads its 32
+// inputs once for both rows, and dots them with the block's codes; the lanes meet in a tree.
+
+struct Params {
+  rows: u32,         // output rows in this shard
+  blocks: u32,       // 32-channel blocks per row
+  code_words: u32,   // u32s of codes per row
+  scale_words: u32,  // u32s of scales per row
+  x_offset: u32,     // elements, a multiple of 4
+  y_offset: u32,     // elements
+  eps: f32,
+  cols: u32,
+}
+
+const WG = {{WG}}u;
+const LANES = {{LANES}}u;
+const ROWS = WG / LANES * 2u;  // rows per workgroup
+#if Q8
+const WORDS = 8u;              // u32s of codes per block
+#else
+const WORDS = 4u;
+#endif
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> codes: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> scales: array<u32>;
+@group(0) @binding(3) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+#if PRE_NORM
+@group(0) @binding(5) var<storage, read> norm_w: array<vec4<f32>>;
+#endif
+
+// (dot with row a, dot with row b, Σx², unused) per invocation.
+var<workgroup> red: array<vec4<f32>, WG>;
+
+fn scale(row: u32, b: u32) -> f32 {
+  let pair = unpack2x16float(scales[row * p.scale_words + b / 2u]);
+  return select(pair.x, pair.y, (b & 1u) == 1u);
+}
+
+#if Q8
+// Four int8 codes (bytes of u) as floats, sign-extended.
+fn i8x4(u: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(u << 24u, u << 16u, u << 8u, u)) >> vec4<u32>(24u));
+}
+#endif
+
+// Σ_{j<32} code_j · xb[j] for one block (the scale applied by the caller).
+fn block_dot(row: u32, b: u32, xb: ptr<function, array<vec4<f32>, 8>>) -> f32 {
+  let at = (row * p.code_words + b * WORDS) / 4u;  // vec4 index: rows and blocks are 16-byte aligned
+#if Q8
+  let c0 = codes[at];
+  let c1 = codes[at + 1u];
+  return dot(i8x4(c0.x), (*xb)[0]) + dot(i8x4(c0.y), (*xb)[1]) + dot(i8x4(c0.z), (*xb)[2]) + dot(i8x4(c0.w), (*xb)[3]) +
+         dot(i8x4(c1.x), (*xb)[4]) + dot(i8x4(c1.y), (*xb)[5]) + dot(i8x4(c1.z), (*xb)[6]) + dot(i8x4(c1.w), (*xb)[7]);
+#else
+  // Byte j of the block: channel j in its low nibble, channel j + 16 in its high one (GGUF order).
+  let c = codes[at];
+  var s = 0.0;
+  for (var i = 0u; i < 4u; i++) {
+    let u = c[i];
+    let lo = vec4<f32>(vec4<u32>(u, u >> 8u, u >> 16u, u >> 24u) & vec4<u32>(15u)) - 8.0;
+    let hi = vec4<f32>(vec4<u32>(u >> 4u, u >> 12u, u >> 20u, u >> 28u) & vec4<u32>(15u)) - 8.0;
+    s += dot(lo, (*xb)[i]) + dot(hi, (*xb)[4u + i]);
+  }
+  return s;
+#endif
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let group = lid / LANES;
+  let lane = lid % LANES;
+  let ra = (wid.x + wid.y * nwg.x) * ROWS + 2u * group;
+  let rb = ra + 1u;
+  let has_a = ra < p.rows;
+  let has_b = rb < p.rows;
+  var da = 0.0;
+  var db = 0.0;
+  var ss = 0.0;
+  if (has_a) {
+    for (var b = lane; b < p.blocks; b += LANES) {
+      var xb: array<vec4<f32>, 8>;
+      let x0 = (p.x_offset + b * 32u) / 4u;
+      for (var i = 0u; i < 8u; i++) {
+        var v = x[x0 + i];
+#if PRE_NORM
+        ss += dot(v, v);
+        v *= norm_w[b * 8u + i];
+#endif
+        xb[i] = v;
+      }
+      da += scale(ra, b) * block_dot(ra, b, &xb);
+      if (has_b) { db += scale(rb, b) * block_dot(rb, b, &xb); }
+    }
+  }
+  red[lid] = vec4<f32>(da, db, ss, 0.0);
+  workgroupBarrier();
+  for (var h = LANES / 2u; h > 0u; h >>= 1u) {
+    if (lane < h) { red[lid] += red[lid + h]; }
+    workgroupBarrier();
+  }
+  if (lane != 0u || !has_a) { return; }
+  let t = red[lid];
+#if PRE_NORM
+  let k = 1.0 / sqrt(t.z / f32(p.cols) + p.eps);
+#else
+  let k = 1.0;
+#endif
+#if ACCUMULATE
+  y[p.y_offset + ra] += k * t.x;
+  if (has_b) { y[p.y_offset + rb] += k * t.y; }
+#else
+  y[p.y_offset + ra] = k * t.x;
+  if (has_b) { y[p.y_offset + rb] = k * t.y; }
+#endif
+}

@@ -1,0 +1,69 @@
+// qgemv: y = W·x for one token over a Q8_0 / Q4_0 matrix kept quantized (quant.ts row-major layout):
+// the dense decode GEMV of quantized models, f32 accumulation, no shader-f16 needed. Fusions as in
+// gemv: RMSNorm of x first (norm) and y += W·x (accumulate). One dispatch per shard.
+import qgemvWGSL from '../../shaders/qgemv.wgsl';
+import type { GpuContext } from './device.js';
+import { KernelArgumentError } from './errors.js';
+import { checkBuffer, checkPow2, dispatchOp, entries, grid, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
+import type { QuantMatrix } from './quant.js';
+
+export interface QgemvOptions {
+  weights: QuantMatrix;
+  /** Input vector: x[xOffset .. xOffset + cols), xOffset a multiple of 4. */
+  x: GPUBuffer;
+  xOffset?: number;
+  /** Output: y[yOffset + r] for r < weights.rows. Must not be the buffer x is in. */
+  y: GPUBuffer;
+  yOffset?: number;
+  norm?: { weight: GPUBuffer; eps: number };
+  accumulate?: boolean;
+  /** Invocations per workgroup (power of two, default 128). */
+  workgroupSize?: number;
+  /** Invocations per row pair (power of two ≤ workgroupSize; default 32, fewer for rows of few blocks). */
+  lanesPerRow?: number;
+  label?: string;
+}
+
+export interface QgemvShape {
+  WG: number;
+  LANES: number;
+  Q8: boolean;
+  PRE_NORM: boolean;
+  ACCUMULATE: boolean;
+}
+
+export function wgsl(shape: QgemvShape): string {
+  return renderWGSL('qgemv', qgemvWGSL, { ...shape });
+}
+
+export async function prepare(ctx: GpuContext, opts: QgemvOptions): Promise<PreparedOp> {
+  const { weights: W, x, y, norm } = opts;
+  const label = opts.label ?? 'qgemv';
+  const xOffset = opts.xOffset ?? 0;
+  const yOffset = opts.yOffset ?? 0;
+  const blocks = W.cols / 32;
+  const WG = opts.workgroupSize ?? 128;
+  const LANES = opts.lanesPerRow ?? Math.min(WG, blocks >= 32 ? 32 : blocks >= 8 ? 8 : 2);
+  checkPow2(label, 'workgroupSize', WG, ctx.limits.maxComputeInvocationsPerWorkgroup);
+  checkPow2(label, 'lanesPerRow', LANES, WG);
+  if (xOffset % 4 !== 0) throw new KernelArgumentError(label, `xOffset must be a multiple of 4, got ${xOffset}`);
+  if (x === y) throw new KernelArgumentError(label, 'x and y must be different buffers');
+  checkBuffer(label, 'x', x, 4 * (xOffset + W.cols));
+  checkBuffer(label, 'y', y, 4 * (yOffset + W.rows));
+  if (norm) checkBuffer(label, 'norm.weight', norm.weight, 4 * W.cols);
+  const pipeline = await pipelineFor(ctx, 'qgemv', wgsl({ WG, LANES, Q8: W.format === 'q8_0', PRE_NORM: !!norm, ACCUMULATE: !!opts.accumulate }));
+  const rowsPerGroup = (WG / LANES) * 2;
+  const uniforms: GPUBuffer[] = [];
+  const dispatches = W.shards.map((shard, i) => {
+    const uniform = new UniformWriter()
+      .u32(shard.rows).u32(blocks).u32(W.codeWords).u32(W.scaleWords).u32(xOffset).u32(yOffset + shard.firstRow).f32(norm?.eps ?? 0).u32(W.cols)
+      .create(ctx.device, `${label}.params[${i}]`);
+    uniforms.push(uniform);
+    const bound = [uniform, shard.codes, shard.scales, x, y];
+    if (norm) bound.push(norm.weight);
+    const bindGroup = ctx.device.createBindGroup({ label: `${label}[${i}]`, layout: pipeline.getBindGroupLayout(0), entries: entries(...bound) });
+    const [gx, gy] = grid(ctx, Math.ceil(shard.rows / rowsPerGroup));
+    return { bindGroup, size: [gx, gy, 1] as const };
+  });
+  return dispatchOp(label, pipeline, dispatches, uniforms);
+}
