@@ -22,7 +22,10 @@ import * as gemv from './gemv.js';
 import type { PreparedOp } from './pipeline.js';
 import { vectorBytes } from './pipeline.js';
 import * as rope from './rope.js';
+import * as qgemv from './qgemv.js';
+import { destroyQuant, uploadQuantMatrix, uploadQuantTransposedStack, type QuantMatrix, type QuantSource, type QuantTransposed } from './quant.js';
 import * as sparseGemv from './sparse_gemv.js';
+import * as swiglu from './swiglu.js';
 import { createStep, writeStep, type Step } from './step.js';
 import {
   destroyTransposed, destroyWeights, uploadGateUp, uploadMatrix, uploadTransposedStack,
@@ -49,12 +52,12 @@ export interface WebGPUBackendOptions {
   sparse?: { tau: (Float32Array | null)[][]; prefill?: PrefillMode };
 }
 
-/** Sparse-mode weights of one block: Wᵀ stacks and their τ buffers. */
+/** Sparse-mode weights of one block: Wᵀ stacks (f32, f16 or quantized codes) and their τ buffers. */
 interface SparseLayer {
-  qkv: TransposedWeightTensor; // segments q, k, v
-  o: TransposedWeightTensor;
-  gateUp: TransposedWeightTensor; // segments gate, up
-  down: TransposedWeightTensor;
+  qkv: sparseGemv.SparseWeights; // segments q, k, v
+  o: sparseGemv.SparseWeights;
+  gateUp: sparseGemv.SparseWeights; // segments gate, up
+  down: sparseGemv.SparseWeights;
   tau: GPUBuffer[]; // qkv (3 × dim), o (dim), gate|up (2 × dim), down (hidden)
 }
 
@@ -68,13 +71,19 @@ interface SparseStats {
   tokens: number;
 }
 
+/** A row-major matrix: f32 / packed f16 (gemv, gemm) or Q8_0 / Q4_0 kept quantized (qgemv). */
+type DenseMatrix = WeightTensor | QuantMatrix;
+
 /** Dense-mode matrices of one block, row-major (row = output channel). */
 interface DenseLayer {
-  qkv: WeightTensor; // (dim + 2·kv_dim, dim): q, k, v rows stacked
-  o: WeightTensor; // (dim, dim)
-  gateUp: WeightTensor; // (hidden, dim) gate and up interleaved by rows
-  down: WeightTensor; // (dim, hidden)
+  qkv: DenseMatrix; // (dim + 2·kv_dim, dim): q, k, v rows stacked
+  o: DenseMatrix; // (dim, dim)
+  // (hidden, dim) gate and up interleaved by rows for the fused SwiGLU; quantized: apart, then swiglu
+  gateUp: WeightTensor | { gate: QuantMatrix; up: QuantMatrix };
+  down: DenseMatrix; // (dim, hidden)
 }
+
+const isQuantMatrix = (m: DenseMatrix): m is QuantMatrix => 'kind' in m;
 
 interface LayerWeights {
   dense: DenseLayer | null; // null in sparse mode (SparseLayer holds the matrices)
@@ -110,7 +119,7 @@ export class WebGPUBackend implements Backend {
     private readonly logits: GPUBuffer,
     private readonly argmaxResult: GPUBuffer,
     private readonly readback: GPUBuffer,
-    private readonly owned: { buffers: GPUBuffer[]; weights: WeightTensor[]; transposed: TransposedWeightTensor[] },
+    private readonly owned: { buffers: GPUBuffer[]; weights: WeightTensor[]; transposed: TransposedWeightTensor[]; quant: (QuantMatrix | QuantTransposed)[] },
     private readonly sparseLayers: SparseLayer[] | null,
     private readonly stats: SparseStats | null,
   ) {
@@ -132,7 +141,7 @@ export class WebGPUBackend implements Backend {
     const kvDim = c.nKVHeads * c.headDim;
     const qkvDim = c.dim + 2 * kvDim;
     const device = ctx.device;
-    const owned = { buffers: [] as GPUBuffer[], weights: [] as WeightTensor[], transposed: [] as TransposedWeightTensor[] };
+    const owned = { buffers: [] as GPUBuffer[], weights: [] as WeightTensor[], transposed: [] as TransposedWeightTensor[], quant: [] as (QuantMatrix | QuantTransposed)[] };
     const sparse = opts.sparse;
     const memory: GpuMemoryReport = { weights: 0, kvCache: 0, activations: 0 };
 
@@ -154,7 +163,17 @@ export class WebGPUBackend implements Backend {
     };
     const formatOf = (names: string[]): WeightFormat =>
       opts.weightFormat && opts.weightFormat !== 'auto' ? opts.weightFormat : source.naturalFormat(names);
-    const matrix = async (names: string[], label: string) => {
+    const trackQuant = <T extends QuantMatrix | QuantTransposed>(w: T): T => {
+      owned.quant.push(w);
+      for (const sh of w.shards) memory.weights += sh.codes.size + sh.scales.size;
+      return w;
+    };
+    // Q8_0/Q4_0 tensors stay quantized unless a float format is forced (one type per stack).
+    const quantOf = (names: string[]): QuantSource[] | null =>
+      (opts.weightFormat ?? 'auto') === 'auto' ? source.quant?.(names) ?? null : null;
+    const matrix = async (names: string[], label: string): Promise<DenseMatrix> => {
+      const q = quantOf(names);
+      if (q) return trackQuant(await uploadQuantMatrix(ctx, stackRows(q), { label }));
       const format = formatOf(names);
       const m = source.matrix(names, format);
       return track(await uploadMatrix(ctx, m.data, m.rows, m.cols, format, { label }));
@@ -162,8 +181,12 @@ export class WebGPUBackend implements Backend {
 
     try {
       const f32 = (name: string) => source.vector(name);
-      const embd = await matrix(['token_embd.weight'], 'token_embd');
-      const output = c.tiedOutput && formatOf(['output.weight']) === embd.format ? embd : await matrix(['output.weight'], 'output');
+      // The embedding table stays f32/f16 (a quantized table is dequantised: the lookup reads one row).
+      const embdFormat = formatOf(['token_embd.weight']);
+      const embdData = source.matrix(['token_embd.weight'], embdFormat);
+      const embd = track(await uploadMatrix(ctx, embdData.data, embdData.rows, embdData.cols, embdFormat, { label: 'token_embd' }));
+      const output = c.tiedOutput && !quantOf(['output.weight']) && formatOf(['output.weight']) === embd.format ? embd : await matrix(['output.weight'], 'output');
+      let quantized = isQuantMatrix(output);
       const outputNorm = await vector('output_norm', f32('output_norm.weight'));
 
       // Activations (T tokens; decode uses row 0).
@@ -188,7 +211,9 @@ export class WebGPUBackend implements Backend {
       const ropeTable = await rope.createRopeTable(ctx, { contextLength: contextSize, ropeDim: c.ropeDim, base: c.ropeBase });
       owned.buffers.push(ropeTable.buffer);
 
-      const transposed = async (names: string[], label: string) => {
+      const transposed = async (names: string[], label: string): Promise<sparseGemv.SparseWeights> => {
+        const q = quantOf(names);
+        if (q) return trackQuant(await uploadQuantTransposedStack(ctx, q, { label }));
         const format = formatOf(names);
         const mats = names.map((n) => { const m = source.matrix([n], format); return { data: m.data, rows: m.rows }; });
         const w = await uploadTransposedStack(ctx, mats, source.matrix([names[0]!], format).cols, format, { label });
@@ -196,6 +221,9 @@ export class WebGPUBackend implements Backend {
         for (const sh of w.shards) memory.weights += sh.buffer.size;
         return w;
       };
+      // Quantized dense gate and up run apart (qgemv has no fused SwiGLU), into these.
+      let hGate: GPUBuffer | null = null;
+      let hUp: GPUBuffer | null = null;
       const sparseLayers: SparseLayer[] | null = sparse ? [] : null;
       const layers: LayerWeights[] = [];
       for (let l = 0; l < c.nLayers; l++) {
@@ -214,14 +242,23 @@ export class WebGPUBackend implements Backend {
         }
         const gateUp = [`${p}ffn_gate.weight`, `${p}ffn_up.weight`];
         const guFormat = formatOf(gateUp);
-        layers.push({
-          dense: sparseLayers ? null : {
-            qkv: await matrix([`${p}attn_q.weight`, `${p}attn_k.weight`, `${p}attn_v.weight`], `${p}qkv`),
-            o: await matrix([`${p}attn_output.weight`], `${p}o`),
-            gateUp: track(await uploadGateUp(ctx, source.matrix([gateUp[0]!], guFormat).data, source.matrix([gateUp[1]!], guFormat).data,
+        const guQuant = sparseLayers ? null : quantOf(gateUp);
+        if (guQuant && !hGate) {
+          hGate = await buffer('h_gate', vectorBytes(c.hiddenDim), 'activations');
+          hUp = await buffer('h_up', vectorBytes(c.hiddenDim), 'activations');
+        }
+        const dense: DenseLayer | null = sparseLayers ? null : {
+          qkv: await matrix([`${p}attn_q.weight`, `${p}attn_k.weight`, `${p}attn_v.weight`], `${p}qkv`),
+          o: await matrix([`${p}attn_output.weight`], `${p}o`),
+          gateUp: guQuant
+            ? { gate: trackQuant(await uploadQuantMatrix(ctx, guQuant[0]!, { label: `${p}gate` })), up: trackQuant(await uploadQuantMatrix(ctx, guQuant[1]!, { label: `${p}up` })) }
+            : track(await uploadGateUp(ctx, source.matrix([gateUp[0]!], guFormat).data, source.matrix([gateUp[1]!], guFormat).data,
               c.hiddenDim, c.dim, guFormat, { label: `${p}gate_up` })),
-            down: await matrix([`${p}ffn_down.weight`], `${p}down`),
-          },
+          down: await matrix([`${p}ffn_down.weight`], `${p}down`),
+        };
+        if (dense) quantized ||= isQuantMatrix(dense.qkv) || isQuantMatrix(dense.o) || !!guQuant || isQuantMatrix(dense.down);
+        layers.push({
+          dense,
           attnNorm: await vector(`${p}attn_norm`, f32(`${p}attn_norm.weight`)),
           ffnNorm: await vector(`${p}ffn_norm`, f32(`${p}ffn_norm.weight`)),
           keyCache: await buffer(`${p}k_cache`, contextSize * kvDim * 4, 'kvCache'),
@@ -239,10 +276,11 @@ export class WebGPUBackend implements Backend {
       // One program per step kind: the same sequence, GEMV for one token, GEMM for a chunk.
       const program = async (step: Step): Promise<PreparedOp[]> => {
         const decode = step.maxTokens === 1;
-        const matmul = (label: string, weights: WeightTensor, xb: GPUBuffer, yb: GPUBuffer,
+        const matmul = (label: string, weights: DenseMatrix, xb: GPUBuffer, yb: GPUBuffer,
           extra: { norm?: { weight: GPUBuffer; eps: number }; accumulate?: boolean; xStride?: number; yStride?: number }) =>
-          decode ? gemv.prepare(ctx, { label, weights, x: xb, y: yb, norm: extra.norm, accumulate: extra.accumulate })
-            : gemm.prepare(ctx, { label, weights, step, x: xb, y: yb, xStride: extra.xStride, yStride: extra.yStride, norm: extra.norm, accumulate: extra.accumulate });
+          isQuantMatrix(weights) ? qgemv.prepare(ctx, { label, weights, x: xb, y: yb, norm: extra.norm, accumulate: extra.accumulate })
+            : decode ? gemv.prepare(ctx, { label, weights, x: xb, y: yb, norm: extra.norm, accumulate: extra.accumulate })
+              : gemm.prepare(ctx, { label, weights, step, x: xb, y: yb, xStride: extra.xStride, yStride: extra.yStride, norm: extra.norm, accumulate: extra.accumulate });
         const ops: PreparedOp[] = [await embedding.prepare(ctx, { step, table: embd, out: x, label: 'embedding' })];
         for (let l = 0; l < c.nLayers; l++) {
           const L = layers[l]!;
@@ -262,7 +300,7 @@ export class WebGPUBackend implements Backend {
             // Sparse decode: each projection reads only the Wᵀ rows of its active input channels (split-K
             // partials summed by a second dispatch; all ops share one scratch); q|k|v and gate|up are one
             // op each, and the down projection applies SwiGLU as it reads gate|up.
-            const sp = (label: string, weights: TransposedWeightTensor, tau: GPUBuffer, xb: GPUBuffer, yb: GPUBuffer, slot: number,
+            const sp = (label: string, weights: sparseGemv.SparseWeights, tau: GPUBuffer, xb: GPUBuffer, yb: GPUBuffer, slot: number,
               extra: Pick<sparseGemv.SparseGemvOptions, 'norm' | 'swiglu' | 'accumulate'>) =>
               sparseGemv.prepare(ctx, {
                 label: `L${l}.${label}`, weights, tau, x: xb, y: yb, scratch: sparseScratch!, stats: { buffer: stats!.counters, slot: 7 * l + slot }, ...extra,
@@ -281,7 +319,11 @@ export class WebGPUBackend implements Backend {
             await matmul(`L${l}.qkv`, D.qkv, x, qkv, { norm: { weight: L.attnNorm, eps: c.rmsEps } }),
             ...(await ropeAndAttention()),
             await matmul(`L${l}.o`, D.o, att, x, { accumulate: true }),
-            await matmul(`L${l}.gate_up`, D.gateUp, x, hb, { norm: { weight: L.ffnNorm, eps: c.rmsEps } }),
+            ...('gate' in D.gateUp ? [
+              await matmul(`L${l}.gate`, D.gateUp.gate, x, hGate!, { norm: { weight: L.ffnNorm, eps: c.rmsEps } }),
+              await matmul(`L${l}.up`, D.gateUp.up, x, hUp!, { norm: { weight: L.ffnNorm, eps: c.rmsEps } }),
+              await swiglu.prepare(ctx, { label: `L${l}.swiglu`, step, n: c.hiddenDim, gate: hGate!, up: hUp!, out: hb }),
+            ] : [await matmul(`L${l}.gate_up`, D.gateUp, x, hb, { norm: { weight: L.ffnNorm, eps: c.rmsEps } })]),
             await matmul(`L${l}.down`, D.down, hb, x, { accumulate: true }),
           );
         }
@@ -289,10 +331,12 @@ export class WebGPUBackend implements Backend {
         return ops;
       };
       const decodeOps = await program(decodeStep);
-      // Sparse mode has no row-major weights: prompts run through the sparse decode program.
-      const prefillOps = sparse ? [] : await program(prefillStep);
+      // Sparse mode has no row-major weights, and gemm does not read quantized ones: prompts then run
+      // token by token through the decode program.
+      const tokenByToken = !!sparse || quantized;
+      const prefillOps = tokenByToken ? [] : await program(prefillStep);
       const argmaxOp = await argmax.prepare(ctx, { n: c.vocabSize, x: logits, result: argmaxResult, label: 'argmax' });
-      const backend = new WebGPUBackend(c, contextSize, ctx, memory, sparse ? 1 : T, decodeStep, prefillStep, decodeOps, prefillOps, argmaxOp,
+      const backend = new WebGPUBackend(c, contextSize, ctx, memory, tokenByToken ? 1 : T, decodeStep, prefillStep, decodeOps, prefillOps, argmaxOp,
         logits, argmaxResult, readback, owned, sparseLayers, stats);
       if (sparse) {
         backend.setThresholds(sparse.tau);
@@ -303,6 +347,7 @@ export class WebGPUBackend implements Backend {
       for (const b of owned.buffers) b.destroy();
       for (const w of owned.weights) destroyWeights(w);
       for (const w of owned.transposed) destroyTransposed(w);
+      for (const w of owned.quant) destroyQuant(w);
       throw e;
     }
   }
@@ -382,10 +427,10 @@ export class WebGPUBackend implements Backend {
     this.check(tokens, pos);
     const V = this.config.vocabSize;
     let last = new Float32Array(V);
-    if (this.sparseLayers && tokens.length > 1) {
+    if (this.prefillOps.length === 0 && tokens.length > 1) {
       // Token by token through the sparse decode program (no row-major weights for a GEMM); the dense
       // prefix runs with every τ at −1 (queue writes are ordered with the submits).
-      const dense = densePrefix(this.prefill, tokens.length);
+      const dense = this.sparseLayers ? densePrefix(this.prefill, tokens.length) : 0;
       if (dense > 0) this.writeThresholds([]);
       for (let i = 0; i < tokens.length; i++) {
         if (i === dense && dense > 0) this.writeThresholds(this.tau);
@@ -536,6 +581,7 @@ export class WebGPUBackend implements Backend {
     for (const b of this.owned.buffers) b.destroy();
     for (const w of this.owned.weights) destroyWeights(w);
     for (const w of this.owned.transposed) destroyTransposed(w);
+    for (const w of this.owned.quant) destroyQuant(w);
   }
 }
 
@@ -565,6 +611,17 @@ export interface WeightSource {
   matrix(names: string[], format: WeightFormat): { data: WeightData; rows: number; cols: number };
   /** A 1-D tensor (norm weights) as f32. */
   vector(name: string): Float32Array<ArrayBuffer>;
+  /** The named matrices' raw Q8_0/Q4_0 blocks when all are of one of those types, else null. */
+  quant?(names: string[]): QuantSource[] | null;
+}
+
+/** Several quantized matrices with the same cols and type as one, stacked by rows (blocks are row-local). */
+function stackRows(ms: QuantSource[]): QuantSource {
+  if (ms.length === 1) return ms[0]!;
+  const bytes = new Uint8Array(ms.reduce((a, m) => a + m.bytes.byteLength, 0));
+  let at = 0;
+  for (const m of ms) { bytes.set(m.bytes, at); at += m.bytes.byteLength; }
+  return { format: ms[0]!.format, bytes, rows: ms.reduce((a, m) => a + m.rows, 0), cols: ms[0]!.cols };
 }
 
 /** The weights of a GGUF model; quantized tensors are dequantised to f32 (exact). */
@@ -579,6 +636,13 @@ export function ggufWeights(model: Model): WeightSource {
       return { data: concat(model.file, ts, format), rows: ts.reduce((a, t) => a + t.dims[1]!, 0), cols: ts[0]!.dims[0]! };
     },
     vector: (name) => concat(model.file, get([name]), 'f32') as Float32Array<ArrayBuffer>,
+    quant: (names) => {
+      const ts = get(names);
+      const type = ts[0]!.type;
+      if ((type !== GGMLType.Q8_0 && type !== GGMLType.Q4_0) || ts.some((t) => t.type !== type)) return null;
+      const format = type === GGMLType.Q8_0 ? 'q8_0' : 'q4_0';
+      return ts.map((t) => ({ format, bytes: tensorBytes(model.file, t), rows: t.dims[1]!, cols: t.dims[0]! }));
+    },
   };
 }
 
