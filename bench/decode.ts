@@ -12,6 +12,8 @@ import type { PreparedOp } from '../src/gpu/pipeline.js';
 import { vectorBytes } from '../src/gpu/pipeline.js';
 import { uploadMatrix, type WeightFormat } from '../src/gpu/weights.js';
 import type { LlamaConfig } from '../src/model/config.js';
+import { f32ToF16 } from '../src/model/tensor.js';
+import type { QuantFormat, QuantSource } from '../src/gpu/quant.js';
 import { randomWeights, timePass } from './timing.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' }, formats: { type: 'string' }, 'no-gemv': { type: 'boolean' } } });
@@ -55,8 +57,8 @@ roofSrc.destroy();
 
 // (b) GEMV at 7B shapes. Weight copies rotate so their total exceeds the last-level cache.
 const shapes: [number, number][] = quick ? [[512, 512], [1376, 512], [512, 1376]] : [[4096, 4096], [11008, 4096], [4096, 11008]];
-const formats = (args.formats ?? 'f32,f16').split(',') as WeightFormat[];
-for (const format of args['no-gemv'] ? [] : formats) {
+const formats = (args.formats ?? 'f32,f16').split(',') as (WeightFormat | QuantFormat)[];
+for (const format of args['no-gemv'] ? [] : formats.filter((f): f is WeightFormat => f === 'f32' || f === 'f16')) {
   for (const [rows, cols] of shapes) {
     const bytes = rows * cols * (format === 'f32' ? 4 : 2);
     const copies = quick ? 2 : Math.max(2, Math.ceil(600e6 / bytes));
@@ -84,8 +86,9 @@ for (const format of args['no-gemv'] ? [] : formats) {
 
 // (c) One decode step of a Llama-7B-shaped model with random weights. Every layer holds the same
 // random data (generated once per shape) in its own buffers, so all weight bytes are distinct reads.
-function syntheticSource(c: LlamaConfig): WeightSource {
+function syntheticSource(c: LlamaConfig, quant?: QuantFormat): WeightSource {
   const cache = new Map<string, Float32Array | Uint16Array>();
+  const quantCache = new Map<string, QuantSource>();
   const kvDim = c.nKVHeads * c.headDim;
   const shapeOf = (name: string): [number, number] => {
     const s = name.replace(/^blk\.\d+\./, '').replace('.weight', '');
@@ -109,16 +112,39 @@ function syntheticSource(c: LlamaConfig): WeightSource {
       return { data: cache.get(key)!, rows, cols };
     },
     vector: () => Float32Array.from({ length: c.dim }, () => 1),
+    // Random Q8_0/Q4_0 blocks for the block matrices and the output (the embedding stays f32).
+    quant: quant ? (names) => {
+      if (names[0] === 'token_embd.weight') return null;
+      return names.map((n) => {
+        const [rows, cols] = shapeOf(n);
+        const key = `${rows}x${cols}`;
+        if (!quantCache.has(key)) {
+          const B = quant === 'q4_0' ? 18 : 34;
+          const bytes = new Uint8Array(rows * (cols / 32) * B);
+          for (let b = 0; b < bytes.length / B; b++) {
+            const d = f32ToF16(2 ** (-8 + 4 * Math.random()) * (Math.random() < 0.5 ? -1 : 1));
+            bytes[b * B] = d & 0xff;
+            bytes[b * B + 1] = d >> 8;
+            for (let i = 2; i < B; i++) bytes[b * B + i] = (Math.random() * 256) | 0;
+          }
+          quantCache.set(key, { format: quant, bytes, rows, cols });
+        }
+        return quantCache.get(key)!;
+      });
+    } : undefined,
   };
 }
 const layers = Number(args.layers ?? (quick ? 2 : 32));
 const config7b: LlamaConfig = quick
   ? { architecture: 'llama', name: 'synthetic', dim: 512, hiddenDim: 1376, nLayers: layers, nHeads: 8, nKVHeads: 8, headDim: 64, ropeDim: 64, vocabSize: 4000, contextLength: 512, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false }
   : { architecture: 'llama', name: 'llama-7b-shaped', dim: 4096, hiddenDim: 11008, nLayers: layers, nHeads: 32, nKVHeads: 32, headDim: 128, ropeDim: 128, vocabSize: 32000, contextLength: 512, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false };
-const isGemv = (label: string) => /\.(qkv|o|gate_up|down)$|^output$/.test(label);
+const isGemv = (label: string) => /\.(qkv|o|gate_up|gate|up|down)$|^output$/.test(label);
 const print = (row: string[]) => { table.push(row); console.log(`# ${row.join(' | ')}`); };
 for (const weightFormat of formats) {
-  const engine = await WebGPUBackend.fromSource(ctx, syntheticSource(config7b), { weightFormat, contextSize: 512, prefillChunk: 8 });
+  const quant = weightFormat === 'q4_0' || weightFormat === 'q8_0' ? weightFormat : undefined;
+  const source = syntheticSource(config7b, quant);
+  const engineFormat: 'auto' | WeightFormat = quant ? 'auto' : (weightFormat as WeightFormat);
+  const engine = await WebGPUBackend.fromSource(ctx, source, { weightFormat: engineFormat, contextSize: 512, prefillChunk: 8 });
   const pos = 255; // attention over 256 cached positions
   const n = quick ? 3 : 20;
   await engine.timeDecode(quick ? 2 : 100, pos); // raise the GPU clocks before measuring
@@ -128,7 +154,7 @@ for (const weightFormat of formats) {
   const stepMs = step.gpuMs ?? step.wallMs;
   const gemvMs = gemvs.gpuMs ?? gemvs.wallMs;
   const weightBytes = engine.memory.weights;
-  const label = weightFormat === 'f16' ? 'packed f16' : 'f32';
+  const label = weightFormat === 'f16' ? 'packed f16' : weightFormat === 'f32' ? 'f32' : weightFormat.toUpperCase();
   const shape = `${layers} layers, pos ${pos}`;
   const row = (what: string, ms: number) => [what, shape, label, fmt(ms * 1e3), fmt(weightBytes / (ms * 1e-3) / 1e9, 0), fmt((100 * weightBytes / (ms * 1e-3)) / roofline)];
   print(row(`decode step (${step.gpuMs === null ? 'wall' : 'GPU'})`, stepMs));
@@ -159,8 +185,8 @@ for (const weightFormat of formats) {
   // what thresholding random activations at their s-quantile does to the kernels). One engine; the
   // levels are swapped with setThresholds. s = 0 is the sparse program with nothing skipped.
   const t0Load = performance.now();
-  const sparse = await WebGPUBackend.fromSource(ctx, syntheticSource(config7b), {
-    weightFormat, contextSize: 512, sparse: { tau: Array.from({ length: layers }, () => Array<null>(7).fill(null)) },
+  const sparse = await WebGPUBackend.fromSource(ctx, source, {
+    weightFormat: engineFormat, contextSize: 512, sparse: { tau: Array.from({ length: layers }, () => Array<null>(7).fill(null)) },
   });
   console.log(`# sparse engine (${label}) loaded in ${((performance.now() - t0Load) / 1e3).toFixed(1)} s`);
   for (const s of [0, 0.5, 0.6, 0.7]) {

@@ -14,11 +14,15 @@ import * as gemv from '../src/gpu/gemv.js';
 import { nodeGPU } from '../src/gpu/node-gpu.js';
 import type { PreparedOp } from '../src/gpu/pipeline.js';
 import { vectorBytes } from '../src/gpu/pipeline.js';
+import * as qgemv from '../src/gpu/qgemv.js';
+import { destroyQuant, uploadQuantMatrix, uploadQuantTransposedStack, type QuantFormat, type QuantMatrix, type QuantTransposed } from '../src/gpu/quant.js';
 import * as sparseGemv from '../src/gpu/sparse_gemv.js';
+import { f32ToF16 } from '../src/model/tensor.js';
 import { destroyTransposed, destroyWeights, uploadMatrix, uploadTransposed, type TransposedWeightTensor, type WeightFormat, type WeightTensor } from '../src/gpu/weights.js';
 import { randomWeights, timePass } from './timing.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean' } } });
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, formats: { type: 'string' } } });
+const formats = (args.formats ?? 'f16,f32,q4_0').split(',');
 const quick = !!args.quick; // small shapes: checks the script on a CPU adapter
 const ctx = await acquireDevice({ gpu: await nodeGPU() });
 const { device } = ctx;
@@ -71,7 +75,7 @@ const sparsities = [0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 const shapes: [number, number][] = quick ? [[512, 512], [1376, 512], [512, 1376]] : [[4096, 4096], [11008, 4096], [4096, 11008]];
 const storageUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
-for (const format of ['f16', 'f32'] as WeightFormat[]) {
+for (const format of formats.filter((f) => f === 'f16' || f === 'f32') as WeightFormat[]) {
   for (const [rows, cols] of shapes) {
     const shape = `${rows}×${cols}`;
     const label = format === 'f16' ? 'packed f16' : 'f32';
@@ -139,6 +143,91 @@ for (const format of ['f16', 'f32'] as WeightFormat[]) {
     for (const w of dense) destroyWeights(w);
     for (const w of transposed) destroyTransposed(w);
     for (const b of [x, xMasked, tau, yDense, ySparse, ...scratches]) b.destroy();
+  }
+}
+
+// Q4_0 kept quantized: dense qgemv (row-major blocks) against sparse_gemv over the input-channel-major
+// codes, same random blocks. "GB/s read" counts the bytes each kernel reads: codes and scales (dense:
+// 0.5 + 2/32 bytes a weight; sparse: the active channels' codes and the scales of their groups).
+for (const format of formats.filter((f) => f === 'q4_0' || f === 'q8_0') as QuantFormat[]) {
+  for (const [rows, cols] of shapes) {
+    const shape = `${rows}×${cols}`;
+    const codeBytes = format === 'q4_0' ? 0.5 : 1;
+    const bytes = rows * cols * (codeBytes + 2 / 32);
+    const copies = quick ? 2 : Math.max(2, Math.floor(600e6 / bytes) + 1);
+    const B = format === 'q4_0' ? 18 : 34;
+    const raw = new Uint8Array(rows * (cols / 32) * B);
+    for (let b = 0; b < raw.length / B; b++) {
+      const d = f32ToF16(2 ** (-8 + 4 * Math.random()) * (Math.random() < 0.5 ? -1 : 1));
+      raw[b * B] = d & 0xff;
+      raw[b * B + 1] = d >> 8;
+      for (let i = 2; i < B; i++) raw[b * B + i] = (Math.random() * 256) | 0;
+    }
+    const src = { format, bytes: raw, rows, cols };
+    const xs = Float32Array.from({ length: cols }, () => Math.random() * 2 - 1);
+    const x = device.createBuffer({ size: vectorBytes(cols), usage: storageUsage });
+    const tau = device.createBuffer({ size: vectorBytes(cols), usage: storageUsage });
+    const y = device.createBuffer({ size: vectorBytes(rows), usage: storageUsage });
+    const yCheck = device.createBuffer({ size: vectorBytes(rows), usage: storageUsage });
+    const xMasked = device.createBuffer({ size: vectorBytes(cols), usage: storageUsage });
+    device.queue.writeBuffer(x, 0, xs);
+    // One upload of each layout, then copies made on the GPU (the JS repacking is the slow part).
+    const clone = (b: GPUBuffer) => {
+      const out = device.createBuffer({ size: b.size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+      const enc = device.createCommandEncoder();
+      enc.copyBufferToBuffer(b, 0, out, 0, b.size);
+      device.queue.submit([enc.finish()]);
+      return out;
+    };
+    const dense: QuantMatrix[] = [await uploadQuantMatrix(ctx, src)];
+    const transposed: QuantTransposed[] = [await uploadQuantTransposedStack(ctx, [src])];
+    for (let k = 1; k < copies; k++) {
+      dense.push({ ...dense[0]!, shards: dense[0]!.shards.map((sh) => ({ ...sh, codes: clone(sh.codes), scales: clone(sh.scales) })) });
+      transposed.push({ ...transposed[0]!, shards: transposed[0]!.shards.map((sh) => ({ ...sh, codes: clone(sh.codes), scales: clone(sh.scales) })) });
+    }
+    const label = format === 'q4_0' ? 'Q4_0' : 'Q8_0';
+    // qgemv variants (rows per group of lanes, lanes); the default is the reference for the speed-ups.
+    let denseOps: PreparedOp[] = [];
+    let denseUs = Infinity;
+    for (const [r, lanes] of [[4, 32], [2, 32], [8, 32], [8, 16], [4, 16]] as const) {
+      const ops = await Promise.all(dense.map((weights) => qgemv.prepare(ctx, { weights, x, y, accumulate: true, rowsPerGroup: r, lanesPerRow: lanes })));
+      await time((p) => { for (const op of ops) op.encode(p); }, quick ? 2 : 100);
+      const us = await time((p) => { for (const op of ops) op.encode(p); }, quick ? 2 : Math.ceil(400 / copies)) / copies;
+      console.log(`# ${shape} ${label} qgemv R ${r} lanes ${lanes}: ${fmt(us)} µs, ${fmt(bytes / (us * 1e-6) / 1e9, 0)} GB/s`);
+      table.push([shape, label, '-', `qgemv R ${r} lanes ${lanes}`, fmt(us), fmt(bytes / (us * 1e-6) / 1e9, 0), '', '']);
+      if (r === 4 && lanes === 32) { denseOps = ops; denseUs = us; } else for (const op of ops) op.destroy();
+    }
+    const checkOp = await qgemv.prepare(ctx, { weights: dense[0]!, x: xMasked, y: yCheck });
+    console.log(`# ${shape} ${label} dense qgemv ${fmt(denseUs)} µs, ${fmt(bytes / (denseUs * 1e-6) / 1e9, 0)} GB/s`);
+    table.push([shape, label, '-', 'dense qgemv (default)', fmt(denseUs), fmt(bytes / (denseUs * 1e-6) / 1e9, 0), '1.00', '']);
+    const scratch = device.createBuffer({ size: sparseGemv.scratchBytes(transposed[0]!, 256), usage: GPUBufferUsage.STORAGE });
+    const sparseOps = await Promise.all(transposed.map((weights) => sparseGemv.prepare(ctx, { weights, x, tau, y, accumulate: true, scratch })));
+    device.queue.writeBuffer(tau, 0, new Float32Array(cols).fill(-1));
+    await time((p) => { for (const op of sparseOps) op.encode(p); }, quick ? 2 : 100);
+    const sorted = Float32Array.from(xs, Math.abs).sort();
+    for (const s of quick ? sparsities : [0, 0.5, 0.6, 0.7, 0.8]) {
+      const k = Math.round(s * cols);
+      const t = k === 0 ? -1 : (sorted[k - 1]! + sorted[k]!) / 2;
+      device.queue.writeBuffer(tau, 0, new Float32Array(cols).fill(t));
+      device.queue.writeBuffer(xMasked, 0, xs.map((v) => (Math.abs(v) > t ? v : 0)));
+      runOnce(checkOp);
+      const want = await readVector(yCheck, rows);
+      device.queue.writeBuffer(y, 0, new Float32Array(rows));
+      runOnce(sparseOps[0]!);
+      const err = relError(await readVector(y, rows), want);
+      if (!(err < 1e-4)) throw new Error(`${shape} ${label} s=${s}: sparse y differs from dense qgemv on masked x (relative error ${err})`);
+      const us = await time((p) => { for (const op of sparseOps) op.encode(p); }, quick ? 2 : Math.ceil(400 / copies)) / copies;
+      // Bytes read: active channels' codes, plus the scales of groups with an active channel.
+      let groups = 0;
+      for (let g = 0; g < cols / 32; g++) if (xs.subarray(32 * g, 32 * g + 32).some((v) => Math.abs(v) > t)) groups++;
+      const read = (cols - k) * rows * codeBytes + groups * rows * 2;
+      const speedup = denseUs / us;
+      table.push([shape, label, fmt(s, 1), 'split 256', fmt(us), fmt(read / (us * 1e-6) / 1e9, 0), fmt(speedup, 2), fmt(100 * speedup * (1 - s), 0)]);
+      console.log(`# ${table.at(-1)!.join(' | ')}`);
+    }
+    for (const op of [...denseOps, checkOp, ...sparseOps]) op.destroy();
+    for (const w of [...dense, ...transposed]) destroyQuant(w);
+    for (const b of [x, tau, y, yCheck, xMasked, scratch]) b.destroy();
   }
 }
 

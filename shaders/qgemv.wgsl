@@ -1,8 +1,9 @@
 // y[y_offset + r] (+)= Σ_c W[r, c] · x'[c] for the rows r of one shard of a Q8_0 / Q4_0 matrix in the
 // row-major layout of src/gpu/quant.ts (codes of a row's blocks back to back, scales apart as f16 pairs).
 // x' = x, or RMSNorm(x)·norm_w (PRE_NORM: Σx² comes from the same reads of x as the dots).
-// LANES consecutive invocations share a pair of rows; each takes every LANES-th block, loads its 32
-// inputs once for both rows, and dots them with the block's codes; the lanes meet in a tree.
+// LANES consecutive invocations share R rows; each takes every LANES-th block, loads its 32 inputs
+// once for all R rows (the x reads, from cache, would otherwise outweigh the codes), and dots them
+// with each row's codes; the lanes meet in a tree.
 
 struct Params {
   rows: u32,         // output rows in this shard
@@ -17,7 +18,8 @@ struct Params {
 
 const WG = {{WG}}u;
 const LANES = {{LANES}}u;
-const ROWS = WG / LANES * 2u;  // rows per workgroup
+const R = {{R}}u;               // rows per group of lanes
+const ROWS = WG / LANES * R;   // rows per workgroup
 #if Q8
 const WORDS = 8u;              // u32s of codes per block
 #else
@@ -33,8 +35,8 @@ const WORDS = 4u;
 @group(0) @binding(5) var<storage, read> norm_w: array<vec4<f32>>;
 #endif
 
-// (dot with row a, dot with row b, Σx², unused) per invocation.
-var<workgroup> red: array<vec4<f32>, WG>;
+// Per invocation: its partial dot with each of the R rows, then Σx².
+var<workgroup> red: array<array<f32, R + 1u>, WG>;
 
 fn scale(row: u32, b: u32) -> f32 {
   let pair = unpack2x16float(scales[row * p.scale_words + b / 2u]);
@@ -75,14 +77,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
   let group = lid / LANES;
   let lane = lid % LANES;
-  let ra = (wid.x + wid.y * nwg.x) * ROWS + 2u * group;
-  let rb = ra + 1u;
-  let has_a = ra < p.rows;
-  let has_b = rb < p.rows;
-  var da = 0.0;
-  var db = 0.0;
+  let r0 = (wid.x + wid.y * nwg.x) * ROWS + R * group;
+  var d: array<f32, R>;
   var ss = 0.0;
-  if (has_a) {
+  if (r0 < p.rows) {
+    let nr = min(R, p.rows - r0);
     for (var b = lane; b < p.blocks; b += LANES) {
       var xb: array<vec4<f32>, 8>;
       let x0 = (p.x_offset + b * 32u) / 4u;
@@ -94,28 +93,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #endif
         xb[i] = v;
       }
-      da += scale(ra, b) * block_dot(ra, b, &xb);
-      if (has_b) { db += scale(rb, b) * block_dot(rb, b, &xb); }
+      for (var r = 0u; r < R; r++) {
+        if (r < nr) { d[r] += scale(r0 + r, b) * block_dot(r0 + r, b, &xb); }
+      }
     }
   }
-  red[lid] = vec4<f32>(da, db, ss, 0.0);
+  for (var r = 0u; r < R; r++) { red[lid][r] = d[r]; }
+  red[lid][R] = ss;
   workgroupBarrier();
   for (var h = LANES / 2u; h > 0u; h >>= 1u) {
-    if (lane < h) { red[lid] += red[lid + h]; }
+    if (lane < h) {
+      for (var r = 0u; r <= R; r++) { red[lid][r] += red[lid + h][r]; }
+    }
     workgroupBarrier();
   }
-  if (lane != 0u || !has_a) { return; }
-  let t = red[lid];
+  if (lane != 0u || r0 >= p.rows) { return; }
 #if PRE_NORM
-  let k = 1.0 / sqrt(t.z / f32(p.cols) + p.eps);
+  let k = 1.0 / sqrt(red[lid][R] / f32(p.cols) + p.eps);
 #else
   let k = 1.0;
 #endif
+  for (var r = 0u; r < min(R, p.rows - r0); r++) {
 #if ACCUMULATE
-  y[p.y_offset + ra] += k * t.x;
-  if (has_b) { y[p.y_offset + rb] += k * t.y; }
+    y[p.y_offset + r0 + r] += k * red[lid][r];
 #else
-  y[p.y_offset + ra] = k * t.x;
-  if (has_b) { y[p.y_offset + rb] = k * t.y; }
+    y[p.y_offset + r0 + r] = k * red[lid][r];
 #endif
+  }
 }

@@ -19,14 +19,17 @@ export interface QgemvOptions {
   accumulate?: boolean;
   /** Invocations per workgroup (power of two, default 128). */
   workgroupSize?: number;
-  /** Invocations per row pair (power of two ≤ workgroupSize; default 32, fewer for rows of few blocks). */
+  /** Invocations per group of rows (power of two ≤ workgroupSize; default 32, fewer for rows of few blocks). */
   lanesPerRow?: number;
+  /** Rows each group of lanes computes, sharing its loads of x (1..8, default 4). */
+  rowsPerGroup?: number;
   label?: string;
 }
 
 export interface QgemvShape {
   WG: number;
   LANES: number;
+  R: number;
   Q8: boolean;
   PRE_NORM: boolean;
   ACCUMULATE: boolean;
@@ -51,8 +54,10 @@ export async function prepare(ctx: GpuContext, opts: QgemvOptions): Promise<Prep
   checkBuffer(label, 'x', x, 4 * (xOffset + W.cols));
   checkBuffer(label, 'y', y, 4 * (yOffset + W.rows));
   if (norm) checkBuffer(label, 'norm.weight', norm.weight, 4 * W.cols);
-  const pipeline = await pipelineFor(ctx, 'qgemv', wgsl({ WG, LANES, Q8: W.format === 'q8_0', PRE_NORM: !!norm, ACCUMULATE: !!opts.accumulate }));
-  const rowsPerGroup = (WG / LANES) * 2;
+  const R = opts.rowsPerGroup ?? 4;
+  if (!Number.isInteger(R) || R < 1 || R > 8) throw new KernelArgumentError(label, `rowsPerGroup must be 1..8, got ${R}`);
+  const pipeline = await pipelineFor(ctx, 'qgemv', wgsl({ WG, LANES, R, Q8: W.format === 'q8_0', PRE_NORM: !!norm, ACCUMULATE: !!opts.accumulate }));
+  const rowsPerGroup = (WG / LANES) * R;
   const uniforms: GPUBuffer[] = [];
   const dispatches = W.shards.map((shard, i) => {
     const uniform = new UniformWriter()

@@ -107,7 +107,7 @@ export async function uploadQuantMatrix(ctx: GpuContext, m: QuantSource, opts: {
   const label = opts.label ?? 'qweights';
   if (rowsPerShard < 1) throw new KernelArgumentError(fn, `${label}: one row (${codeBytes} bytes) exceeds the ${maxShard}-byte binding limit`);
   const shards: QuantShard[] = [];
-  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   try {
     for (let first = 0; first < rows; first += rowsPerShard) {
       const n = Math.min(rowsPerShard, rows - first);
@@ -173,8 +173,7 @@ export async function uploadQuantTransposedStack(ctx: GpuContext, mats: readonly
   const label = opts.label ?? 'qweightsT';
   if (groupsPerShard < 1) throw new KernelArgumentError(fn, `${label}: 32 stored rows (${groupBytes} bytes) exceed the ${maxShard}-byte binding limit`);
   const colsPerShard = 32 * groupsPerShard;
-  const B = BLOCK_BYTES[format];
-  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const shards: QuantTransposedShard[] = [];
   try {
     for (let first = 0; first < cols; first += colsPerShard) {
@@ -185,28 +184,7 @@ export async function uploadQuantTransposedStack(ctx: GpuContext, mats: readonly
       shards.push({ codes, scales, firstCol: first, cols: n });
       const c = new Uint8Array(codes.getMappedRange());
       const s = new Uint16Array(scales.getMappedRange());
-      mats.forEach((m, si) => {
-        const seg = segments[si]!;
-        const blocks = cols / 32;
-        for (let o = 0; o < m.rows; o++) {
-          const out = seg.offset + o;
-          for (let g = 0; g < groups; g++) {
-            const at = (o * blocks + first / 32 + g) * B;
-            s[g * rowStride + out] = m.bytes[at]! | (m.bytes[at + 1]! << 8);
-            for (let j = 0; j < 32; j++) {
-              const row = (g * 32 + j) * codeRow; // stored row of channel first + 32g + j
-              if (format === 'q8_0') {
-                c[row + out] = m.bytes[at + 2 + j]!;
-              } else {
-                const byte = m.bytes[at + 2 + (j & 15)]!;
-                const q = j < 16 ? byte & 15 : byte >> 4;
-                const i = row + (out >> 1);
-                c[i] = c[i]! | ((out & 1) ? q << 4 : q);
-              }
-            }
-          }
-        }
-      });
+      mats.forEach((m, si) => transposeBlocks(m, segments[si]!.offset, first / 32, groups, rowStride, codeRow, c, s));
       codes.unmap();
       scales.unmap();
     }
@@ -215,4 +193,43 @@ export async function uploadQuantTransposedStack(ctx: GpuContext, mats: readonly
     throw e;
   }
   return { format, rows: firstRow, cols, rowStride, shards, segments };
+}
+
+/**
+ * Groups g0 .. g0 + groups of matrix m into one shard: the codes of channel 32g + j for outputs
+ * `offset + o` into stored row (g − g0)·32 + j, the scales into table row g − g0. Outputs go in tiles
+ * of 64, so reads (strided by a row of blocks) and writes (strided by a stored row) stay in cache.
+ */
+function transposeBlocks(m: QuantSource, offset: number, g0: number, groups: number, rowStride: number, codeRow: number,
+  codes: Uint8Array, scales: Uint16Array): void {
+  const B = BLOCK_BYTES[m.format];
+  const blocks = m.cols / 32;
+  const src = m.bytes;
+  for (let g = 0; g < groups; g++) {
+    for (let o0 = 0; o0 < m.rows; o0 += 64) {
+      const o1 = Math.min(o0 + 64, m.rows);
+      for (let o = o0; o < o1; o++) {
+        const at = (o * blocks + g0 + g) * B;
+        scales[g * rowStride + offset + o] = src[at]! | (src[at + 1]! << 8);
+      }
+      if (m.format === 'q8_0') {
+        for (let j = 0; j < 32; j++) {
+          const row = (g * 32 + j) * codeRow + offset;
+          for (let o = o0; o < o1; o++) codes[row + o] = src[(o * blocks + g0 + g) * B + 2 + j]!;
+        }
+      } else {
+        // Output 2i in the low nibble of byte i, 2i + 1 in the high one (offset is a multiple of 8).
+        for (let j = 0; j < 32; j++) {
+          const row = (g * 32 + j) * codeRow + offset / 2;
+          const byteOf = 2 + (j & 15);
+          const shift = j < 16 ? 0 : 4;
+          for (let o = o0; o < o1; o++) {
+            const q = (src[(o * blocks + g0 + g) * B + byteOf]! >> shift) & 15;
+            const i = row + (o >> 1);
+            codes[i] = (o & 1) ? codes[i]! | (q << 4) : q;
+          }
+        }
+      }
+    }
+  }
 }
