@@ -1,6 +1,6 @@
 // The demo page: load a model in the engine's worker, list its schedules, stream text with a Stop
 // button, and show tokens/s and the measured skipped-weight fraction.
-// Query parameters (for links and tests): ?model=URL&backend=webgpu|reference&schedule=name@level
+// Query parameters (for links and tests): ?model=URL&backend=auto|webgpu|cpu|reference&schedule=name@level
 // &prompt=TEXT&maxTokens=N&autorun=1 (load and generate once; the outcome lands in window.__result).
 import { createEngine } from '../dist/index.js';
 

@@ -26,7 +26,11 @@ const server = createServer(async (req, res) => {
     if (file !== dir && !file.startsWith(dir + sep)) return void res.writeHead(403).end('forbidden');
     if ((await stat(file)).isDirectory()) file = resolve(file, 'index.html');
     const info = await stat(file);
-    res.writeHead(200, { 'Content-Type': MIME[extname(file)] ?? 'application/octet-stream', 'Content-Length': info.size, 'Cache-Control': 'no-cache' });
+    // Cross-origin isolation (COOP/COEP): SharedArrayBuffer, so the CPU backend can use worker threads.
+    res.writeHead(200, {
+      'Content-Type': MIME[extname(file)] ?? 'application/octet-stream', 'Content-Length': info.size, 'Cache-Control': 'no-cache',
+      'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp',
+    });
     createReadStream(file).pipe(res);
   } catch {
     res.writeHead(404).end('not found');

@@ -1,5 +1,5 @@
-// The seam between the generation loop and whatever runs the model: the plain-TS reference today,
-// WebGPU next, a Wasm SIMD CPU path later. A backend owns its weights and its KV cache.
+// The seam between the generation loop and whatever runs the model: the plain-TS reference, WebGPU,
+// and the Wasm SIMD CPU backend. A backend owns its weights and its KV cache.
 
 import type { LlamaConfig } from './model/config.js';
 

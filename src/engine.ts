@@ -2,13 +2,16 @@
 // and a queue so that calls never interleave. It knows nothing of comlink (src/sdk/expose.ts puts it
 // on a port) and nothing of Node (the Node worker passes file and GPU access in EnginePlatform).
 //
-// Backends: WebGPU dense storage (row-major W, GEMM prefill) is made at load; the first call with a
-// sparse schedule makes a second backend that stores Wᵀ for the sparse GEMV, kept alongside, and
-// later calls only swap its thresholds (setThresholds). Switching dense ↔ sparse per call is then
-// free, at the price of holding the weights twice on the GPU once a schedule has been used. The
-// reference backend keeps one set of f32 weights and takes τ per call.
+// Backends ('auto': WebGPU when an adapter exists, else the CPU): WebGPU dense storage (row-major W,
+// GEMM prefill) is made at load; the first call with a sparse schedule makes a second backend that
+// stores Wᵀ for the sparse GEMV, kept alongside, and later calls only swap its thresholds
+// (setThresholds). Switching dense ↔ sparse per call is then free, at the price of holding the
+// weights twice on the GPU once a schedule has been used. The CPU backend's one input-channel-major
+// copy serves dense and sparse alike (setThresholds(null) is dense). The reference backend keeps one
+// set of f32 weights and takes τ per call.
 
 import type { Backend } from './backend.js';
+import { CpuBackend, type CpuBackendOptions } from './cpu/backend.js';
 import { EngineError, ModelLoadError, OptionError } from './errors.js';
 import { AbortError, generate, normalizeGenerate } from './generate.js';
 import { acquireDevice, type GpuContext } from './gpu/device.js';
@@ -20,10 +23,10 @@ import { ReferenceBackend } from './reference/backend.js';
 import type { ForwardOptions } from './reference/llama.js';
 import { projectionMatrices, type ProjectionNorms } from './sparsity/plan.js';
 import {
-  columnL1Norms, modelProjectionNorms, parseSchedule, ScheduleError, scheduleLevel, scheduleTau, type Schedule,
+  columnL1Norms, modelProjectionNorms, parseSchedule, ScheduleError, scheduleLevel, scheduleTargets, scheduleTau, type Schedule,
 } from './sparsity/schedule.js';
 import type {
-  BackendKind, Callback, CachedModel, EngineWorkerApi, GenerationResult, LoadProgress, ModelInfo, ScheduleInfo,
+  BackendChoice, BackendKind, Callback, CachedModel, EngineWorkerApi, GenerationResult, LoadProgress, ModelInfo, ScheduleInfo,
   WireGenerateOptions, WireLoadOptions, WireSource,
 } from './sdk/api.js';
 import { availableStores, pickStore } from './sdk/cache.js';
@@ -38,6 +41,8 @@ export interface EnginePlatform {
   readFileUrl?: FileUrlReader;
   /** Default folder of prebuilt schedules (`<model-id>.json`). */
   schedulesUrl?: URL;
+  /** CPU backend: its module, how worker threads start, and the default thread count (Node sets these). */
+  cpu?: Pick<CpuBackendOptions, 'wasm' | 'spawn' | 'threads'>;
 }
 
 /** The runtime side of a backend kind: dense and sparse backends over one loaded model. */
@@ -126,13 +131,48 @@ function referenceRunner(model: Model, contextSize: number): Runner {
   };
 }
 
+async function cpuRunner(model: Model, contextSize: number, options: CpuBackendOptions): Promise<Runner> {
+  const cpu = await CpuBackend.create(model, { ...options, contextSize });
+  // The CPU computes synchronously: let abort and dispose messages through between tokens.
+  const backend = new YieldingBackend(cpu);
+  let norms: ProjectionNorms | null = null;
+  return {
+    kind: 'cpu',
+    dense() {
+      cpu.setThresholds(null);
+      return backend;
+    },
+    async sparse(tau) {
+      cpu.setThresholds(tau);
+      return backend;
+    },
+    async skipped() {
+      return (await cpu.skippedWeightFraction()) ?? 0;
+    },
+    norms() {
+      norms ??= modelProjectionNorms(model);
+      return norms;
+    },
+    dispose() {
+      backend.dispose();
+    },
+  };
+}
+
+/** Where the page can share memory with workers: one thread per core (CpuBackend falls back to 1). */
+function defaultThreads(): number {
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  const cores = (globalThis.navigator as Navigator | undefined)?.hardwareConcurrency ?? 1;
+  return isolated ? Math.max(1, Math.min(cores, 16)) : 1;
+}
+
 async function webgpuRunner(model: Model, contextSize: number, gpu: GPU | undefined): Promise<Runner> {
   let ctx: GpuContext;
   try {
     ctx = await acquireDevice(gpu ? { gpu } : {});
   } catch (e) {
     if (!(e instanceof WebGPUUnavailableError)) throw e;
-    throw new WebGPUUnavailableError(`${e.message}. Or pass { backend: 'reference' } to createEngine() or load() to run on the CPU (slow).`, { cause: e });
+    throw new WebGPUUnavailableError(`${e.message}. Or pass { backend: 'cpu' } (WebAssembly; 'auto' picks it when WebGPU is missing) to createEngine() or load().`, { cause: e });
   }
   let dense: WebGPUBackend;
   try {
@@ -178,8 +218,8 @@ interface Loaded {
   taus: Map<string, (Float32Array | null)[][]>;
 }
 
-const BACKENDS: readonly BackendKind[] = ['webgpu', 'reference'];
-const LOAD_OPTIONS = new Set(['integrity', 'cache', 'id', 'contextSize', 'backend', 'schedules', 'schedulesUrl']);
+const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu', 'reference'];
+const LOAD_OPTIONS = new Set(['integrity', 'cache', 'id', 'contextSize', 'backend', 'threads', 'schedules', 'schedulesUrl']);
 const GENERATE_OPTIONS = new Set(['maxTokens', 'temperature', 'topK', 'topP', 'seed', 'stop', 'schedule']);
 const SCHEDULE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -193,7 +233,9 @@ function checkKeys(o: object, known: Set<string>, call: string): void {
 function scheduleInfo(name: string, s: Schedule): ScheduleInfo {
   return {
     name,
-    levels: s.levels.map((l) => ({ target: l.target, method: l.method, skippedWeightFraction: l.skippedWeightFraction, calibrationLoss: l.calibrationLoss })),
+    levels: s.levels.map((l) => ({
+      target: l.target, method: l.method, skippedWeightFraction: l.skippedWeightFraction, calibrationLoss: l.calibrationLoss, lossKind: l.lossKind,
+    })),
   };
 }
 
@@ -246,8 +288,10 @@ export class Engine implements EngineWorkerApi {
   private async doLoad(source: WireSource, o: WireLoadOptions, signal: AbortSignal, onProgress?: Callback<LoadProgress>): Promise<ModelInfo> {
     this.checkAlive();
     checkKeys(o, LOAD_OPTIONS, 'load()');
-    const backend = o.backend ?? 'webgpu';
-    if (!BACKENDS.includes(backend)) throw new OptionError('backend', `must be 'webgpu' or 'reference', got ${JSON.stringify(backend)}.`);
+    const backend = o.backend ?? 'auto';
+    if (!BACKENDS.includes(backend)) throw new OptionError('backend', `must be 'auto', 'webgpu', 'cpu' or 'reference', got ${JSON.stringify(backend)}.`);
+    const threads = o.threads ?? this.platform.cpu?.threads ?? defaultThreads();
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new OptionError('threads', `must be an integer in 1..256, got ${JSON.stringify(threads)}.`);
     if (o.cache !== undefined && ![true, false, 'auto', 'cache-api', 'opfs'].includes(o.cache)) {
       throw new OptionError('cache', `must be true, false, 'auto', 'cache-api' or 'opfs', got ${JSON.stringify(o.cache)}.`);
     }
@@ -301,14 +345,24 @@ export class Engine implements EngineWorkerApi {
     }
     if (signal.aborted) throw new AbortError(signal.reason, 'Loading');
 
-    const runner = backend === 'reference' ? referenceRunner(model, contextSize) : await webgpuRunner(model, contextSize, await this.platform.gpu?.());
+    const cpu = () => cpuRunner(model, contextSize, { ...this.platform.cpu, threads });
+    let runner: Runner;
+    if (backend === 'reference') runner = referenceRunner(model, contextSize);
+    else if (backend === 'cpu') runner = await cpu();
+    else if (backend === 'webgpu') runner = await webgpuRunner(model, contextSize, await this.platform.gpu?.());
+    else {
+      runner = await webgpuRunner(model, contextSize, await this.platform.gpu?.()).catch((e: unknown) => {
+        if (e instanceof WebGPUUnavailableError) return cpu();
+        throw e;
+      });
+    }
     if (signal.aborted) {
       runner.dispose();
       throw new AbortError(signal.reason, 'Loading');
     }
     this.loaded?.runner.dispose();
     const info: ModelInfo = {
-      id, name: c.name, sha256: read.sha256, bytes: read.bytes.byteLength, backend, contextSize,
+      id, name: c.name, sha256: read.sha256, bytes: read.bytes.byteLength, backend: runner.kind, contextSize,
       config: { nLayers: c.nLayers, dim: c.dim, hiddenDim: c.hiddenDim, nHeads: c.nHeads, nKVHeads: c.nKVHeads, vocabSize: c.vocabSize, contextLength: c.contextLength },
       fromCache: read.fromCache,
       schedules: [...schedules].map(([name, s]) => scheduleInfo(name, s)),
@@ -351,8 +405,9 @@ export class Engine implements EngineWorkerApi {
       schedule = parseSchedule(sel.schedule, { sha256: L.info.sha256, config: L.model.config });
       name = schedule.model.id;
       if (level === undefined) {
-        if (schedule.levels.length !== 1) throw new OptionError('schedule.level', `is needed: the schedule has levels ${schedule.levels.map((l) => l.target).join(', ')}.`);
-        level = schedule.levels[0]!.target;
+        const targets = scheduleTargets(schedule);
+        if (targets.length !== 1) throw new OptionError('schedule.level', `is needed: the schedule has levels ${targets.join(', ')}.`);
+        level = targets[0]!;
       }
     } else if ('name' in sel) {
       name = sel.name;

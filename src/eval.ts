@@ -26,7 +26,7 @@ export interface PerplexityOptions {
 }
 
 /** log softmax(logits) into out (f64). */
-function logSoftmax(logits: Float32Array, out: Float64Array): void {
+export function logSoftmax(logits: Float32Array, out: Float64Array): void {
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
   let sum = 0;
@@ -36,7 +36,7 @@ function logSoftmax(logits: Float32Array, out: Float64Array): void {
 }
 
 /** KL(p ‖ q) of two distributions given as log-probabilities. */
-function kl(logP: Float64Array, logQ: Float64Array): number {
+export function kl(logP: Float64Array | Float32Array, logQ: Float64Array): number {
   let d = 0;
   for (let i = 0; i < logP.length; i++) d += Math.exp(logP[i]!) * (logP[i]! - logQ[i]!);
   return d;

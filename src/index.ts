@@ -16,13 +16,17 @@ export { perplexity, type PerplexityResult } from './eval.js';
 export { acquireDevice, type GpuContext, type AcquireOptions } from './gpu/device.js';
 export { WebGPUUnavailableError, GpuDeviceLostError, GpuOutOfMemoryError, KernelArgumentError } from './gpu/errors.js';
 export { WebGPUBackend, type WebGPUBackendOptions, type GpuMemoryReport } from './gpu/engine.js';
+export { CpuBackend, cpuMemoryBytes, WASM32_MAX_BYTES, type CpuBackendOptions } from './cpu/backend.js';
+export { CpuMemoryError, CpuThreadError } from './cpu/errors.js';
+export { cpuWasmUrl, type CpuWasmVariant } from './cpu/wasm.js';
+export { webWorkerSpawner, type ThreadSpawner, type ThreadHandle } from './cpu/threads.js';
 export { createEngine, type CreateEngineOptions } from './client.js';
 export type {
-  BackendKind, CachedModel, CacheStoreKind, Engine, EngineOptions, GenerateOptions as EngineGenerateOptions, GenerationResult,
+  BackendChoice, BackendKind, CachedModel, CacheStoreKind, Engine, EngineOptions, GenerateOptions as EngineGenerateOptions, GenerationResult,
   GenerationStream, LoadOptions, LoadProgress, MessageEndpoint, ModelInfo, ModelSource, ScheduleInfo, ScheduleSelection,
 } from './sdk/api.js';
 export {
-  parseSchedule, scheduleTau, scheduleLevel, scheduleFromCalibration, columnL1Norms, modelProjectionNorms, ScheduleError,
-  type Schedule, type ScheduleLevel, type ScheduleModel, type ScheduleMethod, type ScheduleExpectation,
+  parseSchedule, scheduleTau, scheduleLevel, scheduleTargets, scheduleFromCalibration, formatSchedule, columnL1Norms, modelProjectionNorms,
+  ScheduleError, type Schedule, type ScheduleLevel, type ScheduleModel, type ScheduleMethod, type ScheduleExpectation, type ScheduleSearch, type LossKind,
 } from './sparsity/schedule.js';
 export { parseCalibration, buildTau, CalibrationError, type Calibration, type ProjectionNorms, type SparsityMode } from './sparsity/plan.js';

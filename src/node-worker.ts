@@ -8,6 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter';
 import { ModelLoadError } from './errors.js';
 import { AbortError } from './generate.js';
+import { nodeCpuOptions } from './cpu/node.js';
 import { nodeGPU } from './gpu/node-gpu.js';
 import type { PathReader } from './sdk/loader.js';
 import { serveEngine } from './sdk/expose.js';
@@ -43,5 +44,6 @@ serveEngine(nodeEndpoint(parentPort), {
   readPath,
   readFileUrl: async (url) => new Uint8Array(await readFile(fileURLToPath(url))),
   gpu: () => nodeGPU(),
+  cpu: nodeCpuOptions(),
   schedulesUrl: new URL('../schedules/', import.meta.url),
 });

@@ -14,6 +14,7 @@ import { badSource, connectEngine, dataSource } from './sdk/client.js';
 export * from './index.js';
 export { loadWasmNode } from './wasm/node.js';
 export { nodeGPU } from './gpu/node-gpu.js';
+export { cpuWasmNode, nodeCpuOptions, nodeThreadSpawner } from './cpu/node.js';
 export type { WasmVariant } from './wasm/location.js';
 
 /** Reads a GGUF file once and parses it in place (tensor data stay views into that buffer). */

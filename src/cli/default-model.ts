@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WasEdgeError } from '../errors.js';
+import { OptionError, WasEdgeError } from '../errors.js';
 
 export const DEFAULT_MODEL = {
   file: 'stories260K.gguf',
@@ -49,4 +49,13 @@ export async function resolveDefaultModel(log: (s: string) => void): Promise<str
   writeFileSync(`${target}.part`, bytes);
   renameSync(`${target}.part`, target);
   return target;
+}
+
+/** The default calibration text of `was-edge schedule`: ../shared/data/tinystories_calib.txt, found like the default model. */
+export function resolveDefaultCalibrationText(): string {
+  const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  const candidates = [process.cwd(), packageRoot, resolve(packageRoot, '..')].map((d) => resolve(d, '../shared/data/tinystories_calib.txt'));
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new OptionError('--text', `no default calibration text (looked for ${candidates[0]}); pass --text PATH.`);
+  return found;
 }

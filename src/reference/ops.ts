@@ -106,16 +106,23 @@ export function argmax(x: Float32Array, n = x.length): number {
  * input channels were skipped.
  */
 export function sparseMatvec(out: Float32Array, w: Float32Array, x: Float32Array, tau: Float32Array, rows: number, cols: number): number {
-  let skipped = 0;
-  for (let c = 0; c < cols; c++) if (!(Math.abs(x[c]!) > tau[c]!)) skipped++;
+  // The active channels, gathered once: every row then adds the same terms in the same column order
+  // as a masked dense loop would, and a skipped channel costs nothing (sparse evals run faster).
+  if (activeScratch.length < cols) activeScratch = new Int32Array(cols);
+  const active = activeScratch;
+  let n = 0;
+  for (let c = 0; c < cols; c++) if (Math.abs(x[c]!) > tau[c]!) active[n++] = c;
   for (let r = 0; r < rows; r++) {
     let acc = 0;
     const base = r * cols;
-    for (let c = 0; c < cols; c++) {
-      const v = x[c]!;
-      if (Math.abs(v) > tau[c]!) acc += w[base + c]! * v;
+    for (let k = 0; k < n; k++) {
+      const c = active[k]!;
+      acc += w[base + c]! * x[c]!;
     }
     out[r] = acc;
   }
-  return skipped;
+  return cols - n;
 }
+
+/** sparseMatvec's list of active channels, grown to the widest input seen. */
+let activeScratch = new Int32Array(0);

@@ -4,7 +4,7 @@
 
 import type { FinishReason } from '../generate.js';
 import type { SamplingOptions } from '../sampler.js';
-import type { Schedule, ScheduleMethod } from '../sparsity/schedule.js';
+import type { LossKind, Schedule, ScheduleMethod } from '../sparsity/schedule.js';
 
 /**
  * A GGUF model: a URL (absolute, or relative to the page), its bytes, a Blob/File, or in Node a file
@@ -12,12 +12,23 @@ import type { Schedule, ScheduleMethod } from '../sparsity/schedule.js';
  */
 export type ModelSource = string | URL | ArrayBuffer | ArrayBufferView | Blob;
 
-/** Which forward pass runs the model: WebGPU, or the plain-TypeScript reference (slow, exact, no GPU). */
-export type BackendKind = 'webgpu' | 'reference';
+/**
+ * Which forward pass runs the model: WebGPU; the CPU (WebAssembly SIMD, worker threads where the
+ * page is cross-origin isolated); or the plain-TypeScript reference (slow, exact).
+ */
+export type BackendKind = 'webgpu' | 'cpu' | 'reference';
+
+/** A backend, or 'auto': WebGPU when an adapter exists, else the CPU. */
+export type BackendChoice = 'auto' | BackendKind;
 
 export interface EngineOptions {
-  /** Default backend of every load(). Default 'webgpu' (no adapter: WebGPUUnavailableError). */
-  backend?: BackendKind;
+  /** Default backend of every load(). Default 'auto' (WebGPU when an adapter exists, else the CPU). */
+  backend?: BackendChoice;
+  /**
+   * Worker threads of the CPU backend. Default: one per core (navigator.hardwareConcurrency) when
+   * the page is cross-origin isolated (SharedArrayBuffer), else 1.
+   */
+  threads?: number;
   /** Default KV-cache positions of every load(). */
   contextSize?: number;
   /**
@@ -46,7 +57,9 @@ export interface LoadOptions {
   id?: string;
   /** KV-cache positions (default: the model's context length, at most 4096). */
   contextSize?: number;
-  backend?: BackendKind;
+  backend?: BackendChoice;
+  /** Worker threads of the CPU backend (see EngineOptions.threads). */
+  threads?: number;
   /**
    * More schedules for this model: URLs of schedule files (paths in Node) or parsed schedule JSON.
    * Each is checked against the loaded file (sha256) and listed under its `model.id`.
@@ -77,10 +90,13 @@ export interface ModelInfo {
   schedules: ScheduleInfo[];
 }
 
-/** A schedule usable with the loaded model: `{ name, level }` picks one of its levels. */
+/**
+ * A schedule usable with the loaded model: `{ name, level }` picks one of its levels, the `was-bo`
+ * one when the file has both methods at that target.
+ */
 export interface ScheduleInfo {
   name: string;
-  levels: { target: number; method: ScheduleMethod; skippedWeightFraction: number; calibrationLoss: number | null }[];
+  levels: { target: number; method: ScheduleMethod; skippedWeightFraction: number; calibrationLoss: number | null; lossKind: LossKind }[];
 }
 
 /**

@@ -107,6 +107,7 @@ export function connectEngine(c: Connection, defaults: EngineOptions = {}): Engi
   const loadDefaults: WireLoadOptions = {};
   if (defaults.backend !== undefined) loadDefaults.backend = defaults.backend;
   if (defaults.contextSize !== undefined) loadDefaults.contextSize = defaults.contextSize;
+  if (defaults.threads !== undefined) loadDefaults.threads = defaults.threads;
 
   /** Runs `fn` once the worker is ready; dispose() or a worker failure rejects it at once. */
   function call<T>(fn: () => Promise<T>): Promise<T> {

@@ -7,6 +7,7 @@
 import { transferHandlers, type TransferHandler } from 'comlink';
 import { ContextOverflowError, EngineError, ModelFormatError, ModelLoadError, OptionError, WasEdgeError } from '../errors.js';
 import { AbortError } from '../generate.js';
+import { CpuMemoryError, CpuThreadError } from '../cpu/errors.js';
 import { GpuDeviceLostError, GpuOutOfMemoryError, KernelArgumentError, WebGPUUnavailableError } from '../gpu/errors.js';
 import { CalibrationError } from '../sparsity/plan.js';
 import { ScheduleError } from '../sparsity/schedule.js';
@@ -15,6 +16,7 @@ import { ScheduleError } from '../sparsity/schedule.js';
 const ERROR_CLASSES: Record<string, new (...args: never[]) => Error> = {
   WasEdgeError, ModelFormatError, OptionError, ContextOverflowError, ModelLoadError, EngineError, AbortError,
   WebGPUUnavailableError, GpuDeviceLostError, GpuOutOfMemoryError, KernelArgumentError, CalibrationError, ScheduleError,
+  CpuMemoryError, CpuThreadError,
   Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
 };
 

@@ -6,7 +6,7 @@
 // was         WAS (Wang et al. 2025): scores |x_j|·‖W[:,j]‖₁, one threshold per projection (q, k and
 //             v get different masks from the same input), every projection at the target
 // was-greedy  WAS scores, each block at the target, split over its 7 projections by the greedy
-//             table recorded at calibration
+//             table recorded at calibration (read between its rows: greedySplit)
 
 import { OptionError, WasEdgeError } from '../errors.js';
 import type { LlamaConfig } from '../model/config.js';
@@ -87,11 +87,28 @@ export function thresholdAt(row: (number | null)[], grid: number[], s: number): 
 /** The 7 projection levels of block `layer` for a mode at target sparsity s. */
 export function projectionLevels(cal: Calibration, mode: SparsityMode, s: number, layer: number): number[] {
   if (mode !== 'was-greedy') return PROJECTIONS.map(() => (mode === 'dense' ? 0 : s));
-  // The greedy row whose block sparsity is closest to s (rows are 0.025 apart).
+  return greedySplit(cal, s, layer);
+}
+
+/**
+ * The 7 projection levels of block `layer` at block sparsity s: the greedy table read between its
+ * two rows around s (consecutive rows differ by one projection's step, so the blend is the greedy
+ * split stopped part-way through that step), rounded like the table (1e-6). Block sparsity is linear
+ * in the levels (Σ params·level / Σ params), so the result's is s to that rounding, also where the
+ * rows are off the 0.025 grid (a projection capped at 1 takes a shorter step). On a row, that row.
+ */
+export function greedySplit(cal: Calibration, s: number, layer: number): number[] {
   const rows = cal.greedy[layer]!;
-  let best = rows[0]!;
-  for (const r of rows) if (Math.abs(r[0] - s) < Math.abs(best[0] - s)) best = r;
-  return best[1];
+  if (s <= rows[0]![0]) return rows[0]![1].slice();
+  for (let i = 1; i < rows.length; i++) {
+    const [b, hiLevels] = rows[i]!;
+    if (s > b) continue;
+    if (s === b) return hiLevels.slice();
+    const [a, loLevels] = rows[i - 1]!;
+    const f = b > a ? (s - a) / (b - a) : 1;
+    return loLevels.map((lo, p) => Math.round((lo + (hiLevels[p]! - lo) * f) * 1e6) / 1e6);
+  }
+  return rows.at(-1)![1].slice();
 }
 
 export function checkSparsity(mode: string, s: number): SparsityMode {

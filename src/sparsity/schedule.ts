@@ -2,24 +2,27 @@
 // sparse each block and each of its projections runs and at which WAS score threshold. One typed
 // parser (STYLE lesson 10); the SDK turns a level into τ vectors with scheduleTau().
 //
-// Schedule file, version 1 (JSON; written by scripts/make-schedules.ts for the greedy split and by
-// the Bayesian-optimisation search for `was-bo`):
+// Schedule file, version 1 (JSON; written by `was-edge schedule`, src/sparsity/search.ts: for each
+// target a `was-greedy` level, every block at the target, and a `was-bo` level, per-block levels
+// from the constrained Bayesian-optimisation search, both measured the same way):
 // {
 //   "version": 1, "kind": "was-edge-schedule",
 //   "model": { "name": general.name or the file id, "id": "<GGUF basename without .gguf>",
 //              "sha256": "<hex sha256 of the GGUF bytes>", "nLayers", "dim", "hiddenDim", "kvDim" },
 //   "params": [parameters of one block's projections, in the order q k v o gate up down],
 //   "calibration": { "text": "<calibration text file>", "tokens": N },
-//   "levels": [ {
+//   "levels": [ {                          // one per (target, method)
 //     "target": 0.6,                       // the level's name: the overall block sparsity aimed at
 //     "method": "was-greedy" | "was-bo",
 //     "blocks": [nLayers block sparsities],
 //     "projections": [[7 projection levels] per layer],
 //     "thresholds": [[7 WAS score thresholds t] per layer],  // null = ∞ (skip all), −1 = skip none
 //     "skippedWeightFraction": measured fraction of block weights skipped,
-//     "calibrationLoss": mean next-token NLL with the level applied, or null,
-//     "lossKind": "mean-nll",
-//     "measured": optional, false when skippedWeightFraction is params × levels rather than measured
+//     "calibrationLoss": the loss of lossKind with the level applied, or null,
+//     "lossKind": "mean-kl" (KL(dense ‖ sparse) per token) | "mean-nll" (next-token NLL per token),
+//     "measured": optional, false when skippedWeightFraction is params × levels rather than measured,
+//     "search": optional (was-bo): { "budget", "seed", "bounds": [lo, hi] of the block levels,
+//                "trace": [the loss of every evaluation, in order; the first is the uniform start] }
 //   }, ... ] }
 // At run time channel j of a projection is skipped when |x_j| ≤ τ_j with τ_j = t / ‖W[:,j]‖₁ (the
 // column L1 norm of that projection's weight over its output rows): the WAS score |x_j|·‖W[:,j]‖₁
@@ -31,10 +34,12 @@ import { tensorBytes } from '../model/gguf.js';
 import type { Model } from '../model/model.js';
 import { dequantize } from '../model/tensor.js';
 import { modelTensors } from '../model/weights.js';
-import { projectionLevels, thresholdAt, type Calibration, type ProjectionNorms } from './plan.js';
+import { greedySplit, projectionLevels, thresholdAt, type Calibration, type ProjectionNorms } from './plan.js';
 
 export const SCHEDULE_METHODS = ['was-greedy', 'was-bo'] as const;
 export type ScheduleMethod = (typeof SCHEDULE_METHODS)[number];
+export const LOSS_KINDS = ['mean-kl', 'mean-nll'] as const;
+export type LossKind = (typeof LOSS_KINDS)[number];
 
 export interface ScheduleModel {
   name: string;
@@ -59,9 +64,21 @@ export interface ScheduleLevel {
   thresholds: (number | null)[][];
   skippedWeightFraction: number;
   calibrationLoss: number | null;
-  lossKind: 'mean-nll';
+  lossKind: LossKind;
   /** false: skippedWeightFraction is predicted from params × levels, not measured. */
   measured?: boolean;
+  /** was-bo: how the search ran and the loss of each of its evaluations. */
+  search?: ScheduleSearch;
+}
+
+export interface ScheduleSearch {
+  /** Evaluations, the uniform warm start included. */
+  budget: number;
+  seed: number;
+  /** Bounds [lo, hi] of every block's level. */
+  bounds: [number, number];
+  /** The loss (lossKind) of every evaluation in order; trace[0] is the uniform schedule's. */
+  trace: number[];
 }
 
 export interface Schedule {
@@ -119,22 +136,33 @@ export function parseSchedule(json: unknown, expect: ScheduleExpectation = {}): 
       bad(`${name} must be ${L} rows (one per layer) of 7 values`);
     }
   };
-  const targets: number[] = [];
+  const seen: { target: number; method: unknown }[] = [];
   for (const [i, raw] of (f.levels as unknown[]).entries()) {
     const at = `levels[${i}]`;
     if (typeof raw !== 'object' || raw === null) bad(`${at} must be an object`);
     const v = raw as Record<string, unknown>;
     if (!isLevel(v.target)) bad(`${at}.target must be a number in [0, 1]`);
-    if (targets.some((t) => Math.abs(t - (v.target as number)) < LEVEL_EPS)) bad(`${at}.target ${String(v.target)} appears twice`);
-    targets.push(v.target as number);
     if (!(SCHEDULE_METHODS as readonly unknown[]).includes(v.method)) bad(`${at}.method must be one of ${SCHEDULE_METHODS.join(', ')}`);
+    if (seen.some((o) => o.method === v.method && Math.abs(o.target - (v.target as number)) < LEVEL_EPS)) {
+      bad(`${at}: target ${String(v.target)} with method ${String(v.method)} appears twice`);
+    }
+    seen.push({ target: v.target as number, method: v.method });
     if (!Array.isArray(v.blocks) || v.blocks.length !== L || !v.blocks.every(isLevel)) bad(`${at}.blocks must be ${L} numbers in [0, 1]`);
     table(v.projections, `${at}.projections`, isLevel);
     table(v.thresholds, `${at}.thresholds`, (t) => t === null || isNum(t));
     if (!isLevel(v.skippedWeightFraction)) bad(`${at}.skippedWeightFraction must be a number in [0, 1]`);
     if (v.calibrationLoss !== null && !isNum(v.calibrationLoss)) bad(`${at}.calibrationLoss must be a number or null`);
-    if (v.lossKind !== 'mean-nll') bad(`${at}.lossKind must be "mean-nll"`);
+    if (!(LOSS_KINDS as readonly unknown[]).includes(v.lossKind)) bad(`${at}.lossKind must be one of ${LOSS_KINDS.join(', ')}`);
     if (v.measured !== undefined && typeof v.measured !== 'boolean') bad(`${at}.measured must be a boolean when present`);
+    if (v.search !== undefined) {
+      const q = v.search as Record<string, unknown> | null;
+      const bounds = q?.bounds as unknown[] | undefined;
+      if (typeof q !== 'object' || q === null || !posInt(q.budget) || !(isNum(q.seed) && Number.isInteger(q.seed)) ||
+        !Array.isArray(bounds) || bounds.length !== 2 || !bounds.every(isLevel) || (bounds[0] as number) > (bounds[1] as number) ||
+        !Array.isArray(q.trace) || q.trace.length === 0 || q.trace.length > (q.budget as number) || !q.trace.every(isNum)) {
+        bad(`${at}.search must be { budget: positive integer, seed: integer, bounds: [lo, hi] in [0, 1], trace: 1 to budget numbers }`);
+      }
+    }
   }
   const schedule = f as unknown as Schedule;
 
@@ -156,12 +184,24 @@ export function parseSchedule(json: unknown, expect: ScheduleExpectation = {}): 
   return schedule;
 }
 
-/** The level of `schedule` whose target is `target`; SCHEDULE_LEVEL_MISSING lists those there are. */
-export function scheduleLevel(schedule: Schedule, target: number): ScheduleLevel {
-  const level = schedule.levels.find((l) => Math.abs(l.target - target) < LEVEL_EPS);
+/** The distinct targets of a schedule, in file order. */
+export function scheduleTargets(schedule: Schedule): number[] {
+  const out: number[] = [];
+  for (const l of schedule.levels) if (!out.some((t) => Math.abs(t - l.target) < LEVEL_EPS)) out.push(l.target);
+  return out;
+}
+
+/**
+ * The level of `schedule` at `target`, made by `method`; without a method, the `was-bo` level when
+ * the file has one at that target, else the other. SCHEDULE_LEVEL_MISSING lists what there is.
+ */
+export function scheduleLevel(schedule: Schedule, target: number, method?: ScheduleMethod): ScheduleLevel {
+  const at = schedule.levels.filter((l) => Math.abs(l.target - target) < LEVEL_EPS);
+  const level = method ? at.find((l) => l.method === method) : (at.find((l) => l.method === 'was-bo') ?? at[0]);
   if (!level) {
+    const has = at.length ? `level ${String(target)} only with method ${at.map((l) => l.method).join(', ')}` : `levels ${scheduleTargets(schedule).join(', ')}`;
     throw new ScheduleError('SCHEDULE_LEVEL_MISSING',
-      `the schedule "${schedule.model.id}" has no level ${String(target)}; it has ${schedule.levels.map((l) => l.target).join(', ')}.`);
+      `the schedule "${schedule.model.id}" has no level ${String(target)}${method ? ` made by ${method}` : ''}; it has ${has}.`);
   }
   return level;
 }
@@ -170,13 +210,18 @@ export function scheduleLevel(schedule: Schedule, target: number): ScheduleLevel
  * τ vectors of one level: (layer, projection) → (in_dim), τ_j = t / ‖W[:,j]‖₁, or null for a
  * projection that skips nothing (t < 0). A zero column is skipped at any t ≥ 0 (its products are 0).
  */
-export function scheduleTau(schedule: Schedule, target: number, norms: ProjectionNorms): (Float32Array | null)[][] {
-  const level = scheduleLevel(schedule, target);
+export function scheduleTau(schedule: Schedule, target: number, norms: ProjectionNorms, method?: ScheduleMethod): (Float32Array | null)[][] {
+  const level = scheduleLevel(schedule, target, method);
   if (norms.length !== schedule.model.nLayers) {
     throw new ScheduleError('SCHEDULE_MODEL_MISMATCH', `norms cover ${norms.length} layers, the schedule ${schedule.model.nLayers}.`);
   }
+  return levelTau(level.thresholds, norms);
+}
+
+/** τ of a (layer, projection) table of WAS thresholds t (null: ∞; negative: skip nothing → null). */
+export function levelTau(thresholds: (number | null)[][], norms: ProjectionNorms): (Float32Array | null)[][] {
   return norms.map((layer, l) => layer.map((n, p) => {
-    const raw = level.thresholds[l]![p]!;
+    const raw = thresholds[l]![p]!;
     const t = raw === null ? Infinity : raw;
     if (t < 0) return null;
     const tau = new Float32Array(n.length);
@@ -186,15 +231,31 @@ export function scheduleTau(schedule: Schedule, target: number, norms: Projectio
 }
 
 /**
+ * Block levels → the level's tables: each block split over its projections by the calibration's
+ * greedy table at exactly its level (greedySplit), thresholds read off the WAS tables.
+ */
+export function splitBlocks(cal: Calibration, blocks: ArrayLike<number>): Pick<ScheduleLevel, 'blocks' | 'projections' | 'thresholds'> {
+  const projections = Array.from(blocks, (s, l) => greedySplit(cal, s, l));
+  const thresholds = projections.map((ps, l) => ps.map((s, p) => {
+    const t = thresholdAt(cal.was[l]![p]!, cal.grid, s);
+    return Number.isFinite(t) ? t : null;
+  }));
+  return { blocks: Array.from(blocks), projections, thresholds };
+}
+
+function round6(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+
+/**
  * The uniform-block was-greedy schedule of a calibration file: every block at each target, split
  * over its projections by the calibration's greedy table, thresholds read off its WAS tables at each
  * projection's level. skippedWeightFraction is params × levels (`measured: false`) and
- * calibrationLoss null until a run measures them (scripts/make-schedules.ts does).
+ * calibrationLoss null until a run measures them (`was-edge schedule` does, src/sparsity/search.ts).
  */
 export function scheduleFromCalibration(cal: Calibration, levels: number[], method: ScheduleMethod = 'was-greedy', id: string = cal.model.name): Schedule {
   const { nLayers } = cal.model;
   const total = cal.params.reduce((a, b) => a + b, 0);
-  const round = (x: number) => Math.round(x * 1e6) / 1e6;
   return {
     version: 1,
     kind: 'was-edge-schedule',
@@ -205,15 +266,15 @@ export function scheduleFromCalibration(cal: Calibration, levels: number[], meth
     params: cal.params.slice(),
     calibration: { text: cal.data.text, tokens: cal.data.tokens },
     levels: levels.map((target) => {
-      const projections = Array.from({ length: nLayers }, (_, l) => projectionLevels(cal, 'was-greedy', target, l).slice());
-      const blocks = projections.map((ps) => round(ps.reduce((a, s, p) => a + s * cal.params[p]!, 0) / total));
+      const projections = Array.from({ length: nLayers }, (_, l) => projectionLevels(cal, 'was-greedy', target, l));
+      const blocks = projections.map((ps) => round6(ps.reduce((a, s, p) => a + s * cal.params[p]!, 0) / total));
       const thresholds = projections.map((ps, l) => ps.map((s, p) => {
         const t = thresholdAt(cal.was[l]![p]!, cal.grid, s);
         return Number.isFinite(t) ? t : null;
       }));
       return {
         target, method, blocks, projections, thresholds,
-        skippedWeightFraction: round(blocks.reduce((a, b) => a + b, 0) / nLayers),
+        skippedWeightFraction: round6(blocks.reduce((a, b) => a + b, 0) / nLayers),
         calibrationLoss: null, lossKind: 'mean-nll' as const, measured: false,
       };
     }),
@@ -244,4 +305,23 @@ export function modelProjectionNorms(model: Model): ProjectionNorms {
     const [cols, rows] = t.dims as [number, number];
     return columnL1Norms(dequantize(t.type, tensorBytes(model.file, t), t.nelements), rows, cols);
   }));
+}
+
+/** A schedule as its file: two-space indents, arrays of numbers on one line (tables stay readable). */
+export function formatSchedule(schedule: Schedule): string {
+  return formatJson(schedule, '') + '\n';
+}
+
+function formatJson(v: unknown, indent: string): string {
+  if (Array.isArray(v)) {
+    if (v.every((x) => typeof x !== 'object' || x === null)) return `[${v.map((x) => JSON.stringify(x)).join(', ')}]`;
+    const inner = indent + '  ';
+    return `[\n${v.map((x) => inner + formatJson(x, inner)).join(',\n')}\n${indent}]`;
+  }
+  if (typeof v === 'object' && v !== null) {
+    const inner = indent + '  ';
+    const entries = Object.entries(v).filter(([, x]) => x !== undefined);
+    return `{\n${entries.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${formatJson(x, inner)}`).join(',\n')}\n${indent}}`;
+  }
+  return JSON.stringify(v);
 }

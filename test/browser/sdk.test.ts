@@ -3,7 +3,9 @@
 // schedule on WebGPU, aborts mid-stream and generates again. SwiftShader decodes at a few tokens per
 // second on a CI machine, so the backend-independent parts (typed errors, the model cache, the demo
 // page, whose screenshot is saved as a test artifact) run a second engine on the reference backend.
-// Without WebGPU the engine says so with WebGPUUnavailableError.
+// Without WebGPU, 'auto' (the default) runs the CPU backend (Wasm SIMD, worker threads: the test
+// server makes pages cross-origin isolated) and a forced 'webgpu' says what to do with
+// WebGPUUnavailableError; the demo page generates there too.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -203,7 +205,7 @@ describeBrowser('browser: createEngine() without WebGPU', () => {
     await session?.close();
   });
 
-  test('load() rejects with WebGPUUnavailableError saying what to do; the reference backend still runs', async () => {
+  test('the default backend runs on the CPU (golden tokens, threads, a schedule); forcing webgpu is a typed error', async () => {
     const page = await sdkPage(session!, 'webgpu');
     const r = await page.evaluate(async (url, n) => {
       const w = window as unknown as Win;
@@ -214,15 +216,26 @@ describeBrowser('browser: createEngine() without WebGPU', () => {
         const err = e as Sdk.WasEdgeError;
         error = { name: err.name, code: err.code, message: err.message, isWasEdge: err instanceof w.wasEdge.WasEdgeError, isClass: err instanceof w.wasEdge.WebGPUUnavailableError };
       }
-      await w.engine.load(url, { backend: 'reference', cache: false });
-      const r2 = await w.engine.generate('Once upon a time', { maxTokens: n }).result;
       await w.engine.dispose();
-      return { error, tokens: r2.tokenIds, backend: r2.backend };
+      const auto = w.wasEdge.createEngine();
+      const info = await auto.load(url, { cache: false });
+      const dense = await auto.generate('Once upon a time', { maxTokens: n }).result;
+      const sparse = await auto.generate('Once upon a time', { maxTokens: 8, schedule: { name: 'stories260K', level: 0.6 } }).result;
+      await auto.dispose();
+      return { error, info: info.backend, isolated: crossOriginIsolated, tokens: dense.tokenIds, backend: dense.backend, skipped: sparse.skippedWeightFraction };
     }, MODEL, golden.generated_ids.length);
     expect(r.error).toMatchObject({ name: 'WebGPUUnavailableError', code: 'WEBGPU_UNAVAILABLE', isWasEdge: true, isClass: true });
-    expect(r.error!.message).toContain("backend: 'reference'");
-    expect(r.backend).toBe('reference');
+    expect(r.error!.message).toContain("backend: 'cpu'");
+    expect(r).toMatchObject({ info: 'cpu', backend: 'cpu', isolated: true });
     expect(r.tokens).toEqual(golden.generated_ids);
+    expect(r.skipped).toBeGreaterThan(0.5);
+  });
+
+  test('the demo page generates on the CPU backend', async () => {
+    const demo = await session!.openPage(`/demo/index.html?model=${encodeURIComponent(MODEL)}&backend=auto&maxTokens=24&autorun=1`);
+    const r = await waitForResult<{ tokens: number; text: string }>(demo, 60_000);
+    expect(r.tokens).toBe(24);
+    expect(await demo.$eval('#stats', (e) => e.textContent)).toMatch(/· cpu,/);
+    await demo.close();
   });
 });
-

@@ -6,10 +6,12 @@ import { describe, expect, test } from 'vitest';
 import { openModel } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
 import { projectionNorms } from '../../src/sparsity/calibrate.js';
-import { buildTau, parseCalibration } from '../../src/sparsity/plan.js';
+import { buildTau, greedySplit, parseCalibration, projectionLevels } from '../../src/sparsity/plan.js';
 import {
-  columnL1Norms, modelProjectionNorms, parseSchedule, scheduleFromCalibration, ScheduleError, scheduleLevel, scheduleTau, type Schedule,
+  columnL1Norms, modelProjectionNorms, parseSchedule, scheduleFromCalibration, ScheduleError, scheduleLevel, scheduleTargets, scheduleTau,
+  splitBlocks, type Schedule,
 } from '../../src/sparsity/schedule.js';
+import { weightedMean } from '../../src/bo/constrained.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
 import { readShared } from '../helpers/shared.js';
 
@@ -17,7 +19,9 @@ const dir = new URL('../../schedules/', import.meta.url);
 const all = readdirSync(dir);
 const calibrations = all.filter((f) => f.endsWith('.calib.json'));
 const schedules = all.filter((f) => f.endsWith('.json') && !f.endsWith('.calib.json'));
-const MODEL_DIRS: Record<string, string> = { stories260K: 'stories260K', 'llama16m-debtext-F32': 'llama16m-debtext' };
+const MODEL_DIRS: Record<string, string> = {
+  stories260K: 'stories260K', 'llama16m-debtext-F32': 'llama16m-debtext', 'llama16m-debtext-Q8_0': 'llama16m-debtext', 'llama16m-debtext-Q4_0': 'llama16m-debtext',
+};
 const readJson = (f: string): unknown => JSON.parse(readFileSync(new URL(f, dir), 'utf8'));
 
 const models = new Map<string, { model: ReturnType<typeof openModel>; sha256: string }>();
@@ -30,7 +34,9 @@ function modelOf(id: string) {
 }
 
 test('schedules/ ships a calibration and a schedule for every model family', () => {
-  expect(calibrations.sort()).toEqual(['llama16m-debtext-F32.calib.json', 'stories260K.calib.json']);
+  expect(calibrations.sort()).toEqual([
+    'llama16m-debtext-F32.calib.json', 'llama16m-debtext-Q4_0.calib.json', 'llama16m-debtext-Q8_0.calib.json', 'stories260K.calib.json',
+  ]);
   expect(schedules.sort()).toEqual(['llama16m-debtext-F32.json', 'stories260K.json']);
 });
 
@@ -42,27 +48,43 @@ test.each(calibrations)('%s is a valid calibration of its model', (f) => {
   for (const rows of cal.greedy) expect(rows.at(-1)![1].every((s) => s === 1)).toBe(true);
 });
 
-test.each(schedules)('%s is a valid schedule of its model: levels 0.4–0.8, measured, thresholds from its calibration', (f) => {
+test.each(schedules)('%s is a valid schedule of its model: levels 0.4–0.8, uniform and searched, measured, thresholds from its calibration', (f) => {
   const id = f.replace('.json', '');
   const { model, sha256 } = modelOf(id);
   const s = parseSchedule(readJson(f), { sha256, config: model.config });
   expect(s.model.id).toBe(id);
-  expect(s.levels.map((l) => l.target)).toEqual([0.4, 0.5, 0.6, 0.7, 0.8]);
+  const TARGETS = [0.4, 0.5, 0.6, 0.7, 0.8];
+  expect(scheduleTargets(s)).toEqual(TARGETS);
   const cal = parseCalibration(readJson(`${id}.calib.json`), model.config);
-  const rebuilt = scheduleFromCalibration(cal, [0.4, 0.5, 0.6, 0.7, 0.8], 'was-greedy', id);
+  const rebuilt = scheduleFromCalibration(cal, TARGETS, 'was-greedy', id);
   expect(s.model).toEqual(rebuilt.model);
   expect(s.params).toEqual(rebuilt.params);
-  s.levels.forEach((level, i) => {
-    expect(level.method).toBe('was-greedy');
-    expect(level.measured).toBe(true);
-    expect(level.thresholds).toEqual(rebuilt.levels[i]!.thresholds);
-    expect(level.projections).toEqual(rebuilt.levels[i]!.projections);
-    // Measured on calibration text: within a few points of the target the greedy split aims at.
-    expect(Math.abs(level.skippedWeightFraction - level.target)).toBeLessThan(0.03);
-    expect(level.calibrationLoss).toBeGreaterThan(0);
+  const perBlock = s.params.reduce((a, b) => a + b, 0);
+  TARGETS.forEach((target, i) => {
+    const uniform = scheduleLevel(s, target, 'was-greedy');
+    const bo = scheduleLevel(s, target, 'was-bo');
+    expect(scheduleLevel(s, target)).toBe(bo); // was-bo is the default
+    expect(uniform.thresholds).toEqual(rebuilt.levels[i]!.thresholds);
+    expect(uniform.projections).toEqual(rebuilt.levels[i]!.projections);
+    // The search's constraint: the parameter-weighted mean of the block levels is the target.
+    expect(Math.abs(weightedMean(bo.blocks.map(() => perBlock), bo.blocks) - target)).toBeLessThan(1e-6);
+    const split = splitBlocks(cal, bo.blocks);
+    expect(bo.projections).toEqual(split.projections);
+    expect(bo.thresholds).toEqual(split.thresholds);
+    for (const level of [uniform, bo]) {
+      expect(level.measured).toBe(true);
+      expect(level.lossKind).toBe('mean-kl');
+      // Measured on calibration text: within a few points of the target the greedy split aims at.
+      expect(Math.abs(level.skippedWeightFraction - target)).toBeLessThan(0.03);
+      expect(level.calibrationLoss).toBeGreaterThan(0);
+    }
+    // The trace starts at the uniform schedule; the level kept is its best evaluation.
+    expect(bo.search!.trace).toHaveLength(bo.search!.budget);
+    expect(bo.search!.trace[0]).toBe(uniform.calibrationLoss);
+    expect(bo.calibrationLoss).toBe(Math.min(...bo.search!.trace));
   });
   // Loss grows with sparsity.
-  const losses = s.levels.map((l) => l.calibrationLoss!);
+  const losses = TARGETS.map((t) => scheduleLevel(s, t, 'was-greedy').calibrationLoss!);
   expect(losses).toEqual([...losses].sort((a, b) => a - b));
 });
 
@@ -70,7 +92,7 @@ describe('schedule runtime (stories260K)', () => {
   const { model, sha256 } = modelOf('stories260K');
   const file = readJson('stories260K.json') as Schedule;
 
-  test('scheduleTau gives the τ of the calibration\'s was-greedy mode at the same level', async () => {
+  test('scheduleTau of a was-greedy level gives the τ of the calibration\'s was-greedy mode at the same level', async () => {
     const weights = loadWeightsF32(model.file, model.config);
     const wasmNorms = projectionNorms(model, weights, await loadWasmNode('release'));
     const norms = modelProjectionNorms(model);
@@ -82,7 +104,7 @@ describe('schedule runtime (stories260K)', () => {
     const cal = parseCalibration(readJson('stories260K.calib.json'), model.config);
     const schedule = parseSchedule(file, { sha256 });
     for (const level of [0.4, 0.6, 0.8]) {
-      const got = scheduleTau(schedule, level, norms);
+      const got = scheduleTau(schedule, level, norms, 'was-greedy');
       const want = buildTau(cal, 'was-greedy', level, norms)!;
       got.forEach((layer, l) => layer.forEach((tau, p) => {
         if (tau === null) expect(want[l]![p]!.every((t) => t === -1)).toBe(true);
@@ -119,6 +141,34 @@ describe('schedule runtime (stories260K)', () => {
     const other = modelOf('llama16m-debtext-F32');
     expect(code(() => parseSchedule(file, { config: other.model.config }))).toBe('SCHEDULE_MODEL_MISMATCH');
     expect(code(() => scheduleLevel(parseSchedule(file), 0.65))).toBe('SCHEDULE_LEVEL_MISSING');
-    expect(() => scheduleLevel(parseSchedule(file), 0.65)).toThrow(/has 0.4, 0.5, 0.6, 0.7, 0.8/);
+    expect(() => scheduleLevel(parseSchedule(file), 0.65)).toThrow(/has levels 0.4, 0.5, 0.6, 0.7, 0.8/);
+    // Levels are keyed by (target, method): a second was-bo 0.6 is malformed; a file without one falls back.
+    const twice = clone();
+    twice.levels.push({ ...scheduleLevel(twice, 0.6, 'was-bo') });
+    expect(() => parseSchedule(twice)).toThrow(/target 0.6 with method was-bo appears twice/);
+    const greedyOnly = clone();
+    greedyOnly.levels = greedyOnly.levels.filter((l) => l.method === 'was-greedy');
+    expect(scheduleLevel(parseSchedule(greedyOnly), 0.6).method).toBe('was-greedy');
+    expect(() => scheduleLevel(parseSchedule(greedyOnly), 0.6, 'was-bo')).toThrow(/only with method was-greedy/);
+    const badTrace = clone();
+    scheduleLevel(badTrace, 0.5, 'was-bo').search!.trace = [];
+    expect(code(() => parseSchedule(badTrace))).toBe('BAD_SCHEDULE');
+    const badKind = clone();
+    (badKind.levels[0] as { lossKind: string }).lossKind = 'ppl';
+    expect(() => parseSchedule(badKind)).toThrow(/lossKind must be one of mean-kl, mean-nll/);
+  });
+
+  test('greedySplit reads the greedy table between rows: block sparsity exactly s, rows unchanged', () => {
+    const cal = parseCalibration(readJson('stories260K.calib.json'), model.config);
+    const total = cal.params.reduce((a, b) => a + b, 0);
+    for (const l of [0, 4]) {
+      for (const s of [0, 0.013, 0.4, 0.4125, 0.61, 0.77, 0.95]) {
+        const levels = greedySplit(cal, s, l);
+        expect(Math.abs(levels.reduce((a, x, p) => a + x * cal.params[p]!, 0) / total - s)).toBeLessThan(2e-6);
+        for (const x of levels) expect(x >= 0 && x <= 1).toBe(true);
+      }
+      for (const [s, levels] of cal.greedy[l]!) expect(greedySplit(cal, s, l)).toEqual(levels);
+      expect(projectionLevels(cal, 'was-greedy', 0.61, l)).toEqual(greedySplit(cal, 0.61, l));
+    }
   });
 });

@@ -58,7 +58,8 @@ describe('createEngine over worker_threads (reference backend)', () => {
     expect(events.some((e) => e.phase === 'read' && e.loaded === info.bytes && e.total === info.bytes)).toBe(true);
     const list = await engine.schedules();
     expect(list.map((s) => s.name)).toEqual(['stories260K']);
-    expect(list[0]!.levels.map((l) => l.target)).toEqual([0.4, 0.5, 0.6, 0.7, 0.8]);
+    expect([...new Set(list[0]!.levels.map((l) => l.target))]).toEqual([0.4, 0.5, 0.6, 0.7, 0.8]);
+    expect(new Set(list[0]!.levels.map((l) => l.method))).toEqual(new Set(['was-greedy', 'was-bo']));
   });
 
   test('dense greedy text streams and equals the llama2.c golden', async () => {
@@ -176,9 +177,30 @@ describe('createEngine over worker_threads (reference backend)', () => {
   });
 });
 
+describe('createEngine over worker_threads (CPU backend: Wasm SIMD, worker threads of its own)', () => {
+  test('dense greedy equals the golden; a schedule runs sparse, counts its skipped fraction, and dense again', async () => {
+    const engine = sdk.createEngine({ backend: 'cpu', threads: 2 });
+    try {
+      const info = await engine.load(MODEL, { contextSize: 64 });
+      expect(info.backend).toBe('cpu');
+      const dense = await engine.generate(golden.prompt, GREEDY).result;
+      expect(dense).toMatchObject({ backend: 'cpu', skippedWeightFraction: 0 });
+      expect(dense.tokenIds).toEqual(golden.generated_ids);
+      const sparse = await engine.generate(golden.prompt, { ...GREEDY, schedule: { name: 'stories260K', level: 0.6 } }).result;
+      expect(sparse.tokenIds).toHaveLength(GREEDY.maxTokens);
+      expect(sparse.skippedWeightFraction).toBeGreaterThan(0.5);
+      expect((await engine.generate(golden.prompt, GREEDY).result).tokenIds).toEqual(golden.generated_ids);
+      const tooBig = await rejection(engine.load(MODEL, { backend: 'cpu', contextSize: 2048, threads: 0 }));
+      expect(tooBig).toMatchObject({ name: 'OptionError', option: 'threads' });
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
 describe('createEngine over worker_threads (WebGPU through dawn.node)', () => {
   test('dense greedy equals the golden; a schedule runs sparse and measures its skipped fraction', async (ctx) => {
-    const engine = sdk.createEngine();
+    const engine = sdk.createEngine({ backend: 'webgpu' });
     try {
       try {
         await engine.load(MODEL, { contextSize: 64 });

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { ContextOverflowError, EngineError, ModelFormatError, ModelLoadError, OptionError, WasEdgeError } from '../../src/errors.js';
 import { AbortError } from '../../src/generate.js';
 import { GpuDeviceLostError, WebGPUUnavailableError } from '../../src/gpu/errors.js';
+import { CpuMemoryError } from '../../src/cpu/errors.js';
 import { ScheduleError } from '../../src/sparsity/schedule.js';
 import { deserializeThrown, installTransferHandlers, releaseSignal, serializeThrown } from '../../src/sdk/transfer.js';
 
@@ -21,6 +22,7 @@ const ERRORS: Record<string, () => unknown> = {
   lost: () => new GpuDeviceLostError('unknown', 'driver reset'),
   abort: () => new AbortError(new DOMException('stop', 'AbortError'), 'Loading'),
   engine: () => new EngineError('NO_MODEL', 'load first'),
+  wasm: () => new CpuMemoryError('MODEL_TOO_LARGE_FOR_WASM', { total: 5 * 2 ** 30, weights: 4 * 2 ** 30, kvCache: 2 ** 30, contextSize: 4096 }, 2 ** 32, { contextSize: 0, q4Bytes: 2 ** 30 }),
   range: () => new RangeError('plain'),
   dom: () => new DOMException('gone', 'NotFoundError'),
   string: () => 'just a string',
@@ -74,6 +76,7 @@ describe('errors across the boundary', () => {
     ['format', ModelFormatError, 'BAD_MAGIC'], ['schedule', ScheduleError, 'SCHEDULE_MODEL_MISMATCH'],
     ['load', ModelLoadError, 'INTEGRITY_MISMATCH'], ['gpu', WebGPUUnavailableError, 'WEBGPU_UNAVAILABLE'],
     ['lost', GpuDeviceLostError, 'GPU_DEVICE_LOST'], ['abort', AbortError, 'ABORTED'], ['engine', EngineError, 'NO_MODEL'],
+    ['wasm', CpuMemoryError, 'MODEL_TOO_LARGE_FOR_WASM'],
   ] as const)('%s: same class, name, code, message, stack and fields', async (kind, cls, code) => {
     for (const p of [remote.fail(kind), remote.failLater(kind)]) {
       const e = await caught(p) as WasEdgeError;
