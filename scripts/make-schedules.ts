@@ -14,15 +14,19 @@ const TARGETS = '0.4,0.5,0.6,0.7,0.8';
 const SEED = '1';
 /**
  * model id → GGUF under shared/models and the search's size: 30 evaluations per target, and as many
- * calibration tokens as let both models finish in about 15 minutes on a 2-core machine
+ * calibration tokens as let two models finish in about 15 minutes on a 2-core machine
  * (BENCHMARKS.md, schedule search: llama16m at ~4 ms a token on one CPU thread).
  */
 const MODELS: Record<string, { file: string; tokens: number; budget: number }> = {
   stories260K: { file: 'stories260K/stories260K.gguf', tokens: 4096, budget: 30 },
   'llama16m-debtext-F32': { file: 'llama16m-debtext/llama16m-debtext-F32.gguf', tokens: 1024, budget: 30 },
+  'llama16m-debtext-Q8_0': { file: 'llama16m-debtext/llama16m-debtext-Q8_0.gguf', tokens: 1024, budget: 30 },
+  'llama16m-debtext-Q4_0': { file: 'llama16m-debtext/llama16m-debtext-Q4_0.gguf', tokens: 1024, budget: 30 },
 };
+// `npm run schedules -- ID...` rebuilds only those models.
+const only = process.argv.slice(2);
 
-const runs = Object.entries(MODELS).map(([id, m]) => new Promise<void>((done, fail) => {
+const runs = Object.entries(MODELS).filter(([id]) => only.length === 0 || only.includes(id)).map(([id, m]) => new Promise<void>((done, fail) => {
   const args = [resolve(root, 'bin/was-edge.mjs'), 'schedule', '--model', resolve(shared, 'models', m.file),
     '--calib', resolve(root, 'schedules', `${id}.calib.json`), '--text', resolve(shared, 'data/tinystories_calib.txt'),
     '--tokens', String(m.tokens), '--ctx', '256', '--targets', TARGETS, '--budget', String(m.budget), '--seed', SEED,

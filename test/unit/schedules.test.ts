@@ -37,7 +37,7 @@ test('schedules/ ships a calibration and a schedule for every model family', () 
   expect(calibrations.sort()).toEqual([
     'llama16m-debtext-F32.calib.json', 'llama16m-debtext-Q4_0.calib.json', 'llama16m-debtext-Q8_0.calib.json', 'stories260K.calib.json',
   ]);
-  expect(schedules.sort()).toEqual(['llama16m-debtext-F32.json', 'stories260K.json']);
+  expect(schedules.sort()).toEqual(['llama16m-debtext-F32.json', 'llama16m-debtext-Q4_0.json', 'llama16m-debtext-Q8_0.json', 'stories260K.json']);
 });
 
 test.each(calibrations)('%s is a valid calibration of its model', (f) => {
