@@ -12,9 +12,8 @@ import type { PreparedOp } from '../src/gpu/pipeline.js';
 import { vectorBytes } from '../src/gpu/pipeline.js';
 import { uploadMatrix, type WeightFormat } from '../src/gpu/weights.js';
 import type { LlamaConfig } from '../src/model/config.js';
-import { f32ToF16 } from '../src/model/tensor.js';
 import type { QuantFormat, QuantSource } from '../src/gpu/quant.js';
-import { randomWeights, timePass } from './timing.js';
+import { randomQuantBlocks, randomWeights, timePass } from './timing.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' }, formats: { type: 'string' }, 'no-gemv': { type: 'boolean' } } });
 const quick = !!args.quick; // small shapes: checks the script on a CPU adapter
@@ -118,17 +117,7 @@ function syntheticSource(c: LlamaConfig, quant?: QuantFormat): WeightSource {
       return names.map((n) => {
         const [rows, cols] = shapeOf(n);
         const key = `${rows}x${cols}`;
-        if (!quantCache.has(key)) {
-          const B = quant === 'q4_0' ? 18 : 34;
-          const bytes = new Uint8Array(rows * (cols / 32) * B);
-          for (let b = 0; b < bytes.length / B; b++) {
-            const d = f32ToF16(2 ** (-8 + 4 * Math.random()) * (Math.random() < 0.5 ? -1 : 1));
-            bytes[b * B] = d & 0xff;
-            bytes[b * B + 1] = d >> 8;
-            for (let i = 2; i < B; i++) bytes[b * B + i] = (Math.random() * 256) | 0;
-          }
-          quantCache.set(key, { format: quant, bytes, rows, cols });
-        }
+        if (!quantCache.has(key)) quantCache.set(key, randomQuantBlocks(quant, rows, cols));
         return quantCache.get(key)!;
       });
     } : undefined,

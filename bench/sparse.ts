@@ -17,9 +17,8 @@ import { vectorBytes } from '../src/gpu/pipeline.js';
 import * as qgemv from '../src/gpu/qgemv.js';
 import { destroyQuant, uploadQuantMatrix, uploadQuantTransposedStack, type QuantFormat, type QuantMatrix, type QuantTransposed } from '../src/gpu/quant.js';
 import * as sparseGemv from '../src/gpu/sparse_gemv.js';
-import { f32ToF16 } from '../src/model/tensor.js';
 import { destroyTransposed, destroyWeights, uploadMatrix, uploadTransposed, type TransposedWeightTensor, type WeightFormat, type WeightTensor } from '../src/gpu/weights.js';
-import { randomWeights, timePass } from './timing.js';
+import { randomQuantBlocks, randomWeights, timePass } from './timing.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, formats: { type: 'string' } } });
 const formats = (args.formats ?? 'f16,f32,q4_0').split(',');
@@ -155,15 +154,7 @@ for (const format of formats.filter((f) => f === 'q4_0' || f === 'q8_0') as Quan
     const codeBytes = format === 'q4_0' ? 0.5 : 1;
     const bytes = rows * cols * (codeBytes + 2 / 32);
     const copies = quick ? 2 : Math.max(2, Math.floor(600e6 / bytes) + 1);
-    const B = format === 'q4_0' ? 18 : 34;
-    const raw = new Uint8Array(rows * (cols / 32) * B);
-    for (let b = 0; b < raw.length / B; b++) {
-      const d = f32ToF16(2 ** (-8 + 4 * Math.random()) * (Math.random() < 0.5 ? -1 : 1));
-      raw[b * B] = d & 0xff;
-      raw[b * B + 1] = d >> 8;
-      for (let i = 2; i < B; i++) raw[b * B + i] = (Math.random() * 256) | 0;
-    }
-    const src = { format, bytes: raw, rows, cols };
+    const src = randomQuantBlocks(format, rows, cols);
     const xs = Float32Array.from({ length: cols }, () => Math.random() * 2 - 1);
     const x = device.createBuffer({ size: vectorBytes(cols), usage: storageUsage });
     const tau = device.createBuffer({ size: vectorBytes(cols), usage: storageUsage });

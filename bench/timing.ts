@@ -1,6 +1,8 @@
 // What every benchmark shares: timing a recorded pass, random weights, the printed table.
 import type { GpuContext } from '../src/gpu/device.js';
+import type { QuantFormat, QuantSource } from '../src/gpu/quant.js';
 import type { WeightFormat } from '../src/gpu/weights.js';
+import { f32ToF16 } from '../src/model/tensor.js';
 
 /**
  * Best time per repetition of `encode` (one pass, one submit, `reps` repetitions), in µs: GPU time
@@ -44,4 +46,17 @@ export async function timePass(ctx: GpuContext, encode: (pass: GPUComputePassEnc
 export function randomWeights(n: number, format: WeightFormat): Float32Array | Uint16Array {
   if (format === 'f32') return Float32Array.from({ length: n }, () => Math.random() - 0.5);
   return Uint16Array.from({ length: n }, () => 0x3000 + ((Math.random() * 0x0fff) | 0) + (Math.random() < 0.5 ? 0x8000 : 0));
+}
+
+/** Random GGUF Q8_0/Q4_0 blocks of a rows × cols matrix: f16 scales ±2^[−8, −4), random code bytes. */
+export function randomQuantBlocks(format: QuantFormat, rows: number, cols: number): QuantSource {
+  const B = format === 'q4_0' ? 18 : 34;
+  const bytes = new Uint8Array(rows * (cols / 32) * B);
+  for (let b = 0; b < bytes.length / B; b++) {
+    const d = f32ToF16(2 ** (-8 + 4 * Math.random()) * (Math.random() < 0.5 ? -1 : 1));
+    bytes[b * B] = d & 0xff;
+    bytes[b * B + 1] = d >> 8;
+    for (let i = 2; i < B; i++) bytes[b * B + i] = (Math.random() * 256) | 0;
+  }
+  return { format, bytes, rows, cols };
 }

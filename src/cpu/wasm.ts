@@ -3,6 +3,7 @@
 // 8): nothing is copied per call.
 
 import { WasEdgeError } from '../errors.js';
+import { readAsString } from '../wasm/module.js';
 
 /** `release` (optimised, no asserts), `debug` (asserts on, for tests), `release-mt` (shared memory, threads). */
 export type CpuWasmVariant = 'release' | 'debug' | 'release-mt';
@@ -92,14 +93,4 @@ export async function instantiateCpu(module: WebAssembly.Module, memory: WebAsse
     throw new WasEdgeError('WASM_LOAD_FAILED', `The CPU module's static data end at ${exports.heapBase()}, past ${HEAP_START}: a build error`);
   }
   return exports;
-}
-
-/** An AssemblyScript string: UTF-16LE code units, byte length in the 4 bytes before `ptr`. */
-function readAsString(memory: WebAssembly.Memory, ptr: number): string {
-  ptr >>>= 0;
-  const size = memory.buffer.byteLength;
-  if (ptr < 4 || ptr > size) return '?';
-  const bytes = new DataView(memory.buffer).getUint32(ptr - 4, true);
-  if (ptr + bytes > size) return '?';
-  return new TextDecoder('utf-16le').decode(new Uint8Array(memory.buffer, ptr, bytes).slice());
 }

@@ -190,14 +190,17 @@ async function fetchBytes(url: URL): Promise<ArrayBuffer> {
   return response.arrayBuffer();
 }
 
-/** An AssemblyScript string: UTF-16LE code units, byte length in the 4 bytes before `ptr`. */
-function readAsString(memory: WebAssembly.Memory, ptr: number): string {
+/**
+ * An AssemblyScript string: UTF-16LE code units, byte length in the 4 bytes before `ptr`. Copied out
+ * first, as TextDecoder refuses views of a shared memory (the threaded CPU module's).
+ */
+export function readAsString(memory: WebAssembly.Memory, ptr: number): string {
   ptr >>>= 0;
   const size = memory.buffer.byteLength;
   if (ptr < 4 || ptr > size) return '?';
   const bytes = new DataView(memory.buffer).getUint32(ptr - 4, true);
   if (ptr + bytes > size) return '?';
-  return new TextDecoder('utf-16le').decode(new Uint8Array(memory.buffer, ptr, bytes));
+  return new TextDecoder('utf-16le').decode(new Uint8Array(memory.buffer, ptr, bytes).slice());
 }
 
 /**
