@@ -260,18 +260,7 @@ interface CheckedOptions extends BoSetup {
   weights: Float64Array;
   lo: Float64Array;
   hi: Float64Array;
-  target: number;
-  seed: number;
   maxObservations: number;
-  initialDesign: number;
-  rawSamples: number;
-  restarts: number;
-  fitStarts: number;
-  fitIterations: number;
-  ascentSteps: number;
-  failureTolerance: number;
-  noiseFloor: number;
-  prior: boolean;
 }
 
 /** Checks every option once and returns a normalised copy (STYLE lesson 6). */

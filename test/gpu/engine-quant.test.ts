@@ -10,26 +10,12 @@ import { ReferenceBackend } from '../../src/reference/backend.js';
 import { projectionNorms } from '../../src/sparsity/calibrate.js';
 import { buildTau, parseCalibration } from '../../src/sparsity/plan.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
+import { allLogits, maxDelta } from '../helpers/backend.js';
 import { readF32, readShared, sharedPath } from '../helpers/shared.js';
 import { describeGpu, gpu } from './context.js';
 
 const golden = JSON.parse(readFileSync(sharedPath('reference/llama16m-debtext/greedy_the_meaning_of_life_is.json'), 'utf8'));
 const seq: number[] = [...golden.prompt_ids, ...golden.generated_ids.slice(0, -1)];
-
-async function logitsOf(b: { feed: WebGPUBackend['feed'] }, ids: number[]): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  await b.feed(ids, 0, (_, l) => out.push(l.slice()));
-  return out;
-}
-
-function maxDelta(a: Float32Array[], b: Float32Array[] | Float32Array, V: number): number {
-  let d = 0;
-  a.forEach((row, p) => {
-    const other = b instanceof Float32Array ? b.subarray(p * V, (p + 1) * V) : b[p]!;
-    for (let i = 0; i < V; i++) d = Math.max(d, Math.abs(row[i]! - other[i]!));
-  });
-  return d;
-}
 
 describeGpu('WebGPU engine, quantized weights kept quantized (llama16m-debtext Q8_0, Q4_0)', () => {
   for (const type of ['Q8_0', 'Q4_0']) {
@@ -37,9 +23,9 @@ describeGpu('WebGPU engine, quantized weights kept quantized (llama16m-debtext Q
       const m = openModel(readShared(`models/llama16m-debtext/llama16m-debtext-${type}.gguf`));
       const V = m.config.vocabSize;
       const b = await WebGPUBackend.create(gpu, m, { contextSize: 64 });
-      const got = await logitsOf(b, seq);
+      const got = await allLogits(b, seq);
       const ref = new ReferenceBackend(m.config, loadWeightsF32(m.file, m.config), 64);
-      const want = await logitsOf(ref, seq);
+      const want = await allLogits(ref, seq);
       const d = maxDelta(got, want, V);
       const llama = maxDelta(got, readF32(`reference/llama16m-debtext/logits_the_meaning_of_life_is.llama_cpp_${type}_kvf32.f32`), V);
       const f32 = await WebGPUBackend.create(gpu, m, { contextSize: 64, weightFormat: 'f32' });
@@ -67,8 +53,8 @@ describeGpu('WebGPU engine, quantized weights kept quantized (llama16m-debtext Q
     const run = { tau, skippedParams: 0, totalParams: 0 };
     const ref = new ReferenceBackend(m.config, weights, 64, { sparse: run }, 'all');
     const ids = seq.slice(0, 12);
-    const got = await logitsOf(b, ids);
-    const want = await logitsOf(ref, ids);
+    const got = await allLogits(b, ids);
+    const want = await allLogits(ref, ids);
     const d = maxDelta(got, want, m.config.vocabSize);
     const skipped = await b.skippedWeightFraction();
     console.log(`Q4_0 was 0.5: max |Δlogit| vs reference sparse ${d.toExponential(2)}; skipped ${skipped} (reference ${run.skippedParams / run.totalParams})`);

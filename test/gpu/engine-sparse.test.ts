@@ -8,23 +8,13 @@ import { ReferenceBackend } from '../../src/reference/backend.js';
 import { projectionNorms } from '../../src/sparsity/calibrate.js';
 import { buildTau, parseCalibration, type SparsityMode } from '../../src/sparsity/plan.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
+import { greedy } from '../helpers/backend.js';
 import { readShared } from '../helpers/shared.js';
 import { describeGpu, gpu } from './context.js';
 
 const model = openModel(readShared('models/stories260K/stories260K.gguf'));
 const weights = loadWeightsF32(model.file, model.config);
 const cal = parseCalibration(JSON.parse(readFileSync(new URL('../../schedules/stories260K.calib.json', import.meta.url), 'utf8')), model.config);
-
-async function greedy(b: { feed: WebGPUBackend['feed']; feedArgmax: WebGPUBackend['feedArgmax'] }, prompt: number[], n: number) {
-  const out: number[] = [];
-  await b.feed(prompt.slice(0, -1), 0);
-  let next = await b.feedArgmax(prompt.at(-1)!, prompt.length - 1);
-  for (let pos = prompt.length; out.length < n; pos++) {
-    out.push(next);
-    if (out.length < n) next = await b.feedArgmax(next, pos);
-  }
-  return out;
-}
 
 describeGpu('WebGPU engine, sparse decode (stories260K, shipped calibration)', () => {
   // Thresholding is discontinuous: a channel whose |x_j| lies within float rounding of τ_j may fall

@@ -9,6 +9,7 @@ import { nodeGPU } from '../../src/gpu/node-gpu.js';
 import { openModel, type Model } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
 import { ReferenceBackend } from '../../src/reference/backend.js';
+import { maxDelta } from '../helpers/backend.js';
 import { readF32, readShared, sharedPath } from '../helpers/shared.js';
 import { describeGpu, gpu } from './context.js';
 
@@ -25,15 +26,6 @@ async function referenceLogits(m: Model): Promise<Float32Array[]> {
   const rows: Float32Array[] = [];
   await b.feed(ids, 0, (_, l) => rows.push(l.slice()));
   return rows;
-}
-
-function maxDelta(a: Float32Array[], b: Float32Array[] | Float32Array, vocab: number): number {
-  let d = 0;
-  a.forEach((row, i) => row.forEach((v, j) => {
-    const ref = Array.isArray(b) ? b[i]![j]! : b[i * vocab + j]!;
-    d = Math.max(d, Math.abs(v - ref));
-  }));
-  return d;
 }
 
 const contexts: GpuContext[] = [];

@@ -17,6 +17,7 @@ import { projectionNorms } from '../../src/sparsity/calibrate.js';
 import { buildTau, parseCalibration, type SparsityMode } from '../../src/sparsity/plan.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
 import { readF32, readShared, sharedPath } from '../helpers/shared.js';
+import { allLogits, greedy, maxDelta } from '../helpers/backend.js';
 
 const models = new Map<string, Model>();
 const model = (path: string) => {
@@ -26,34 +27,6 @@ const model = (path: string) => {
 /** Single-threaded on the debug build (asserts on) unless told otherwise. */
 const cpu = async (m: Model, opts: Parameters<typeof CpuBackend.create>[1] = {}) =>
   CpuBackend.create(m, { contextSize: 64, wasm: await cpuWasmNode('debug'), ...opts });
-
-type Feeder = { feed: CpuBackend['feed']; feedArgmax: CpuBackend['feedArgmax'] };
-
-async function greedy(b: Feeder, prompt: number[], n: number): Promise<number[]> {
-  const out: number[] = [];
-  await b.feed(prompt.slice(0, -1), 0);
-  let next = await b.feedArgmax(prompt.at(-1)!, prompt.length - 1);
-  for (let pos = prompt.length; out.length < n; pos++) {
-    out.push(next);
-    if (out.length < n) next = await b.feedArgmax(next, pos);
-  }
-  return out;
-}
-
-async function allLogits(b: Feeder, ids: number[]): Promise<Float32Array[]> {
-  const rows: Float32Array[] = [];
-  await b.feed(ids, 0, (_, l) => rows.push(l.slice()));
-  return rows;
-}
-
-function maxDelta(a: Float32Array[], b: Float32Array[] | Float32Array, vocab: number): number {
-  let d = 0;
-  a.forEach((row, i) => row.forEach((v, j) => {
-    const ref = Array.isArray(b) ? b[i]![j]! : b[i * vocab + j]!;
-    d = Math.max(d, Math.abs(v - ref));
-  }));
-  return d;
-}
 
 describe('CPU backend, stories260K', () => {
   const golden = JSON.parse(readFileSync(sharedPath('reference/stories260K/greedy_once_upon_a_time.json'), 'utf8'));

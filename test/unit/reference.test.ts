@@ -5,6 +5,7 @@ import { llamaConfig } from '../../src/model/config.js';
 import { parseGGUF } from '../../src/model/gguf.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
 import { ReferenceBackend } from '../../src/reference/backend.js';
+import { greedy } from '../helpers/backend.js';
 import { readF32, readShared, sharedPath } from '../helpers/shared.js';
 
 function backendFor(...path: string[]) {
@@ -21,17 +22,6 @@ async function maxLogitDelta(b: ReferenceBackend, ids: number[], golden: Float32
     for (let v = 0; v < vocab; v++) worst = Math.max(worst, Math.abs(logits[v]! - golden[i * vocab + v]!));
   });
   return worst;
-}
-
-async function greedy(b: ReferenceBackend, prompt: number[], n: number): Promise<number[]> {
-  const out: number[] = [];
-  await b.feed(prompt.slice(0, -1), 0);
-  let next = await b.feedArgmax(prompt.at(-1)!, prompt.length - 1);
-  for (let pos = prompt.length; out.length < n; pos++) {
-    out.push(next);
-    if (out.length < n) next = await b.feedArgmax(next, pos);
-  }
-  return out;
 }
 
 describe('stories260K', () => {
