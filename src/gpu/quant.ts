@@ -88,12 +88,6 @@ function checkSource(fn: string, m: QuantSource, cols?: number): void {
   if (m.bytes.byteLength < need) throw new KernelArgumentError(fn, `${m.rows}×${m.cols} ${m.format} needs ${need} bytes, got ${m.bytes.byteLength}`);
 }
 
-/** Bytes one row of a row-major quantized matrix takes on the GPU (codes and scales). */
-export function quantRowBytes(format: QuantFormat, cols: number): number {
-  const blocks = cols / 32;
-  return blocks * CODE_BYTES[format] + 4 * Math.ceil(blocks / 2);
-}
-
 /** Uploads a Q8_0/Q4_0 matrix in the row-major layout, sharded by rows to the binding limit. */
 export async function uploadQuantMatrix(ctx: GpuContext, m: QuantSource, opts: { label?: string; maxShardBytes?: number } = {}): Promise<QuantMatrix> {
   const fn = 'uploadQuantMatrix';
