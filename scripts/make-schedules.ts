@@ -20,6 +20,7 @@ const SEED = '1';
 const MODELS: Record<string, { file: string; tokens: number; budget: number }> = {
   stories260K: { file: 'stories260K/stories260K.gguf', tokens: 4096, budget: 30 },
   'llama16m-debtext-F32': { file: 'llama16m-debtext/llama16m-debtext-F32.gguf', tokens: 1024, budget: 30 },
+  'llama16m-debtext-F16': { file: 'llama16m-debtext/llama16m-debtext-F16.gguf', tokens: 1024, budget: 30 },
   'llama16m-debtext-Q8_0': { file: 'llama16m-debtext/llama16m-debtext-Q8_0.gguf', tokens: 1024, budget: 30 },
   'llama16m-debtext-Q4_0': { file: 'llama16m-debtext/llama16m-debtext-Q4_0.gguf', tokens: 1024, budget: 30 },
 };

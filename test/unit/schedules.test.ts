@@ -20,7 +20,7 @@ const all = readdirSync(dir);
 const calibrations = all.filter((f) => f.endsWith('.calib.json'));
 const schedules = all.filter((f) => f.endsWith('.json') && !f.endsWith('.calib.json'));
 const MODEL_DIRS: Record<string, string> = {
-  stories260K: 'stories260K', 'llama16m-debtext-F32': 'llama16m-debtext', 'llama16m-debtext-Q8_0': 'llama16m-debtext', 'llama16m-debtext-Q4_0': 'llama16m-debtext',
+  stories260K: 'stories260K', 'llama16m-debtext-F32': 'llama16m-debtext', 'llama16m-debtext-F16': 'llama16m-debtext', 'llama16m-debtext-Q8_0': 'llama16m-debtext', 'llama16m-debtext-Q4_0': 'llama16m-debtext',
 };
 const readJson = (f: string): unknown => JSON.parse(readFileSync(new URL(f, dir), 'utf8'));
 
@@ -35,9 +35,9 @@ function modelOf(id: string) {
 
 test('schedules/ ships a calibration and a schedule for every model family', () => {
   expect(calibrations.sort()).toEqual([
-    'llama16m-debtext-F32.calib.json', 'llama16m-debtext-Q4_0.calib.json', 'llama16m-debtext-Q8_0.calib.json', 'stories260K.calib.json',
+    'llama16m-debtext-F16.calib.json', 'llama16m-debtext-F32.calib.json', 'llama16m-debtext-Q4_0.calib.json', 'llama16m-debtext-Q8_0.calib.json', 'stories260K.calib.json',
   ]);
-  expect(schedules.sort()).toEqual(['llama16m-debtext-F32.json', 'llama16m-debtext-Q4_0.json', 'llama16m-debtext-Q8_0.json', 'stories260K.json']);
+  expect(schedules.sort()).toEqual(['llama16m-debtext-F16.json', 'llama16m-debtext-F32.json', 'llama16m-debtext-Q4_0.json', 'llama16m-debtext-Q8_0.json', 'stories260K.json']);
 });
 
 test.each(calibrations)('%s is a valid calibration of its model', (f) => {
