@@ -20,6 +20,8 @@ export interface PerplexityOptions {
   ctx: number;
   /** Evaluate at most this many chunks (for quick slices). */
   maxChunks?: number;
+  /** Skip this many chunks first, so that slices of one text can run in parallel and be merged. */
+  firstChunk?: number;
   onProgress?: (done: number, total: number) => void;
   /** A dense backend run in lockstep: its distributions give mean_kl. */
   dense?: Backend;
@@ -57,11 +59,15 @@ export async function perplexityOfTokens(backend: Backend, bos: number, tokens: 
   if (ctx > backend.contextSize) {
     throw new ContextOverflowError('CTX_TOO_LARGE', `ctx ${ctx} exceeds the context of ${backend.contextSize} the model was loaded with.`);
   }
-  let chunks = Math.floor(tokens.length / ctx);
-  if (o.maxChunks !== undefined) chunks = Math.min(chunks, o.maxChunks);
-  if (chunks < 1) {
+  const start = o.firstChunk ?? 0;
+  const total = Math.floor(tokens.length / ctx);
+  if (!Number.isInteger(start) || start < 0) throw new OptionError('firstChunk', `must be an integer ≥ 0, got ${start}.`);
+  if (total < 1) {
     throw new OptionError('text', `needs at least ${ctx} tokens for one chunk at ctx ${ctx}, has ${tokens.length}.`);
   }
+  if (start >= total) throw new OptionError('firstChunk', `is ${start}, but the text has only ${total} chunks of ${ctx} tokens.`);
+  let chunks = total - start;
+  if (o.maxChunks !== undefined) chunks = Math.min(chunks, o.maxChunks);
   const first = ctx >> 1;
   let nll = 0;
   let count = 0;
@@ -70,7 +76,7 @@ export async function perplexityOfTokens(backend: Backend, bos: number, tokens: 
   const denseLog = o.dense ? Array.from({ length: ctx - 1 - first }, () => new Float64Array(V)) : [];
   const log = new Float64Array(V);
   for (let c = 0; c < chunks; c++) {
-    const chunk = tokens.slice(c * ctx, (c + 1) * ctx);
+    const chunk = tokens.slice((start + c) * ctx, (start + c + 1) * ctx);
     chunk[0] = bos;
     await o.dense?.feed(chunk.slice(0, ctx - 1), 0, (i, logits) => {
       if (i >= first) logSoftmax(logits, denseLog[i - first]!);

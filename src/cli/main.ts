@@ -29,7 +29,7 @@ const USAGE = `usage:
   was-edge generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T]
                     [--top-k K] [--top-p P] [--seed S] [--stop TEXT]... [--ctx N]
                     [--backend webgpu|cpu|reference] [--threads N] [--json]
-  was-edge eval --model PATH --text PATH --ctx N [--max-chunks N] [--backend webgpu|cpu|reference]
+  was-edge eval --model PATH --text PATH --ctx N [--first-chunk N] [--max-chunks N] [--backend webgpu|cpu|reference]
                 [--threads N] [--json]
   was-edge calibrate --model PATH --text PATH [--tokens N] [--ctx N] [--greedy-tokens N] --out FILE
   was-edge schedule [--model PATH] [--calib FILE] [--text PATH] [--tokens N] [--ctx N]
@@ -278,7 +278,8 @@ async function cmdEval(args: string[], out: (s: string) => void, err: (s: string
     args: joinNegativeValues(args),
     options: {
       model: { type: 'string' }, text: { type: 'string' }, ctx: { type: 'string' },
-      'max-chunks': { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' }, ...SPARSITY_OPTIONS, ...CPU_OPTIONS,
+      'max-chunks': { type: 'string' }, 'first-chunk': { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' },
+      ...SPARSITY_OPTIONS, ...CPU_OPTIONS,
     },
     strict: true,
   });
@@ -302,6 +303,7 @@ async function cmdEval(args: string[], out: (s: string) => void, err: (s: string
       ctx,
       dense: sparse ? dense : undefined,
       maxChunks: intOption('max-chunks', v['max-chunks']),
+      firstChunk: intOption('first-chunk', v['first-chunk']),
       onProgress: (done, total) => {
         const s = (performance.now() - t0) / 1000;
         err(`\r[eval] chunk ${done}/${total}  ${(done / total * 100).toFixed(0)}%  ${s.toFixed(1)} s`);

@@ -104,6 +104,24 @@ describe('was-edge eval (llama.cpp perplexity method)', () => {
     }
   });
 
+  test('--first-chunk slices merge into the whole: nll weighted by tokens scored', async () => {
+    const evalJson = async (...a: string[]) => {
+      const r = await run('eval', '--model', STORIES, '--text', DEV, '--ctx', '128', '--json', ...a);
+      expect(r.code, r.err).toBe(0);
+      return JSON.parse(r.out);
+    };
+    const whole = await evalJson('--max-chunks', '6');
+    const a = await evalJson('--max-chunks', '2');
+    const b = await evalJson('--first-chunk', '2', '--max-chunks', '4');
+    expect(a.chunks + b.chunks).toBe(6);
+    const merged = (a.nll * a.tokens_scored + b.nll * b.tokens_scored) / (a.tokens_scored + b.tokens_scored);
+    expect(Math.abs(merged - whole.nll), `merged ${merged} whole ${whole.nll}`).toBeLessThan(1e-12);
+    expect(b.nll).not.toBe(whole.nll);
+    const past = await run('eval', '--model', STORIES, '--text', DEV, '--ctx', '128', '--first-chunk', '100000');
+    expect(past.code).toBe(2);
+    expect(past.err).toMatch(/firstChunk.*only \d+ chunks/);
+  });
+
   // The full table of ../shared/reference/stories260K/README.md; about a minute per row on two
   // cores with the reference backend, so it runs when WAS_EDGE_FULL_EVAL=1 (bench/ and the closing
   // notes record its figures).
