@@ -15,7 +15,9 @@ import type { LlamaConfig } from '../src/model/config.js';
 import type { QuantFormat, QuantSource } from '../src/gpu/quant.js';
 import { randomQuantBlocks, randomWeights, timePass } from './timing.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' }, formats: { type: 'string' }, 'no-gemv': { type: 'boolean' } } });
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' }, formats: { type: 'string' }, 'no-gemv': { type: 'boolean' }, qgemv: { type: 'string' } } });
+// --qgemv R,LANES,WG: the quantized GEMV variant of the engines (bench-sparse sweeps them).
+const qgemvTuning = args.qgemv ? (([r, l, w]) => ({ rowsPerGroup: Number(r), lanesPerRow: Number(l), workgroupSize: Number(w) }))(args.qgemv.split(',')) : undefined;
 const quick = !!args.quick; // small shapes: checks the script on a CPU adapter
 const ctx = await acquireDevice({ gpu: await nodeGPU() });
 const { device } = ctx;
@@ -133,7 +135,7 @@ for (const weightFormat of formats) {
   const quant = weightFormat === 'q4_0' || weightFormat === 'q8_0' ? weightFormat : undefined;
   const source = syntheticSource(config7b, quant);
   const engineFormat: 'auto' | WeightFormat = quant ? 'auto' : (weightFormat as WeightFormat);
-  const engine = await WebGPUBackend.fromSource(ctx, source, { weightFormat: engineFormat, contextSize: 512, prefillChunk: 8 });
+  const engine = await WebGPUBackend.fromSource(ctx, source, { weightFormat: engineFormat, contextSize: 512, prefillChunk: 8, qgemv: qgemvTuning });
   const pos = 255; // attention over 256 cached positions
   const n = quick ? 3 : 20;
   await engine.timeDecode(quick ? 2 : 100, pos); // raise the GPU clocks before measuring

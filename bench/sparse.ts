@@ -145,6 +145,14 @@ for (const format of formats.filter((f) => f === 'f16' || f === 'f32') as Weight
   }
 }
 
+// [rows per lane group, lanes per row, workgroup size]: 32 lanes in workgroups of 128 (the default
+// for ≥ 8192 rows), then more lane groups in flight (fewer rows each, wider workgroups).
+const QGEMV_VARIANTS: [number, number, number][] = [
+  [4, 32, 128], [2, 32, 128], [1, 32, 128], [2, 32, 256], [2, 64, 256], [4, 64, 256], [1, 64, 256], [2, 16, 128],
+];
+
+const qgemvTotals = new Map<string, number>(); // variant → µs summed over the shapes
+
 // Q4_0 kept quantized: dense qgemv (row-major blocks) against sparse_gemv over the input-channel-major
 // codes, same random blocks. "GB/s read" counts the bytes each kernel reads: codes and scales (dense:
 // 0.5 + 2/32 bytes a weight; sparse: the active channels' codes and the scales of their groups).
@@ -177,20 +185,24 @@ for (const format of formats.filter((f) => f === 'q4_0' || f === 'q8_0') as Quan
       transposed.push({ ...transposed[0]!, shards: transposed[0]!.shards.map((sh) => ({ ...sh, codes: clone(sh.codes), scales: clone(sh.scales) })) });
     }
     const label = format === 'q4_0' ? 'Q4_0' : 'Q8_0';
-    // qgemv variants (rows per group of lanes, lanes); the default is the reference for the speed-ups.
+    // qgemv variants (rows per group of lanes R, lanes, workgroup size); the fastest one in this run
+    // is the reference for the speed-ups.
     let denseOps: PreparedOp[] = [];
     let denseUs = Infinity;
-    for (const [r, lanes] of [[4, 32], [2, 32], [8, 32], [8, 16], [4, 16]] as const) {
-      const ops = await Promise.all(dense.map((weights) => qgemv.prepare(ctx, { weights, x, y, accumulate: true, rowsPerGroup: r, lanesPerRow: lanes })));
+    let best = '';
+    for (const [r, lanes, wg] of QGEMV_VARIANTS) {
+      const ops = await Promise.all(dense.map((weights) => qgemv.prepare(ctx, { weights, x, y, accumulate: true, rowsPerGroup: r, lanesPerRow: lanes, workgroupSize: wg })));
       await time((p) => { for (const op of ops) op.encode(p); }, quick ? 2 : 100);
       const us = await time((p) => { for (const op of ops) op.encode(p); }, quick ? 2 : Math.ceil(400 / copies)) / copies;
-      console.log(`# ${shape} ${label} qgemv R ${r} lanes ${lanes}: ${fmt(us)} µs, ${fmt(bytes / (us * 1e-6) / 1e9, 0)} GB/s`);
-      table.push([shape, label, '-', `qgemv R ${r} lanes ${lanes}`, fmt(us), fmt(bytes / (us * 1e-6) / 1e9, 0), '', '']);
-      if (r === 4 && lanes === 32) { denseOps = ops; denseUs = us; } else for (const op of ops) op.destroy();
+      const name = `qgemv R ${r} lanes ${lanes} wg ${wg}`;
+      console.log(`# ${shape} ${label} ${name}: ${fmt(us)} µs, ${fmt(bytes / (us * 1e-6) / 1e9, 0)} GB/s`);
+      table.push([shape, label, '-', name, fmt(us), fmt(bytes / (us * 1e-6) / 1e9, 0), '', '']);
+      qgemvTotals.set(`${r},${lanes},${wg}`, (qgemvTotals.get(`${r},${lanes},${wg}`) ?? 0) + us);
+      if (us < denseUs) { for (const op of denseOps) op.destroy(); denseOps = ops; denseUs = us; best = name; } else for (const op of ops) op.destroy();
     }
     const checkOp = await qgemv.prepare(ctx, { weights: dense[0]!, x: xMasked, y: yCheck });
-    console.log(`# ${shape} ${label} dense qgemv ${fmt(denseUs)} µs, ${fmt(bytes / (denseUs * 1e-6) / 1e9, 0)} GB/s`);
-    table.push([shape, label, '-', 'dense qgemv (default)', fmt(denseUs), fmt(bytes / (denseUs * 1e-6) / 1e9, 0), '1.00', '']);
+    console.log(`# ${shape} ${label} fastest dense: ${best} ${fmt(denseUs)} µs, ${fmt(bytes / (denseUs * 1e-6) / 1e9, 0)} GB/s`);
+    table.push([shape, label, '-', `fastest dense: ${best}`, fmt(denseUs), fmt(bytes / (denseUs * 1e-6) / 1e9, 0), '1.00', '']);
     const scratch = device.createBuffer({ size: sparseGemv.scratchBytes(transposed[0]!, 256), usage: GPUBufferUsage.STORAGE });
     const sparseOps = await Promise.all(transposed.map((weights) => sparseGemv.prepare(ctx, { weights, x, tau, y, accumulate: true, scratch })));
     device.queue.writeBuffer(tau, 0, new Float32Array(cols).fill(-1));
@@ -220,6 +232,11 @@ for (const format of formats.filter((f) => f === 'q4_0' || f === 'q8_0') as Quan
     for (const w of [...dense, ...transposed]) destroyQuant(w);
     for (const b of [x, tau, y, yCheck, xMasked, scratch]) b.destroy();
   }
+}
+
+if (qgemvTotals.size) {
+  const [bestVariant] = [...qgemvTotals].sort((a, b) => a[1] - b[1])[0]!;
+  console.log(`# best qgemv over the shapes (R,lanes,wg; bench-decode --qgemv): ${bestVariant}`);
 }
 
 const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));

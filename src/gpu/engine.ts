@@ -50,6 +50,8 @@ export interface WebGPUBackendOptions {
    * prompts run (default 'sparse': all but the first 1 % of positions; see PrefillMode).
    */
   sparse?: { tau: (Float32Array | null)[][]; prefill?: PrefillMode };
+  /** Tuning of the quantized dense GEMV (benchmarks sweep it; the defaults are the measured best). */
+  qgemv?: qgemv.QgemvTuning;
 }
 
 /** Sparse-mode weights of one block: Wᵀ stacks (f32, f16 or quantized codes) and their τ buffers. */
@@ -278,7 +280,7 @@ export class WebGPUBackend implements Backend {
         const decode = step.maxTokens === 1;
         const matmul = (label: string, weights: DenseMatrix, xb: GPUBuffer, yb: GPUBuffer,
           extra: { norm?: { weight: GPUBuffer; eps: number }; accumulate?: boolean; xStride?: number; yStride?: number }) =>
-          isQuantMatrix(weights) ? qgemv.prepare(ctx, { label, weights, x: xb, y: yb, norm: extra.norm, accumulate: extra.accumulate })
+          isQuantMatrix(weights) ? qgemv.prepare(ctx, { ...opts.qgemv, label, weights, x: xb, y: yb, norm: extra.norm, accumulate: extra.accumulate })
             : decode ? gemv.prepare(ctx, { label, weights, x: xb, y: yb, norm: extra.norm, accumulate: extra.accumulate })
               : gemm.prepare(ctx, { label, weights, step, x: xb, y: yb, xStride: extra.xStride, yStride: extra.yStride, norm: extra.norm, accumulate: extra.accumulate });
         const ops: PreparedOp[] = [await embedding.prepare(ctx, { step, table: embd, out: x, label: 'embedding' })];

@@ -28,7 +28,7 @@ function randomQuant(next: () => number, format: QuantFormat, rows: number, cols
 const deq = (m: QuantSource) => dequantize(TYPE[m.format], m.bytes, m.rows * m.cols);
 const errors: string[] = [];
 
-interface DenseCase { format: QuantFormat; rows: number; cols: number; norm?: boolean; accumulate?: boolean; maxShardRows?: number; lanes?: number; r?: number }
+interface DenseCase { format: QuantFormat; rows: number; cols: number; norm?: boolean; accumulate?: boolean; maxShardRows?: number; lanes?: number; r?: number; wg?: number }
 
 async function checkDense(c: DenseCase, salt: number): Promise<void> {
   const next = rng(SEED + salt);
@@ -53,6 +53,7 @@ async function checkDense(c: DenseCase, salt: number): Promise<void> {
   const nb = storage(gpu, normW);
   const op = await qgemv.prepare(gpu, {
     weights: Wq, x: xb, y: yb, accumulate: c.accumulate, ...(c.norm ? { norm: { weight: nb, eps: 1e-5 } } : {}), ...(c.lanes ? { lanesPerRow: c.lanes } : {}), ...(c.r ? { rowsPerGroup: c.r } : {}),
+    ...(c.wg ? { workgroupSize: c.wg } : {}),
   });
   await run(gpu, op);
   const got = await readBuffer(gpu, yb, c.rows + 2);
@@ -140,6 +141,9 @@ describeGpu('quantized GEMV (Q8_0, Q4_0)', () => {
       await checkDense({ format, rows: 100, cols: 160, maxShardRows: 30, accumulate: true }, ++salt);
       await checkDense({ format, rows: 50, cols: 1024, lanes: 8 }, ++salt);
       for (const r of [1, 2, 3, 8]) await checkDense({ format, rows: 37, cols: 192, r, norm: r === 3 }, ++salt);
+      // The default for rows of ≥ 64 blocks: 64 lanes, workgroups of 256; and an explicit variant.
+      await checkDense({ format, rows: 75, cols: 2048, norm: true }, ++salt);
+      await checkDense({ format, rows: 37, cols: 2048, lanes: 64, wg: 256, r: 2, accumulate: true }, ++salt);
     });
     test(`${format} sparse over the input-channel-major layout: sparsity 0..1, segments, norm, SwiGLU input, shards`, async () => {
       for (const s of [0, 0.3, 0.5, 0.9, 1]) {
