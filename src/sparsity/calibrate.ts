@@ -96,7 +96,10 @@ export async function calibrate(model: Model, w: LlamaWeights, text: string, was
       let err = 0;
       for (let t = 0; t < greedyTokens; t++) {
         greedyState.x.set(blockInputs[l]!.subarray(t * c.dim, (t + 1) * c.dim));
-        block(c, L, greedyState, l, t, { sparse });
+        // BOS (position 0) runs dense and is not scored: at run time it is in the dense prefix of
+        // every prompt, and its outsized activations would otherwise dominate the error sum.
+        block(c, L, greedyState, l, t, t === 0 ? {} : { sparse });
+        if (t === 0) continue;
         const want = blockInputs[l + 1]!;
         for (let i = 0; i < c.dim; i++) err += (greedyState.x[i]! - want[t * c.dim + i]!) ** 2;
       }

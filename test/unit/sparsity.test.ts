@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { openModel } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
-import { createRunState, forward, type SparseRun } from '../../src/reference/llama.js';
+import { block, createRunState, forward, type SparseRun } from '../../src/reference/llama.js';
 import { calibrate, projectionNorms } from '../../src/sparsity/calibrate.js';
 import { buildTau, CalibrationError, parseCalibration, thresholdAt, type Calibration } from '../../src/sparsity/plan.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
@@ -44,6 +44,50 @@ describe('thresholds', () => {
         for (const s of rows[i]![1]) expect(s >= 0 && s <= 1).toBe(true);
       }
       expect(rows.at(-1)![1].every((s) => s === 1)).toBe(true);
+    }
+  });
+
+  test('each greedy step raises the projection of least block-output error over positions 1.., BOS run dense', () => {
+    // Recompute the criterion by hand for every step of every block: the dense residual stream of
+    // the first 16 calibration tokens, then each candidate's squared error at positions ≥ 1.
+    const c = model.config;
+    const tokens = model.tokenizer.encode(calibText, { bos: true }).slice(0, 16);
+    const inputs = Array.from({ length: c.nLayers + 1 }, () => new Float32Array(16 * c.dim));
+    const s = createRunState(c, 16);
+    tokens.forEach((t, i) => {
+      s.x.set(weights.tokenEmbedding.subarray(t * c.dim, (t + 1) * c.dim));
+      for (let l = 0; l < c.nLayers; l++) { inputs[l]!.set(s.x, i * c.dim); block(c, weights.layers[l]!, s, l, i); }
+      inputs[c.nLayers]!.set(s.x, i * c.dim);
+    });
+    const norms = projectionNorms(model, weights, wasm);
+    const error = (l: number, levels: number[]) => {
+      const run: SparseRun = { tau: [], skippedParams: 0, totalParams: 0 };
+      run.tau[l] = levels.map((lv, p) => {
+        const t = thresholdAt(cal.was[l]![p]!, cal.grid, lv);
+        return Float32Array.from(norms[l]![p]!, (n) => (t < 0 ? -1 : n > 0 ? t / n : Infinity));
+      });
+      const g = createRunState(c, 16);
+      let e = 0;
+      for (let i = 0; i < 16; i++) {
+        g.x.set(inputs[l]!.subarray(i * c.dim, (i + 1) * c.dim));
+        block(c, weights.layers[l]!, g, l, i, i === 0 ? {} : { sparse: run });
+        if (i > 0) for (let j = 0; j < c.dim; j++) e += (g.x[j]! - inputs[l + 1]![i * c.dim + j]!) ** 2;
+      }
+      return e;
+    };
+    for (let l = 0; l < c.nLayers; l++) {
+    const rows = cal.greedy[l]!;
+    for (let k = 1; k < rows.length; k++) {
+      const before = rows[k - 1]![1];
+      const raised = rows[k]![1].findIndex((v, p) => v !== before[p]);
+      const errs = [0, 1, 2, 3, 4, 5, 6].map((p) => {
+        if (before[p]! >= 1) return Infinity;
+        const cand = before.slice();
+        cand[p] = Math.min(1, before[p]! + (0.025 * cal.params.reduce((a, b) => a + b, 0)) / cal.params[p]!);
+        return error(l, cand);
+      });
+      expect(raised, `layer ${l} step ${k}: errors ${errs.map((e) => e.toExponential(3)).join(' ')}`).toBe(errs.indexOf(Math.min(...errs)));
+    }
     }
   });
 
