@@ -106,7 +106,7 @@ describe('was-edge eval (llama.cpp perplexity method)', () => {
 
   test('--first-chunk slices merge into the whole: nll weighted by tokens scored', async () => {
     const evalJson = async (...a: string[]) => {
-      const r = await run('eval', '--model', STORIES, '--text', DEV, '--ctx', '128', '--json', ...a);
+      const r = await run('eval', '--model', STORIES, '--text', DEV, '--ctx', '128', '--json', '--backend', 'cpu', '--threads', '1', ...a);
       expect(r.code, r.err).toBe(0);
       return JSON.parse(r.out);
     };
@@ -117,7 +117,7 @@ describe('was-edge eval (llama.cpp perplexity method)', () => {
     const merged = (a.nll * a.tokens_scored + b.nll * b.tokens_scored) / (a.tokens_scored + b.tokens_scored);
     expect(Math.abs(merged - whole.nll), `merged ${merged} whole ${whole.nll}`).toBeLessThan(1e-12);
     expect(b.nll).not.toBe(whole.nll);
-    const past = await run('eval', '--model', STORIES, '--text', DEV, '--ctx', '128', '--first-chunk', '100000');
+    const past = await run('eval', '--model', STORIES, '--text', DEV, '--ctx', '128', '--backend', 'cpu', '--first-chunk', '100000');
     expect(past.code).toBe(2);
     expect(past.err).toMatch(/firstChunk.*only \d+ chunks/);
   });
