@@ -55,6 +55,14 @@ export function matrixBytes(fmt: Format, inputs: number, outputs: number): { row
   return { rows: inputs * rowBytes(fmt, np), scales: quantized ? (inputs / 32) * np * 2 : 0 };
 }
 
+/** d[k·np + o] = s[o·K + k] for o < N, k < K, in blocks of B outputs (reads B source rows side by side). */
+function transpose<T extends Float32Array | Uint16Array>(s: T, d: T, K: number, N: number, np: number, B: number): void {
+  for (let o0 = 0; o0 < N; o0 += B) {
+    const o1 = Math.min(N, o0 + B);
+    for (let k = 0; k < K; k++) for (let o = o0; o < o1; o++) d[k * np + o] = s[o * K + k]!;
+  }
+}
+
 /**
  * Writes the GGUF matrix `t` (dims [in, out]) into `heap` in the CPU layout: rows at byte `w`, scales
  * (Q8_0, Q4_0) at byte `scales`. The destination must be zero (fresh Wasm memory is).
@@ -68,24 +76,12 @@ export function packMatrix(file: GGUFFile, t: GGUFTensorInfo, heap: ArrayBuffer 
   // entries of each destination row (one cache line of f32).
   const B = 16;
   switch (fmt) {
-    case Format.F32: {
-      const s = aligned(src, 4, Float32Array);
-      const d = new Float32Array(heap, w, K * np);
-      for (let o0 = 0; o0 < N; o0 += B) {
-        const o1 = Math.min(N, o0 + B);
-        for (let k = 0; k < K; k++) for (let o = o0; o < o1; o++) d[k * np + o] = s[o * K + k]!;
-      }
+    case Format.F32:
+      transpose(aligned(src, 4, Float32Array), new Float32Array(heap, w, K * np), K, N, np, B);
       break;
-    }
-    case Format.F16: {
-      const s = aligned(src, 2, Uint16Array);
-      const d = new Uint16Array(heap, w, K * np);
-      for (let o0 = 0; o0 < N; o0 += B) {
-        const o1 = Math.min(N, o0 + B);
-        for (let k = 0; k < K; k++) for (let o = o0; o < o1; o++) d[k * np + o] = s[o * K + k]!;
-      }
+    case Format.F16:
+      transpose(aligned(src, 2, Uint16Array), new Uint16Array(heap, w, K * np), K, N, np, B);
       break;
-    }
     case Format.Q8_0: {
       const d = new Uint8Array(heap, w, K * np);
       const sc = new Uint16Array(heap, scales, (K / 32) * np);

@@ -6,7 +6,7 @@ import type { Model } from '../model/model.js';
 import type { LlamaWeights } from '../model/weights.js';
 import { block, createRunState, forward, type InputGroup, type SparseRun } from '../reference/llama.js';
 import type { WasHistogram, WasModule } from '../wasm/module.js';
-import { projectionMatrices, TEAL_GROUP, thresholdAt, type Calibration, type ProjectionNorms } from './plan.js';
+import { projectionMatrices, TEAL_GROUP, thresholdAt, wasTau, type Calibration, type ProjectionNorms } from './plan.js';
 
 export interface CalibrateOptions {
   /** Name of the text (recorded in the file). */
@@ -89,7 +89,7 @@ export async function calibrate(model: Model, w: LlamaWeights, text: string, was
     const blockError = (levels: number[]): number => {
       const tau = levels.map((s, p) => {
         const t = thresholdAt(was[l]![p]!, grid, s);
-        return Float32Array.from(norms[l]![p]!, (n) => (t < 0 ? -1 : n > 0 ? t / n : Infinity));
+        return wasTau(t, norms[l]![p]!);
       });
       const sparse: SparseRun = { tau: [], skippedParams: 0, totalParams: 0 };
       sparse.tau[l] = tau;

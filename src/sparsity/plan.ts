@@ -127,6 +127,11 @@ export function projectionMatrices(c: LlamaConfig, w: LlamaWeights, l: number): 
     [L.wGate, c.hiddenDim, c.dim], [L.wUp, c.hiddenDim, c.dim], [L.wDown, c.dim, c.hiddenDim]];
 }
 
+/** WAS: score threshold t over a projection's column norms n → τ = t/n (t < 0: skip nothing; n = 0: always skip). */
+export function wasTau(t: number, n: Float32Array): Float32Array {
+  return Float32Array.from(n, (nj) => (t < 0 ? -1 : nj > 0 ? t / nj : Infinity));
+}
+
 /**
  * τ vectors for a run: channel j of projection p is skipped when |x_j| ≤ τ_j, τ = t / n_j for WAS
  * (score |x|·n > t ⇔ |x| > t/n) and τ = t for TEAL. Null for dense.
@@ -142,10 +147,7 @@ export function buildTau(cal: Calibration, mode: SparsityMode, s: number, norms:
         if (!shared.has(g)) shared.set(g, new Float32Array(n.length).fill(thresholdAt(cal.teal[l]![g]!, cal.grid, levels[p]!)));
         return shared.get(g)!;
       }
-      const t = thresholdAt(cal.was[l]![p]!, cal.grid, levels[p]!);
-      const tau = new Float32Array(n.length);
-      for (let j = 0; j < n.length; j++) tau[j] = t < 0 ? -1 : n[j]! > 0 ? t / n[j]! : Infinity;
-      return tau;
+      return wasTau(thresholdAt(cal.was[l]![p]!, cal.grid, levels[p]!), n);
     });
   });
 }

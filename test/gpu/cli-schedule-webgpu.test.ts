@@ -4,17 +4,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { parseSchedule, scheduleLevel } from '../../src/sparsity/schedule.js';
+import { runCli as run } from '../helpers/cli.js';
 import { sharedPath } from '../helpers/shared.js';
 import { describeGpu } from './context.js';
-
-async function run(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(argv, (s) => { out += s; }, (s) => { err += s; });
-  return { code, out, err };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'was-edge-schedule-gpu-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

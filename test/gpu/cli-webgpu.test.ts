@@ -1,16 +1,9 @@
 // `was-edge generate|eval --backend webgpu`: same contract and same figures as the reference.
 import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { runCli as run } from '../helpers/cli.js';
 import { sharedPath } from '../helpers/shared.js';
 import { describeGpu } from './context.js';
-
-async function run(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(argv, (s) => { out += s; }, (s) => { err += s; });
-  return { code, out, err };
-}
 
 describeGpu('CLI on WebGPU', () => {
   const model = sharedPath('models/stories260K/stories260K.gguf');

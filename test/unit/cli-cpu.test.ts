@@ -3,15 +3,8 @@
 // enough for the default suite).
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { runCli as run } from '../helpers/cli.js';
 import { sharedPath } from '../helpers/shared.js';
-
-async function run(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(argv, (s) => { out += s; }, (s) => { err += s; });
-  return { code, out, err };
-}
 
 const STORIES = sharedPath('models/stories260K/stories260K.gguf');
 const DEV = sharedPath('data/tinystories_dev.txt');

@@ -6,22 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { weightedMean } from '../../src/bo/constrained.js';
-import { main } from '../../src/cli/main.js';
 import { openModel } from '../../src/model/model.js';
 import { parseCalibration } from '../../src/sparsity/plan.js';
 import { parseSchedule, scheduleLevel, splitBlocks, type Schedule } from '../../src/sparsity/schedule.js';
+import { runCli as run } from '../helpers/cli.js';
 import { readShared, sharedPath } from '../helpers/shared.js';
 
 const STORIES = sharedPath('models/stories260K/stories260K.gguf');
 const CALIB_TEXT = sharedPath('data/tinystories_calib.txt');
 const DEV = sharedPath('data/tinystories_dev.txt');
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, (s) => { out += s; }, (s) => { err += s; });
-  return { code, out, err };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'was-edge-schedule-'));
 const file = join(dir, 'tiny.json');

@@ -1,19 +1,12 @@
 // The CLI contract (later checks call it): generate and eval, JSON outputs, errors and exit codes.
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { runCli as run } from '../helpers/cli.js';
 import { sharedPath } from '../helpers/shared.js';
 
 const STORIES = sharedPath('models/stories260K/stories260K.gguf');
 const STORIES_F16 = sharedPath('models/stories260K/stories260K-F16.gguf');
 const DEV = sharedPath('data/tinystories_dev.txt');
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, (s) => { out += s; }, (s) => { err += s; });
-  return { code, out, err };
-}
 
 describe('was-edge generate', () => {
   const golden = JSON.parse(readFileSync(sharedPath('reference/stories260K/greedy_once_upon_a_time.json'), 'utf8'));

@@ -6,7 +6,7 @@ import { openModel } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
 import { block, createRunState, forward, type SparseRun } from '../../src/reference/llama.js';
 import { calibrate, projectionNorms } from '../../src/sparsity/calibrate.js';
-import { buildTau, CalibrationError, parseCalibration, thresholdAt, type Calibration } from '../../src/sparsity/plan.js';
+import { buildTau, CalibrationError, parseCalibration, thresholdAt, wasTau, type Calibration } from '../../src/sparsity/plan.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
 import type { WasModule } from '../../src/wasm/module.js';
 import { readShared, sharedPath } from '../helpers/shared.js';
@@ -64,7 +64,7 @@ describe('thresholds', () => {
       const run: SparseRun = { tau: [], skippedParams: 0, totalParams: 0 };
       run.tau[l] = levels.map((lv, p) => {
         const t = thresholdAt(cal.was[l]![p]!, cal.grid, lv);
-        return Float32Array.from(norms[l]![p]!, (n) => (t < 0 ? -1 : n > 0 ? t / n : Infinity));
+        return wasTau(t, norms[l]![p]!);
       });
       const g = createRunState(c, 16);
       let e = 0;
