@@ -15,7 +15,11 @@ import type { LlamaConfig } from '../src/model/config.js';
 import type { QuantFormat, QuantSource } from '../src/gpu/quant.js';
 import { randomQuantBlocks, randomWeights, timePass } from './timing.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' }, formats: { type: 'string' }, 'no-gemv': { type: 'boolean' }, qgemv: { type: 'string' } } });
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' }, formats: { type: 'string' }, 'no-gemv': { type: 'boolean' }, qgemv: { type: 'string' }, levels: { type: 'string' }, 'no-dense': { type: 'boolean' } } });
+// --levels 0,0.5,0.6: the WAS levels of the sparse half; --no-dense: the sparse half only (its ratios then need a dense run).
+const t0Run = performance.now();
+/** Seconds since start, for the progress lines (a cut-short run still shows where its time went). */
+const stamp = () => `[${((performance.now() - t0Run) / 1e3).toFixed(1)} s]`;
 // --qgemv R,LANES,WG: the quantized GEMV variant of the engines (bench-sparse sweeps them).
 const qgemvTuning = args.qgemv ? (([r, l, w]) => ({ rowsPerGroup: Number(r), lanesPerRow: Number(l), workgroupSize: Number(w) }))(args.qgemv.split(',')) : undefined;
 const quick = !!args.quick; // small shapes: checks the script on a CPU adapter
@@ -130,57 +134,65 @@ const config7b: LlamaConfig = quick
   ? { architecture: 'llama', name: 'synthetic', dim: 512, hiddenDim: 1376, nLayers: layers, nHeads: 8, nKVHeads: 8, headDim: 64, ropeDim: 64, vocabSize: 4000, contextLength: 512, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false }
   : { architecture: 'llama', name: 'llama-7b-shaped', dim: 4096, hiddenDim: 11008, nLayers: layers, nHeads: 32, nKVHeads: 32, headDim: 128, ropeDim: 128, vocabSize: 32000, contextLength: 512, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false };
 const isGemv = (label: string) => /\.(qkv|o|gate_up|gate|up|down)$|^output$/.test(label);
-const print = (row: string[]) => { table.push(row); console.log(`# ${row.join(' | ')}`); };
+const print = (row: string[]) => { table.push(row); console.log(`# ${stamp()} ${row.join(' | ')}`); };
 for (const weightFormat of formats) {
   const quant = weightFormat === 'q4_0' || weightFormat === 'q8_0' ? weightFormat : undefined;
   const source = syntheticSource(config7b, quant);
   const engineFormat: 'auto' | WeightFormat = quant ? 'auto' : (weightFormat as WeightFormat);
-  const engine = await WebGPUBackend.fromSource(ctx, source, { weightFormat: engineFormat, contextSize: 512, prefillChunk: 8, qgemv: qgemvTuning });
   const pos = 255; // attention over 256 cached positions
   const n = quick ? 3 : 20;
-  await engine.timeDecode(quick ? 2 : 100, pos); // raise the GPU clocks before measuring
-  const step = await engine.timeDecode(n, pos);
-  const gemvs = await engine.timeDecode(n, pos, isGemv);
-  // GPU time from timestamp queries where the device has them (the wall time adds CPU recording).
-  const stepMs = step.gpuMs ?? step.wallMs;
-  const gemvMs = gemvs.gpuMs ?? gemvs.wallMs;
-  const weightBytes = engine.memory.weights;
   const label = weightFormat === 'f16' ? 'packed f16' : weightFormat === 'f32' ? 'f32' : weightFormat.toUpperCase();
   const shape = `${layers} layers, pos ${pos}`;
-  const row = (what: string, ms: number) => [what, shape, label, fmt(ms * 1e3), fmt(weightBytes / (ms * 1e-3) / 1e9, 0), fmt((100 * weightBytes / (ms * 1e-3)) / roofline)];
-  print(row(`decode step (${step.gpuMs === null ? 'wall' : 'GPU'})`, stepMs));
-  print(row('  GEMVs only', gemvMs));
-  print(['  non-GEMV', shape, label, fmt((stepMs - gemvMs) * 1e3), '', `${fmt((100 * (stepMs - gemvMs)) / stepMs)} % of step`]);
-  print(row('decode step (wall, with CPU recording)', step.wallMs));
-  // Prefill (GEMM, 32 tokens a submit) against decoding the same prompt token by token (GEMV).
-  const prompt = Array.from({ length: 64 }, (_, i) => (i * 7919) % config7b.vocabSize);
-  await engine.feed(prompt, 0);
-  let t0 = performance.now();
-  await engine.feed(prompt, 0);
-  const prefillMs = (performance.now() - t0) / prompt.length;
-  t0 = performance.now();
-  for (let i = 0; i < prompt.length; i++) await engine.feedArgmax(prompt[i]!, i);
-  const tokenByTokenMs = (performance.now() - t0) / prompt.length;
-  print(['prefill, per token', `${layers} layers, 64 tokens`, label, fmt(prefillMs * 1e3), '', `${fmt(tokenByTokenMs / prefillMs, 2)}× faster than token by token (${fmt(tokenByTokenMs * 1e3)} µs)`]);
-  const profile = await engine.profileDecode(quick ? 2 : 5, pos);
-  if (profile) {
-    const total = [...profile.values()].reduce((a, b) => a + b, 0);
-    console.log(`# ${label} per-dispatch GPU ms per step (one pass each): ` +
-      [...profile].map(([k, ms]) => `${k} ${ms.toFixed(3)} (${(100 * ms / total).toFixed(1)}%)`).join(', '));
+  let stepMs = NaN;
+  let gemvMs = NaN;
+  let denseWallMs = NaN;
+  if (!args['no-dense']) {
+    console.log(`# ${stamp()} dense engine (${label}) loading`);
+    const engine = await WebGPUBackend.fromSource(ctx, source, { weightFormat: engineFormat, contextSize: 512, prefillChunk: 8, qgemv: qgemvTuning });
+    await engine.timeDecode(quick ? 2 : 100, pos); // raise the GPU clocks before measuring
+    const step = await engine.timeDecode(n, pos);
+    const gemvs = await engine.timeDecode(n, pos, isGemv);
+    // GPU time from timestamp queries where the device has them (the wall time adds CPU recording).
+    stepMs = step.gpuMs ?? step.wallMs;
+    gemvMs = gemvs.gpuMs ?? gemvs.wallMs;
+    denseWallMs = step.wallMs;
+    const weightBytes = engine.memory.weights;
+    const row = (what: string, ms: number) => [what, shape, label, fmt(ms * 1e3), fmt(weightBytes / (ms * 1e-3) / 1e9, 0), fmt((100 * weightBytes / (ms * 1e-3)) / roofline)];
+    print(row(`decode step (${step.gpuMs === null ? 'wall' : 'GPU'})`, stepMs));
+    print(row('  GEMVs only', gemvMs));
+    print(['  non-GEMV', shape, label, fmt((stepMs - gemvMs) * 1e3), '', `${fmt((100 * (stepMs - gemvMs)) / stepMs)} % of step`]);
+    print(row('decode step (wall, with CPU recording)', step.wallMs));
+    // Prefill (GEMM, 32 tokens a submit) against decoding the same prompt token by token (GEMV).
+    const prompt = Array.from({ length: 64 }, (_, i) => (i * 7919) % config7b.vocabSize);
+    await engine.feed(prompt, 0);
+    let t0 = performance.now();
+    await engine.feed(prompt, 0);
+    const prefillMs = (performance.now() - t0) / prompt.length;
+    t0 = performance.now();
+    for (let i = 0; i < prompt.length; i++) await engine.feedArgmax(prompt[i]!, i);
+    const tokenByTokenMs = (performance.now() - t0) / prompt.length;
+    print(['prefill, per token', `${layers} layers, 64 tokens`, label, fmt(prefillMs * 1e3), '', `${fmt(tokenByTokenMs / prefillMs, 2)}× faster than token by token (${fmt(tokenByTokenMs * 1e3)} µs)`]);
+    const profile = await engine.profileDecode(quick ? 2 : 5, pos);
+    if (profile) {
+      const total = [...profile.values()].reduce((a, b) => a + b, 0);
+      console.log(`# ${label} per-dispatch GPU ms per step (one pass each): ` +
+        [...profile].map(([k, ms]) => `${k} ${ms.toFixed(3)} (${(100 * ms / total).toFixed(1)}%)`).join(', '));
+    }
+    console.log(`# decode ${label}: ${(weightBytes / 2 ** 30).toFixed(2)} GiB weights, ${(engine.memory.kvCache / 2 ** 20).toFixed(0)} MiB KV cache; ${(1000 / step.wallMs).toFixed(1)} tokens/s (wall)`);
+    engine.dispose();
   }
-  console.log(`# decode ${label}: ${(weightBytes / 2 ** 30).toFixed(2)} GiB weights, ${(engine.memory.kvCache / 2 ** 20).toFixed(0)} MiB KV cache; ${(1000 / step.wallMs).toFixed(1)} tokens/s (wall)`);
-  engine.dispose();
 
   // WAS decode: the same model with weights stored transposed and a fraction s of every projection's
   // input channels skipped (a random subset per projection: τ = +∞ there, −1 elsewhere, which is
   // what thresholding random activations at their s-quantile does to the kernels). One engine; the
   // levels are swapped with setThresholds. s = 0 is the sparse program with nothing skipped.
   const t0Load = performance.now();
+  console.log(`# ${stamp()} sparse engine (${label}) loading`);
   const sparse = await WebGPUBackend.fromSource(ctx, source, {
     weightFormat: engineFormat, contextSize: 512, sparse: { tau: Array.from({ length: layers }, () => Array<null>(7).fill(null)) },
   });
   console.log(`# sparse engine (${label}) loaded in ${((performance.now() - t0Load) / 1e3).toFixed(1)} s`);
-  for (const s of [0, 0.5, 0.6, 0.7]) {
+  for (const s of (args.levels ?? '0,0.5,0.6,0.7').split(',').map(Number)) {
     const mask = (n: number) => {
       const t = new Float32Array(n).fill(-1);
       const idx = Array.from({ length: n }, (_, i) => i);
@@ -190,6 +202,7 @@ for (const weightFormat of formats) {
     };
     const tau = Array.from({ length: layers }, () => [0, 1, 2, 3, 4, 5, 6].map((p) => mask(p === 6 ? config7b.hiddenDim : config7b.dim)));
     sparse.setThresholds(tau);
+    console.log(`# ${stamp()} s=${s}: warm-up`);
     await sparse.timeDecode(quick ? 2 : 100, pos);
     await sparse.skippedWeightFraction(); // reset the counters
     const st = await sparse.timeDecode(n, pos);
@@ -198,7 +211,7 @@ for (const weightFormat of formats) {
     // Ideal: dense step time with the GEMV share scaled by (1 − s), the rest unchanged.
     const ideal = stepMs / (stepMs - gemvMs + gemvMs * (1 - s));
     print([`WAS decode step s=${s}`, shape, label, fmt(ms * 1e3), '', `${fmt(stepMs / ms, 2)}× dense (ideal ${fmt(ideal, 2)}×, GEMV-only ideal ${fmt(1 / (1 - s), 2)}×); ` +
-      `wall ${fmt(step.wallMs / st.wallMs, 2)}×; skipped ${fmt(100 * skipped!, 1)} % of weights (GPU count)`]);
+      `wall ${fmt(denseWallMs / st.wallMs, 2)}×; skipped ${fmt(100 * skipped!, 1)} % of weights (GPU count)`]);
     const profile = await sparse.profileDecode(quick ? 2 : 5, pos);
     if (profile) console.log(`# ${label} WAS ${s} per-dispatch GPU ms: ` + [...profile].map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', '));
   }

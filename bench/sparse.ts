@@ -20,7 +20,13 @@ import * as sparseGemv from '../src/gpu/sparse_gemv.js';
 import { destroyTransposed, destroyWeights, uploadMatrix, uploadTransposed, type TransposedWeightTensor, type WeightFormat, type WeightTensor } from '../src/gpu/weights.js';
 import { randomQuantBlocks, randomWeights, timePass } from './timing.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, formats: { type: 'string' } } });
+const { values: args } = parseArgs({ options: {
+  quick: { type: 'boolean' }, formats: { type: 'string' }, shapes: { type: 'string' }, levels: { type: 'string' },
+  variants: { type: 'string' }, qgemv: { type: 'string' },
+} });
+// --shapes 4096x4096,12288x4096 (out×in); --levels 0,0.6; --variants KC/TILE/UNROLL/WG,... (sparse_gemv
+// kChunk, tileChunks, unroll, workgroupSize; KC 'none' = no split); --qgemv R,LANES,WG;... (the dense
+// Q4_0/Q8_0 variants to try, default all of QGEMV_VARIANTS).
 const formats = (args.formats ?? 'f16,f32,q4_0').split(',');
 const quick = !!args.quick; // small shapes: checks the script on a CPU adapter
 const ctx = await acquireDevice({ gpu: await nodeGPU() });
@@ -66,12 +72,20 @@ interface Variant { name: string; opts: Omit<sparseGemv.SparseGemvOptions, 'weig
 // Both y += W·x (accumulate, as the residual projections o and down run). Measured before and left out
 // (BENCHMARKS.md): 'no split' (2–4× slower at these shapes: too few workgroups), compare-and-swap float
 // atomics into y, and the reduction by each tile's last workgroup in the same dispatch (both slower).
-const variants: Variant[] = [
-  { name: 'split 256', opts: { kChunk: 256 } },
-  { name: 'split 512', opts: { kChunk: 512 } },
-];
-const sparsities = [0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
-const shapes: [number, number][] = quick ? [[512, 512], [1376, 512], [512, 1376]] : [[4096, 4096], [11008, 4096], [4096, 11008]];
+const variants: Variant[] = args.variants
+  ? args.variants.split(',').map((spec) => {
+    const [kc, tile, unroll, wg] = spec.split('/');
+    const kChunk = kc === 'none' ? 'none' as const : Number(kc);
+    return {
+      name: `kc ${kc} tile ${tile ?? 'def'} u ${unroll ?? 4} wg ${wg ?? 256}`,
+      opts: { kChunk, ...(tile ? { tileChunks: Number(tile) } : {}), ...(unroll ? { unroll: Number(unroll) } : {}), ...(wg ? { workgroupSize: Number(wg) } : {}) },
+    };
+  })
+  : [{ name: 'split 256', opts: { kChunk: 256 } }, { name: 'split 512', opts: { kChunk: 512 } }];
+const sparsities = args.levels ? args.levels.split(',').map(Number) : [0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+const shapes: [number, number][] = args.shapes
+  ? args.shapes.split(',').map((sh) => sh.split('x').map(Number) as [number, number])
+  : quick ? [[512, 512], [1376, 512], [512, 1376]] : [[4096, 4096], [11008, 4096], [4096, 11008]];
 const storageUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
 for (const format of formats.filter((f) => f === 'f16' || f === 'f32') as WeightFormat[]) {
@@ -147,9 +161,9 @@ for (const format of formats.filter((f) => f === 'f16' || f === 'f32') as Weight
 
 // [rows per lane group, lanes per row, workgroup size]: 32 lanes in workgroups of 128 (the default
 // for ≥ 8192 rows), then more lane groups in flight (fewer rows each, wider workgroups).
-const QGEMV_VARIANTS: [number, number, number][] = [
-  [4, 32, 128], [2, 32, 128], [1, 32, 128], [2, 32, 256], [2, 64, 256], [4, 64, 256], [1, 64, 256], [2, 16, 128],
-];
+const QGEMV_VARIANTS: [number, number, number][] = args.qgemv
+  ? args.qgemv.split(';').map((v) => v.split(',').map(Number) as [number, number, number])
+  : [[4, 32, 128], [2, 32, 128], [1, 32, 128], [2, 32, 256], [2, 64, 256], [4, 64, 256], [1, 64, 256], [2, 16, 128]];
 
 const qgemvTotals = new Map<string, number>(); // variant → µs summed over the shapes
 
@@ -203,34 +217,44 @@ for (const format of formats.filter((f) => f === 'q4_0' || f === 'q8_0') as Quan
     const checkOp = await qgemv.prepare(ctx, { weights: dense[0]!, x: xMasked, y: yCheck });
     console.log(`# ${shape} ${label} fastest dense: ${best} ${fmt(denseUs)} µs, ${fmt(bytes / (denseUs * 1e-6) / 1e9, 0)} GB/s`);
     table.push([shape, label, '-', `fastest dense: ${best}`, fmt(denseUs), fmt(bytes / (denseUs * 1e-6) / 1e9, 0), '1.00', '']);
-    const scratch = device.createBuffer({ size: sparseGemv.scratchBytes(transposed[0]!, 256), usage: GPUBufferUsage.STORAGE });
-    const sparseOps = await Promise.all(transposed.map((weights) => sparseGemv.prepare(ctx, { weights, x, tau, y, accumulate: true, scratch })));
+    const qScratches: GPUBuffer[] = [];
+    const qSparseOps = await Promise.all(variants.map(async (v) => {
+      let scratch: GPUBuffer | undefined;
+      if (v.opts.kChunk !== 'none') {
+        scratch = device.createBuffer({ size: sparseGemv.scratchBytes(transposed[0]!, v.opts.kChunk as number), usage: GPUBufferUsage.STORAGE });
+        qScratches.push(scratch);
+      }
+      return Promise.all(transposed.map((weights) => sparseGemv.prepare(ctx, { ...v.opts, weights, x, tau, y, accumulate: true, ...(scratch ? { scratch } : {}) })));
+    }));
     device.queue.writeBuffer(tau, 0, new Float32Array(cols).fill(-1));
-    await time((p) => { for (const op of sparseOps) op.encode(p); }, quick ? 2 : 100);
+    await time((p) => { for (const op of qSparseOps[0]!) op.encode(p); }, quick ? 2 : 100);
     const sorted = Float32Array.from(xs, Math.abs).sort();
-    for (const s of quick ? sparsities : [0, 0.5, 0.6, 0.7, 0.8]) {
+    for (const s of quick || args.levels ? sparsities : [0, 0.5, 0.6, 0.7, 0.8]) {
       const k = Math.round(s * cols);
       const t = k === 0 ? -1 : (sorted[k - 1]! + sorted[k]!) / 2;
       device.queue.writeBuffer(tau, 0, new Float32Array(cols).fill(t));
       device.queue.writeBuffer(xMasked, 0, xs.map((v) => (Math.abs(v) > t ? v : 0)));
       runOnce(checkOp);
       const want = await readVector(yCheck, rows);
-      device.queue.writeBuffer(y, 0, new Float32Array(rows));
-      runOnce(sparseOps[0]!);
-      const err = relError(await readVector(y, rows), want);
-      if (!(err < 1e-4)) throw new Error(`${shape} ${label} s=${s}: sparse y differs from dense qgemv on masked x (relative error ${err})`);
-      const us = await time((p) => { for (const op of sparseOps) op.encode(p); }, quick ? 2 : Math.ceil(400 / copies)) / copies;
       // Bytes read: active channels' codes, plus the scales of groups with an active channel.
       let groups = 0;
       for (let g = 0; g < cols / 32; g++) if (xs.subarray(32 * g, 32 * g + 32).some((v) => Math.abs(v) > t)) groups++;
       const read = (cols - k) * rows * codeBytes + groups * rows * 2;
-      const speedup = denseUs / us;
-      table.push([shape, label, fmt(s, 1), 'split 256', fmt(us), fmt(read / (us * 1e-6) / 1e9, 0), fmt(speedup, 2), fmt(100 * speedup * (1 - s), 0)]);
-      console.log(`# ${table.at(-1)!.join(' | ')}`);
+      for (const [i, v] of variants.entries()) {
+        const sparseOps = qSparseOps[i]!;
+        device.queue.writeBuffer(y, 0, new Float32Array(rows));
+        runOnce(sparseOps[0]!);
+        const err = relError(await readVector(y, rows), want);
+        if (!(err < 1e-4)) throw new Error(`${shape} ${label} s=${s} ${v.name}: sparse y differs from dense qgemv on masked x (relative error ${err})`);
+        const us = await time((p) => { for (const op of sparseOps) op.encode(p); }, quick ? 2 : Math.ceil(400 / copies)) / copies;
+        const speedup = denseUs / us;
+        table.push([shape, label, fmt(s, 1), v.name, fmt(us), fmt(read / (us * 1e-6) / 1e9, 0), fmt(speedup, 2), fmt(100 * speedup * (1 - s), 0)]);
+        console.log(`# ${table.at(-1)!.join(' | ')}`);
+      }
     }
-    for (const op of [...denseOps, checkOp, ...sparseOps]) op.destroy();
+    for (const op of [...denseOps, checkOp, ...qSparseOps.flat()]) op.destroy();
     for (const w of [...dense, ...transposed]) destroyQuant(w);
-    for (const b of [x, tau, y, yCheck, xMasked, scratch]) b.destroy();
+    for (const b of [x, tau, y, yCheck, xMasked, ...qScratches]) b.destroy();
   }
 }
 
