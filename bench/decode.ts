@@ -15,7 +15,7 @@ import type { LlamaConfig } from '../src/model/config.js';
 import type { QuantFormat, QuantSource } from '../src/gpu/quant.js';
 import { randomQuantBlocks, randomWeights, timePass } from './timing.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' }, formats: { type: 'string' }, 'no-gemv': { type: 'boolean' }, qgemv: { type: 'string' }, levels: { type: 'string' }, 'no-dense': { type: 'boolean' } } });
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' }, formats: { type: 'string' }, 'no-gemv': { type: 'boolean' }, qgemv: { type: 'string' }, levels: { type: 'string' }, 'no-dense': { type: 'boolean' }, 'trace-pipelines': { type: 'string' } } });
 // --levels 0,0.5,0.6: the WAS levels of the sparse half; --no-dense: the sparse half only (its ratios then need a dense run).
 const t0Run = performance.now();
 /** Seconds since start, for the progress lines (a cut-short run still shows where its time went). */
@@ -25,6 +25,27 @@ const qgemvTuning = args.qgemv ? (([r, l, w]) => ({ rowsPerGroup: Number(r), lan
 const quick = !!args.quick; // small shapes: checks the script on a CPU adapter
 const ctx = await acquireDevice({ gpu: await nodeGPU() });
 const { device } = ctx;
+if (args['trace-pipelines']) {
+  // --trace-pipelines DIR: log each pipeline compile as it starts and ends, and keep its WGSL in DIR
+  // (a compile that never ends names its shader).
+  const dir = args['trace-pipelines'];
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  mkdirSync(dir, { recursive: true });
+  const codes = new WeakMap<GPUShaderModule, string>();
+  const createShaderModule = device.createShaderModule.bind(device);
+  device.createShaderModule = (d) => { const m = createShaderModule(d); codes.set(m, d.code); return m; };
+  const createAsync = device.createComputePipelineAsync.bind(device);
+  let n = 0;
+  device.createComputePipelineAsync = async (d) => {
+    const id = `${n++}-${d.label ?? 'pipeline'}-${d.compute.entryPoint ?? 'main'}`;
+    writeFileSync(`${dir}/${id}.wgsl`, codes.get(d.compute.module) ?? '');
+    console.log(`# ${stamp()} compiling ${id}`);
+    const t = performance.now();
+    const pipe = await createAsync(d);
+    console.log(`# ${stamp()} compiled ${id} in ${(performance.now() - t).toFixed(0)} ms`);
+    return pipe;
+  };
+}
 const info = ctx.adapterInfo;
 console.log(`# adapter: ${info.vendor} ${info.architecture} ${info.device} ${info.description}; shader-f16 ${ctx.features.f16}; ` +
   `maxStorageBufferBindingSize ${(ctx.maxBindingSize / 2 ** 20).toFixed(0)} MiB; ${new Date().toISOString()}`);

@@ -176,9 +176,13 @@ export async function uploadQuantTransposedStack(ctx: GpuContext, mats: readonly
       const codes = await createBufferChecked(ctx.device, { label: `${label}.codes[${shards.length}]`, size: n * codeRow, usage, mappedAtCreation: true });
       const scales = await createBufferChecked(ctx.device, { label: `${label}.scales[${shards.length}]`, size: groups * rowStride * 2, usage, mappedAtCreation: true });
       shards.push({ codes, scales, firstCol: first, cols: n });
-      const c = new Uint8Array(codes.getMappedRange());
-      const s = new Uint16Array(scales.getMappedRange());
+      // Built in ordinary memory, then copied in one go: the mapped range may be write-combined device
+      // memory (NVIDIA), where reading back the nibble being merged takes minutes for a 7B layer.
+      const c = new Uint8Array(n * codeRow);
+      const s = new Uint16Array(groups * rowStride);
       mats.forEach((m, si) => transposeBlocks(m, segments[si]!.offset, first / 32, groups, rowStride, codeRow, c, s));
+      new Uint8Array(codes.getMappedRange()).set(c);
+      new Uint16Array(scales.getMappedRange()).set(s);
       codes.unmap();
       scales.unmap();
     }

@@ -185,9 +185,11 @@ export async function uploadTransposedStack(ctx: GpuContext, mats: readonly { da
         label: `${label}[${shards.length}]`, size: n * rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true,
       });
       shards.push({ buffer, firstCol: first, cols: n });
-      const mapped = buffer.getMappedRange();
-      const dst = format === 'f32' ? new Float32Array(mapped) : new Uint16Array(mapped);
+      // Transposed in ordinary memory, then copied in one go: the mapped range may be write-combined
+      // device memory (NVIDIA), where the transposition's scattered stores are very slow.
+      const dst = format === 'f32' ? new Float32Array(n * rowBytes / 4) : new Uint16Array(n * rowBytes / 2);
       mats.forEach((m, s) => transposeInto(dst, segments[s]!.offset, stride, m.data, m.rows, cols, first, n));
+      new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(dst.buffer));
       buffer.unmap();
     }
   } catch (e) {
