@@ -68,17 +68,21 @@ function relError(a: Float32Array, e: Float32Array): number {
 }
 
 
-interface Variant { name: string; opts: Omit<sparseGemv.SparseGemvOptions, 'weights' | 'x' | 'tau' | 'y'> }
+// norm: RMSNorm fused (weights 1; τ scaled by 1/rms(x), so the same channels are skipped and y scales by it).
+interface Variant { name: string; opts: Omit<sparseGemv.SparseGemvOptions, 'weights' | 'x' | 'tau' | 'y'>; norm?: 'loop' | 'unrolled' | 'vec4' }
 // Both y += W·x (accumulate, as the residual projections o and down run). Measured before and left out
 // (BENCHMARKS.md): 'no split' (2–4× slower at these shapes: too few workgroups), compare-and-swap float
 // atomics into y, and the reduction by each tile's last workgroup in the same dispatch (both slower).
 const variants: Variant[] = args.variants
   ? args.variants.split(',').map((spec) => {
-    const [kc, tile, unroll, wg] = spec.split('/');
+    const [kc, tile, unroll, wg, nm] = spec.split('/');
     const kChunk = kc === 'none' ? 'none' as const : Number(kc);
+    const prologue = ({ n: 'loop', nu: 'unrolled', nv: 'vec4' } as const)[nm as 'n' | 'nu' | 'nv'];
+    if (nm && !prologue) throw new Error(`--variants: the fifth field is n, nu or nv (RMSNorm fused, prologue loop / unrolled / vec4), got ${nm}`);
     return {
-      name: `kc ${kc} tile ${tile ?? 'def'} u ${unroll ?? 4} wg ${wg ?? 256}`,
+      name: `kc ${kc} tile ${tile ?? 'def'} u ${unroll ?? 4} wg ${wg ?? 256}${prologue ? ` norm ${prologue}` : ''}`,
       opts: { kChunk, ...(tile ? { tileChunks: Number(tile) } : {}), ...(unroll ? { unroll: Number(unroll) } : {}), ...(wg ? { workgroupSize: Number(wg) } : {}) },
+      norm: prologue,
     };
   })
   : [{ name: 'split 256', opts: { kChunk: 256 } }, { name: 'split 512', opts: { kChunk: 512 } }];
@@ -102,6 +106,9 @@ for (const format of formats.filter((f) => f === 'f16' || f === 'f32') as Weight
     const yDense = device.createBuffer({ size: vectorBytes(rows), usage: storageUsage });
     const ySparse = device.createBuffer({ size: vectorBytes(rows), usage: storageUsage });
     device.queue.writeBuffer(x, 0, xs);
+    const normW = device.createBuffer({ size: vectorBytes(cols), usage: storageUsage });
+    device.queue.writeBuffer(normW, 0, new Float32Array(cols).fill(1));
+    const rmsScale = 1 / Math.sqrt(xs.reduce((a, v) => a + v * v, 0) / cols); // the kernel's x' = x · rmsScale
 
     const dense: WeightTensor[] = [];
     const transposed: TransposedWeightTensor[] = [];
@@ -124,7 +131,8 @@ for (const format of formats.filter((f) => f === 'f16' || f === 'f32') as Weight
         scratch = device.createBuffer({ size: sparseGemv.scratchBytes(transposed[0]!, v.opts.kChunk as number), usage: GPUBufferUsage.STORAGE });
         scratches.push(scratch);
       }
-      return Promise.all(transposed.map((weights) => sparseGemv.prepare(ctx, { ...v.opts, weights, x, tau, y: ySparse, accumulate: true, ...(scratch ? { scratch } : {}) })));
+      const norm = v.norm ? { norm: { weight: normW, eps: 0 }, normPrologue: v.norm } : {};
+      return Promise.all(transposed.map((weights) => sparseGemv.prepare(ctx, { ...v.opts, ...norm, weights, x, tau, y: ySparse, accumulate: true, ...(scratch ? { scratch } : {}) })));
     }));
     device.queue.writeBuffer(tau, 0, new Float32Array(cols).fill(-1)); // dense: the warm-up reads every page of every Wᵀ copy
     await time((p) => { for (const op of sparseOps[0]!) op.encode(p); }, quick ? 2 : 200);
@@ -141,9 +149,10 @@ for (const format of formats.filter((f) => f === 'f16' || f === 'f32') as Weight
       const want = await readVector(yDense, rows);
       for (const [i, v] of variants.entries()) {
         const ops = sparseOps[i]!;
+        device.queue.writeBuffer(tau, 0, new Float32Array(cols).fill(v.norm && k > 0 ? t * rmsScale : t));
         device.queue.writeBuffer(ySparse, 0, new Float32Array(rows)); // accumulate onto zeros
         runOnce(ops[0]!);
-        const err = relError(await readVector(ySparse, rows), want);
+        const err = relError(await readVector(ySparse, rows), v.norm ? want.map((e) => e * rmsScale) : want);
         if (!(err < 1e-4)) throw new Error(`${shape} ${label} s=${s} ${v.name}: y differs from dense gemv on masked x (relative error ${err})`);
         const us = await time((p) => { for (const op of ops) op.encode(p); }, quick ? 2 : Math.ceil(400 / copies)) / copies;
         const speedup = denseUs / us;
@@ -155,7 +164,7 @@ for (const format of formats.filter((f) => f === 'f16' || f === 'f32') as Weight
     for (const op of [...denseOps, checkOp, ...sparseOps.flat()]) op.destroy();
     for (const w of dense) destroyWeights(w);
     for (const w of transposed) destroyTransposed(w);
-    for (const b of [x, xMasked, tau, yDense, ySparse, ...scratches]) b.destroy();
+    for (const b of [x, xMasked, tau, yDense, ySparse, normW, ...scratches]) b.destroy();
   }
 }
 

@@ -72,6 +72,10 @@ const R_LANES = WG / R_CHUNKS;    // reduce: invocations sharing a vec4, each su
 #endif
 #if PRE_NORM
 @group(0) @binding(5) var<storage, read> norm_w: array<f32>;
+const NORM_PER = {{NORM_PER}}u;  // Σx² prologue: loads per invocation when unrolled (0: a loop)
+#endif
+#if NORM_VEC4
+@group(0) @binding(9) var<storage, read> x4: array<vec4<f32>>;  // x again, as vec4s (x_offset, cols multiples of 4)
 #endif
 #if SPLIT
 // (K-chunk, stored row) partials: vec4 v of K-chunk k at k · vec4s-per-row + v.
@@ -152,10 +156,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #if PRE_NORM
   // Σx² over all of x (not only this K-chunk): every workgroup finds the same scale.
   var ss = 0.0;
-  for (var j = lid; j < p.cols; j += WG) {
-    let v = x[p.x_offset + j];
-    ss += v * v;
+#if NORM_VEC4
+  // Every load issued at once (a constant trip count), 16 bytes each.
+  for (var q = 0u; q < NORM_PER; q++) {
+    let j = lid + q * WG;
+    if (j < p.cols / 4u) {
+      let v = x4[p.x_offset / 4u + j];
+      ss += dot(v, v);
+    }
   }
+#else
+  if (NORM_PER > 0u) {
+    for (var q = 0u; q < NORM_PER; q++) {
+      let j = lid + q * WG;
+      if (j < p.cols) {
+        let v = x[p.x_offset + j];
+        ss += v * v;
+      }
+    }
+  } else {
+    for (var j = lid; j < p.cols; j += WG) {
+      let v = x[p.x_offset + j];
+      ss += v * v;
+    }
+  }
+#endif
   red[lid] = vec4<f32>(ss, 0.0, 0.0, 0.0);
   workgroupBarrier();
   for (var h = WG / 2u; h > 0u; h >>= 1u) {

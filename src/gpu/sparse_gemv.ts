@@ -51,6 +51,13 @@ export interface SparseGemvOptions {
   stats?: { buffer: GPUBuffer; slot: number };
   /** 16-byte chunks of outputs per workgroup (power of two ≤ workgroupSize; default 64 split, 8 'none'). */
   tileChunks?: number;
+  /**
+   * How each workgroup sums x² for the fused RMSNorm: 'loop' (a loop over x), 'unrolled' (a constant
+   * trip count, all loads in flight), 'vec4' (unrolled 16-byte loads; needs xOffset and cols multiples of
+   * 4, else 'unrolled'; the default). On the H200 at 12288×4096 and 22016×4096 f16 the loop cost
+   * 5.4–5.9 µs over no norm, 'unrolled' 2.0–4.1, 'vec4' 1.2–2.4 (BENCHMARKS.md).
+   */
+  normPrologue?: 'loop' | 'unrolled' | 'vec4';
   /** Invocations per workgroup (power of two, default 256). */
   workgroupSize?: number;
   /** Stored rows each invocation has in flight per loop trip (1..8, default 4). */
@@ -85,6 +92,10 @@ export interface SparseGemvShape {
   KC: number;
   /** Reduce vec4s per workgroup (0 when !SPLIT). */
   R_CHUNKS: number;
+  /** Σx² prologue loads per invocation when unrolled (0: a loop). */
+  NORM_PER: number;
+  /** The prologue reads x as vec4s (binding 9). */
+  NORM_VEC4: boolean;
 }
 
 export function wgsl(shape: SparseGemvShape): string {
@@ -129,12 +140,15 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   const { swiglu, stats } = opts;
   if (swiglu && norm) throw new KernelArgumentError(label, 'swiglu and norm cannot be combined');
   const WG = opts.workgroupSize ?? 256;
-  const TILE = opts.tileChunks ?? (SPLIT ? 64 : 8);
+  const KC0 = SPLIT ? (opts.kChunk as number | undefined) ?? defaultKChunk(W) : 0;
+  // 64 chunks a tile, or 32 where that leaves under 256 workgroups (4096×4096: 128 → 256, 13.1 → 11.7 µs
+  // at s = 0.6 in f16 on the H200, BENCHMARKS.md).
+  const TILE = opts.tileChunks ?? (!SPLIT ? 8 : Number.isInteger(KC0) && KC0 > 0 && tileCount(W, 64) * kChunks(W, KC0) < 256 ? 32 : 64);
   const UNROLL = opts.unroll ?? 4;
   checkPow2(label, 'workgroupSize', WG, ctx.limits.maxComputeInvocationsPerWorkgroup);
   checkPow2(label, 'tileChunks', TILE, WG);
   if (!Number.isInteger(UNROLL) || UNROLL < 1 || UNROLL > 8) throw new KernelArgumentError(label, `unroll must be 1..8, got ${UNROLL}`);
-  const KC = SPLIT ? (opts.kChunk as number | undefined) ?? defaultKChunk(W) : 0;
+  const KC = KC0;
   if (SPLIT && (!Number.isInteger(KC) || KC < 1)) throw new KernelArgumentError(label, `kChunk must be a positive integer or 'none', got ${KC}`);
   const span = SPLIT ? KC : Math.max(...W.shards.map((s) => s.cols)); // channels one workgroup walks
   const PIECE = roundUp(opts.piece ?? Math.min(span, 1024), 32);
@@ -172,9 +186,12 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
     }
   }
 
+  const prologue = norm ? opts.normPrologue ?? 'vec4' : 'loop';
+  const NORM_VEC4 = prologue === 'vec4' && xOffset % 4 === 0 && W.cols % 4 === 0;
+  const NORM_PER = prologue === 'loop' ? 0 : Math.ceil(W.cols / (NORM_VEC4 ? 4 : 1) / WG);
   const shape = (accumulate: boolean): SparseGemvShape => ({
     WG, TILE, UNROLL, PIECE, NSEG, F16: W.format === 'f16', Q8: W.format === 'q8_0', Q4: W.format === 'q4_0', QUANT, WIDE: chunk === 8, PRE_NORM: !!norm, ACCUMULATE: accumulate, SWIGLU: !!swiglu,
-    STATS: !!stats, SPLIT, KC, R_CHUNKS,
+    STATS: !!stats, SPLIT, KC, R_CHUNKS, NORM_PER, NORM_VEC4,
   });
   const accumulate = !!opts.accumulate;
   const code = wgsl(shape(accumulate));
@@ -217,6 +234,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
     const bound: [number, GPUBuffer][] = [[0, params], [1, 'codes' in shard ? shard.codes : shard.buffer], [2, x], [3, tau], SPLIT ? [6, scratch!] : [4, y]];
     if ('scales' in shard) bound.push([7, shard.scales]);
     if (norm) bound.push([5, norm.weight]);
+    if (NORM_VEC4) bound.push([9, x]);
     if (stats) bound.push([8, stats.buffer]);
     const kHere = SPLIT ? Math.ceil(shard.cols / KC) : 1;
     dispatches.push({ pipeline, bindGroup: bind(pipeline, bound, i), size: grid(ctx, tiles * kHere) });

@@ -30,6 +30,7 @@ interface Case {
   unroll?: number;
   piece?: number;
   reduceChunks?: number;
+  normPrologue?: 'loop' | 'unrolled' | 'vec4';
   /** Upload f32 values into an f16 tensor (converted by the uploader) instead of f16 bits. */
   convert?: boolean;
   /** Device to run on (default: the file's). */
@@ -201,6 +202,17 @@ describeGpu('sparse_gemv', () => {
         await check({ ...base, kChunk: 'none', tileChunks: 32, workgroupSize: 32, piece: 64 }, ++salt);
         await check({ ...base, kChunk: 1, tileChunks: 1, workgroupSize: 32, reduceChunks: 32 }, ++salt);
         await check({ ...base, kChunk: 'none', shardCols: 29, piece: 32 }, ++salt);
+      }
+    }
+  });
+  test('RMSNorm prologues: loop, unrolled, vec4 (and vec4 falling back on unaligned x or cols)', async () => {
+    for (const normPrologue of ['loop', 'unrolled', 'vec4'] as const) {
+      for (const format of ['f32', 'f16'] as WeightFormat[]) {
+        const base = { s: 0.5, format, norm: true, normPrologue };
+        await check({ ...base, segments: [40, 9], cols: 1030, xOffset: 4, workgroupSize: 64, kChunk: 64 }, ++salt); // cols/4 not a multiple of WG
+        await check({ ...base, segments: [33], cols: 1030, xOffset: 3, accumulate: true }, ++salt); // unaligned: unrolled
+        await check({ ...base, segments: [17], cols: 33, kChunk: 'none' }, ++salt); // cols % 4 ≠ 0
+        await check({ ...base, segments: [96, 40], cols: 300, shardCols: 64, tileChunks: 16, workgroupSize: 128 }, ++salt);
       }
     }
   });
