@@ -15,7 +15,9 @@ import type { LlamaConfig } from '../src/model/config.js';
 import type { QuantFormat, QuantSource } from '../src/gpu/quant.js';
 import { randomQuantBlocks, randomWeights, timePass } from './timing.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' }, formats: { type: 'string' }, 'no-gemv': { type: 'boolean' }, qgemv: { type: 'string' }, levels: { type: 'string' }, 'no-dense': { type: 'boolean' }, 'trace-pipelines': { type: 'string' } } });
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' }, formats: { type: 'string' }, 'no-gemv': { type: 'boolean' }, qgemv: { type: 'string' }, levels: { type: 'string' }, 'no-dense': { type: 'boolean' }, 'trace-pipelines': { type: 'string' }, 'quant-layout': { type: 'string' } } });
+// --quant-layout row-major|input-major: the dense engine's layout of Q8_0/Q4_0 weights (default the engine's, input-major).
+const quantLayout = args['quant-layout'] as 'row-major' | 'input-major' | undefined;
 // --levels 0,0.5,0.6: the WAS levels of the sparse half; --no-dense: the sparse half only (its ratios then need a dense run).
 const t0Run = performance.now();
 /** Seconds since start, for the progress lines (a cut-short run still shows where its time went). */
@@ -169,7 +171,8 @@ for (const weightFormat of formats) {
   let denseWallMs = NaN;
   if (!args['no-dense']) {
     console.log(`# ${stamp()} dense engine (${label}) loading`);
-    const engine = await WebGPUBackend.fromSource(ctx, source, { weightFormat: engineFormat, contextSize: 512, prefillChunk: 8, qgemv: qgemvTuning });
+    const engine = await WebGPUBackend.fromSource(ctx, source, { weightFormat: engineFormat, contextSize: 512, prefillChunk: 8, qgemv: qgemvTuning, ...(quantLayout ? { quantLayout } : {}) });
+    if (quant) console.log(`# dense ${label} engine: ${engine.inputMajor ? 'input-major codes, the sparse program with nothing skipped' : 'row-major blocks, qgemv'}`);
     await engine.timeDecode(quick ? 2 : 100, pos); // raise the GPU clocks before measuring
     const step = await engine.timeDecode(n, pos);
     const gemvs = await engine.timeDecode(n, pos, isGemv);

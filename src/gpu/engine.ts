@@ -52,6 +52,15 @@ export interface WebGPUBackendOptions {
   sparse?: { tau: (Float32Array | null)[][]; prefill?: PrefillMode };
   /** Tuning of the quantized dense GEMV (benchmarks sweep it; the defaults are the measured best). */
   qgemv?: qgemv.QgemvTuning;
+  /**
+   * Dense mode over Q8_0/Q4_0 block weights: 'input-major' (default) stores them as sparse mode does
+   * (quant.ts, input-channel-major codes) and runs the sparse program with every τ at −1, so nothing is
+   * skipped; 'row-major' keeps GGUF's row-major blocks for qgemv. Same bytes on the GPU either way; the
+   * first was the faster at every 7B shape on the H200 (a decode step of 8 7B-shaped Q4_0 layers:
+   * 1.21 ms against 1.74 ms, BENCHMARKS.md), chiefly because q|k|v and gate|up are one op each and
+   * SwiGLU is folded into down. Ignored when `sparse` is given or a float format is forced.
+   */
+  quantLayout?: 'input-major' | 'row-major';
 }
 
 /** Sparse-mode weights of one block: Wᵀ stacks (f32, f16 or quantized codes) and their τ buffers. */
@@ -144,7 +153,10 @@ export class WebGPUBackend implements Backend {
     const qkvDim = c.dim + 2 * kvDim;
     const device = ctx.device;
     const owned = { buffers: [] as GPUBuffer[], weights: [] as WeightTensor[], transposed: [] as TransposedWeightTensor[], quant: [] as (QuantMatrix | QuantTransposed)[] };
-    const sparse = opts.sparse;
+    // Quantized blocks in dense mode: the sparse program with nothing skipped (see quantLayout).
+    const quantInputMajor = !opts.sparse && (opts.quantLayout ?? 'input-major') === 'input-major' &&
+      (opts.weightFormat ?? 'auto') === 'auto' && c.nLayers > 0 && !!source.quant?.(['blk.0.attn_q.weight']);
+    const sparse = opts.sparse ?? (quantInputMajor ? { tau: [], prefill: 'all' as const } : undefined);
     const memory: GpuMemoryReport = { weights: 0, kvCache: 0, activations: 0 };
 
     const buffer = async (label: string, bytes: number, kind: keyof GpuMemoryReport, extra = 0) => {
@@ -344,6 +356,7 @@ export class WebGPUBackend implements Backend {
         backend.setThresholds(sparse.tau);
         backend.prefill = sparse.prefill ?? 'sparse';
       }
+      backend.thresholdsEnabled = !!opts.sparse; // a dense input-major engine stays dense
       return backend;
     } catch (e) {
       for (const b of owned.buffers) b.destroy();
@@ -357,10 +370,17 @@ export class WebGPUBackend implements Backend {
   /** Sparse mode: how prompts run. */
   prefill: PrefillMode = 'sparse';
   private tau: (Float32Array | null)[][] = [];
+  /** Created with `sparse` (a dense engine over input-major quantized weights runs the same program). */
+  private thresholdsEnabled = true;
+
+  /** Whether the weights are stored input-channel-major and decoding runs the sparse program. */
+  get inputMajor(): boolean {
+    return this.sparseLayers !== null;
+  }
 
   /** Replaces the sparse thresholds (same layout as WebGPUBackendOptions.sparse.tau); null means dense. */
   setThresholds(tau: (Float32Array | null)[][]): void {
-    if (!this.sparseLayers) throw new KernelArgumentError('engine', 'this backend was created dense; pass `sparse` at creation to use thresholds');
+    if (!this.sparseLayers || !this.thresholdsEnabled) throw new KernelArgumentError('engine', 'this backend was created dense; pass `sparse` at creation to use thresholds');
     this.writeThresholds(tau);
     this.tau = tau;
   }
@@ -548,7 +568,7 @@ export class WebGPUBackend implements Backend {
    */
   async skippedWeightFraction(): Promise<number | null> {
     const st = this.stats;
-    if (!st || this.disposed) return null;
+    if (!st || this.disposed || !this.thresholdsEnabled) return null;
     const c = this.config;
     const n = 7 * c.nLayers;
     const enc = this.ctx.device.createCommandEncoder();
