@@ -14,8 +14,12 @@ struct Params {
   stride: u32,     // elements between tokens of x
   kv_dim: u32,     // n_kv_heads · head_dim
   context_length: u32,
+  chunks: u32,     // PARTIALS: partial vectors to sum
+  row: u32,        // PARTIALS: elements from one partial vector to the next
+  q_at: u32,       // PARTIALS: element of q, k, v within a partial vector
+  k_at: u32,
+  v_at: u32,
   _a: u32,
-  _b: u32,
 }
 
 struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
@@ -30,16 +34,32 @@ const WG = {{WG}}u;
 @group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
 #endif
+#if PARTIALS
+// The q|k|v projection's split partials (its reduce dispatch skipped): one token, summed here.
+@group(0) @binding(6) var<storage, read> part: array<f32>;
+#endif
 
-// Rotates the pair at x[j], x[j+1] (pair index i within its head); returns the rotated pair.
-fn rotate(j: u32, i: u32, pos: u32) -> vec2<f32> {
-  var v = vec2<f32>(x[j], x[j + 1u]);
+// The pair at x[j], x[j+1]; with PARTIALS, the sums of the partials at element `at` of the stored row.
+fn load2(j: u32, at: u32) -> vec2<f32> {
+#if PARTIALS
+  var v = vec2<f32>(0.0);
+  for (var k = 0u; k < p.chunks; k++) { v += vec2<f32>(part[k * p.row + at], part[k * p.row + at + 1u]); }
+  return v;
+#else
+  return vec2<f32>(x[j], x[j + 1u]);
+#endif
+}
+
+// Rotates the pair at x[j], x[j+1] (pair index i within its head; `at` as in load2), stores it back
+// into x and returns it.
+fn rotate(j: u32, at: u32, i: u32, pos: u32) -> vec2<f32> {
+  var v = load2(j, at);
   if (2u * i < p.rope_dim) {
     let cs = table[pos * (p.rope_dim / 2u) + i];
     v = vec2<f32>(v.x * cs.x - v.y * cs.y, v.x * cs.y + v.y * cs.x);
-    x[j] = v.x;
-    x[j + 1u] = v.y;
   }
+  x[j] = v.x;
+  x[j + 1u] = v.y;
   return v;
 }
 
@@ -56,11 +76,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (g < q_pairs) {
     let h = g / half;
     let i = g % half;
-    rotate(xb + p.q_offset + h * p.head_dim + 2u * i, i, pos);
+    rotate(xb + p.q_offset + h * p.head_dim + 2u * i, p.q_at + h * p.head_dim + 2u * i, i, pos);
   } else if (g < q_pairs + k_pairs) {
     let h = (g - q_pairs) / half;
     let i = (g - q_pairs) % half;
-    let v = rotate(xb + p.k_offset + h * p.head_dim + 2u * i, i, pos);
+    let v = rotate(xb + p.k_offset + h * p.head_dim + 2u * i, p.k_at + h * p.head_dim + 2u * i, i, pos);
 #if CACHE
     let c = pos * p.kv_dim + h * p.head_dim + 2u * i;
     k_cache[c] = v.x;
@@ -71,8 +91,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   else if (g < q_pairs + k_pairs + p.kv_dim / 2u) {
     let e = 2u * (g - q_pairs - k_pairs);
     let c = pos * p.kv_dim + e;
-    v_cache[c] = x[xb + p.v_offset + e];
-    v_cache[c + 1u] = x[xb + p.v_offset + e + 1u];
+    let v = load2(xb + p.v_offset + e, p.v_at + e);
+    v_cache[c] = v.x;
+    v_cache[c + 1u] = v.y;
   }
 #endif
 }

@@ -23,8 +23,8 @@ struct Params {
   eps: f32,
   up_offset: u32,    // SWIGLU: elements from gate to up in x
   stats_slot: u32,   // STATS: first counter of this op
-  _pad0: u32,
-  _pad1: u32,
+  in_chunks: u32,    // X_PARTIALS: partial vectors summed into x
+  in_row: u32,       // X_PARTIALS: elements from one partial vector to the next
   _pad2: u32,
   _pad3: u32,
   seg: array<vec4<u32>, NSEG>,    // per segment: (first tile, first chunk in the stored row, chunks, rows)
@@ -95,6 +95,18 @@ var<workgroup> wbits: array<u32, WORDS>;  // the piece's mask words, kept for th
 #endif
 
 struct Acc { a: vec4<f32>, b: vec4<f32> }
+
+// Input element i: x[i], or with X_PARTIALS the sum of in_chunks partial vectors left in x's buffer by a
+// split GEMV whose reduce dispatch was skipped (in a fixed order: deterministic).
+fn xin(i: u32) -> f32 {
+#if X_PARTIALS
+  var s = 0.0;
+  for (var k = 0u; k < p.in_chunks; k++) { s += x[i + k * p.in_row]; }
+  return s;
+#else
+  return x[i];
+#endif
+}
 
 // acc += x'_j · (this invocation's chunk of stored row j), for list entry e.
 fn add_row(acc: ptr<function, Acc>, e: u32, col: u32) {
@@ -199,10 +211,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       if (i < m) {
         let j = p0 + i;
 #if SWIGLU
-        let gt = x[p.x_offset + j];
-        var v = gt / (1.0 + exp(-gt)) * x[p.x_offset + p.up_offset + j];
+        let gt = xin(p.x_offset + j);
+        var v = gt / (1.0 + exp(-gt)) * xin(p.x_offset + p.up_offset + j);
 #else
-        var v = x[p.x_offset + j];
+        var v = xin(p.x_offset + j);
 #endif
 #if PRE_NORM
         v *= scale * norm_w[j];

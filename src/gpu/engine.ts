@@ -282,7 +282,10 @@ export class WebGPUBackend implements Backend {
 
       // One split-K scratch for every sparse op (they run one after another).
       const sparseScratch = sparseLayers ? await buffer('sparse_scratch', Math.max(...sparseLayers.flatMap((S) =>
-        [S.qkv, S.o, S.gateUp, S.down].map((W) => sparseGemv.scratchBytes(W, sparseGemv.defaultKChunk(W))))), 'activations') : null;
+        [S.qkv, S.o, S.gateUp].map((W) => sparseGemv.scratchBytes(W, sparseGemv.defaultKChunk(W))))), 'activations') : null;
+      // down reads gate|up's partials from sparse_scratch while it writes its own.
+      const downScratch = sparseLayers ? await buffer('sparse_scratch_down', Math.max(...sparseLayers.map((S) =>
+        sparseGemv.scratchBytes(S.down, sparseGemv.defaultKChunk(S.down)))), 'activations') : null;
       const decodeStep = createStep(ctx, 1, 'decode');
       const prefillStep = createStep(ctx, T, 'prefill');
       owned.buffers.push(decodeStep.uniform, decodeStep.tokens, prefillStep.uniform, prefillStep.tokens);
@@ -299,11 +302,11 @@ export class WebGPUBackend implements Backend {
         for (let l = 0; l < c.nLayers; l++) {
           const L = layers[l]!;
           const S = sparseLayers?.[l];
-          const ropeAndAttention = async () => [
+          const ropeAndAttention = async (partials?: rope.RopeOptions['partials']) => [
             await rope.prepare(ctx, {
               label: `L${l}.rope`, step, table: ropeTable, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim,
               x: qkv, qOffset: 0, kOffset: c.dim, stride: qkvDim,
-              cache: { key: L.keyCache, value: L.valueCache, vOffset: c.dim + kvDim },
+              cache: { key: L.keyCache, value: L.valueCache, vOffset: c.dim + kvDim }, ...(partials ? { partials } : {}),
             }),
             await attention.prepare(ctx, {
               label: `L${l}.attention`, step, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim, contextLength: contextSize,
@@ -311,20 +314,30 @@ export class WebGPUBackend implements Backend {
             }),
           ];
           if (S) {
-            // Sparse decode: each projection reads only the Wᵀ rows of its active input channels (split-K
-            // partials summed by a second dispatch; all ops share one scratch); q|k|v and gate|up are one
-            // op each, and the down projection applies SwiGLU as it reads gate|up.
+            // Sparse decode: each projection reads only the Wᵀ rows of its active input channels, as split-K
+            // partials; q|k|v and gate|up are one op each. The partials of o and down are summed into the
+            // residual by a second dispatch; those of q|k|v by rope as it reads them, and those of gate|up
+            // by down as it applies SwiGLU (so down writes its own partials to a second scratch).
             const sp = (label: string, weights: sparseGemv.SparseWeights, tau: GPUBuffer, xb: GPUBuffer, yb: GPUBuffer, slot: number,
-              extra: Pick<sparseGemv.SparseGemvOptions, 'norm' | 'swiglu' | 'accumulate'>) =>
+              extra: Pick<sparseGemv.SparseGemvOptions, 'norm' | 'swiglu' | 'accumulate' | 'skipReduce' | 'xPartials' | 'xOffset' | 'scratch'>) =>
               sparseGemv.prepare(ctx, {
                 label: `L${l}.${label}`, weights, tau, x: xb, y: yb, scratch: sparseScratch!, stats: { buffer: stats!.counters, slot: 7 * l + slot }, ...extra,
               });
+            const qkvParts = sparseGemv.partialsLayout(S.qkv);
+            const guParts = sparseGemv.partialsLayout(S.gateUp);
+            const [gateAt, upAt] = guParts.segmentOffsets as [number, number];
             ops.push(
-              await sp('qkv', S.qkv, S.tau[0]!, x, qkv, 0, { norm: { weight: L.attnNorm, eps: c.rmsEps } }),
-              ...(await ropeAndAttention()),
+              await sp('qkv', S.qkv, S.tau[0]!, x, qkv, 0, { norm: { weight: L.attnNorm, eps: c.rmsEps }, skipReduce: true }),
+              ...(await ropeAndAttention({
+                buffer: sparseScratch!, chunks: qkvParts.chunks, rowElems: qkvParts.rowElems,
+                qAt: qkvParts.segmentOffsets[0]!, kAt: qkvParts.segmentOffsets[1]!, vAt: qkvParts.segmentOffsets[2]!,
+              })),
               await sp('o', S.o, S.tau[1]!, att, x, 3, { accumulate: true }),
-              await sp('gate_up', S.gateUp, S.tau[2]!, x, hGateUp!, 4, { norm: { weight: L.ffnNorm, eps: c.rmsEps } }),
-              await sp('down', S.down, S.tau[3]!, hGateUp!, x, 6, { swiglu: { upOffset: c.hiddenDim }, accumulate: true }),
+              await sp('gate_up', S.gateUp, S.tau[2]!, x, hGateUp!, 4, { norm: { weight: L.ffnNorm, eps: c.rmsEps }, skipReduce: true }),
+              await sp('down', S.down, S.tau[3]!, sparseScratch!, x, 6, {
+                swiglu: { upOffset: upAt - gateAt }, xOffset: gateAt, xPartials: { chunks: guParts.chunks, rowElems: guParts.rowElems },
+                accumulate: true, scratch: downScratch!,
+              }),
             );
             continue;
           }

@@ -55,11 +55,17 @@ export interface RopeOptions {
   stride: number;
   /** Write rotated k and v (at x[vOffset + t·stride ..]) into the caches, (contextLength, kvDim) each. */
   cache?: { key: GPUBuffer; value: GPUBuffer; vOffset: number };
+  /**
+   * One-token steps with cache: read q, k, v as sums of a split q|k|v GEMV's partials (sparse_gemv with
+   * skipReduce, partialsLayout) instead of x; the rotated q (and k) are still written to x.
+   * Element e of q is Σ_{k < chunks} buffer[k·rowElems + qAt + e]; likewise kAt, vAt.
+   */
+  partials?: { buffer: GPUBuffer; chunks: number; rowElems: number; qAt: number; kAt: number; vAt: number };
   workgroupSize?: number;
   label?: string;
 }
 
-export function wgsl(shape: { WG: number; CACHE: boolean }): string {
+export function wgsl(shape: { WG: number; CACHE: boolean; PARTIALS: boolean }): string {
   return renderWGSL('rope', ropeWGSL, shape);
 }
 
@@ -80,13 +86,25 @@ export async function prepare(ctx: GpuContext, opts: RopeOptions): Promise<Prepa
     checkBuffer(label, 'cache.value', cache.value, 4 * table.contextLength * kvDim);
   }
 
-  const pipeline = await pipelineFor(ctx, 'rope', wgsl({ WG, CACHE: !!cache }));
+  const { partials } = opts;
+  if (partials) {
+    if (!cache || T !== 1) throw new KernelArgumentError(label, 'partials need a one-token step with a cache');
+    const { chunks, rowElems, qAt, kAt, vAt } = partials;
+    if (![chunks, rowElems, qAt, kAt, vAt].every((v) => Number.isInteger(v) && v >= 0) || chunks < 1) {
+      throw new KernelArgumentError(label, `partials need integer chunks ≥ 1 and offsets ≥ 0, got ${JSON.stringify({ chunks, rowElems, qAt, kAt, vAt })}`);
+    }
+    const end = Math.max(qAt + nHeads * headDim, kAt + kvDim, vAt + kvDim);
+    checkBuffer(label, 'partials.buffer', partials.buffer, 4 * ((chunks - 1) * rowElems + end));
+  }
+  const pipeline = await pipelineFor(ctx, 'rope', wgsl({ WG, CACHE: !!cache, PARTIALS: !!partials }));
   const uniform = new UniformWriter()
     .u32(nHeads).u32(nKVHeads).u32(headDim).u32(table.ropeDim).u32(qOffset).u32(kOffset).u32(cache?.vOffset ?? 0).u32(stride)
-    .u32(kvDim).u32(table.contextLength).u32(0).u32(0)
+    .u32(kvDim).u32(table.contextLength)
+    .u32(partials?.chunks ?? 0).u32(partials?.rowElems ?? 0).u32(partials?.qAt ?? 0).u32(partials?.kAt ?? 0).u32(partials?.vAt ?? 0).u32(0)
     .create(ctx.device, `${label}.params`);
   const bound = [uniform, step.uniform, table.buffer, x];
   if (cache) bound.push(cache.key, cache.value);
+  if (partials) bound.push(partials.buffer);
   const bindGroup = ctx.device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries: entries(...bound) });
   const threads = ((nHeads + nKVHeads) * headDim) / 2 + (cache ? kvDim / 2 : 0);
   const groups = Math.ceil(threads / WG);

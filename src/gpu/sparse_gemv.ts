@@ -66,6 +66,16 @@ export interface SparseGemvOptions {
   piece?: number;
   /** Reduce: vec4s of output per workgroup (power of two ≤ workgroupSize, default 16). */
   reduceChunks?: number;
+  /**
+   * Split only: leave the partials in scratch and skip the reduce dispatch; the next op sums them
+   * (rope's `partials`, or sparse_gemv's `xPartials`): see partialsLayout. y is then not written.
+   */
+  skipReduce?: boolean;
+  /**
+   * x holds partial vectors instead of x: x'_i = Σ_{k < chunks} x[xOffset + k·rowElems + i] (and the
+   * same for the up half with swiglu). What a split op with skipReduce left in its scratch. Not with norm.
+   */
+  xPartials?: { chunks: number; rowElems: number };
   /** Split partials, at least scratchBytes(weights, kChunk) bytes, STORAGE; shareable by ops run one after another. Default: the op makes its own. */
   scratch?: GPUBuffer;
   label?: string;
@@ -96,6 +106,23 @@ export interface SparseGemvShape {
   NORM_PER: number;
   /** The prologue reads x as vec4s (binding 9). */
   NORM_VEC4: boolean;
+  /** x holds partial vectors to sum (xPartials). */
+  X_PARTIALS: boolean;
+}
+
+/** Where a split op's partials lie in its scratch (f32 elements): what skipReduce leaves for the next op. */
+export interface PartialsLayout {
+  /** Partial vectors (K-chunks over all shards). */
+  chunks: number;
+  /** Elements from one partial vector to the next (the stored row, padding included). */
+  rowElems: number;
+  /** Element of each segment's first output within a partial vector. */
+  segmentOffsets: number[];
+}
+
+/** Output r of segment s is Σ_{k < chunks} scratch[k·rowElems + segmentOffsets[s] + r]. */
+export function partialsLayout(W: SparseWeights, kChunk = defaultKChunk(W)): PartialsLayout {
+  return { chunks: kChunks(W, kChunk), rowElems: W.rowStride, segmentOffsets: W.segments.map((s) => s.offset) };
 }
 
 export function wgsl(shape: SparseGemvShape): string {
@@ -139,6 +166,12 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   const SPLIT = opts.kChunk !== 'none';
   const { swiglu, stats } = opts;
   if (swiglu && norm) throw new KernelArgumentError(label, 'swiglu and norm cannot be combined');
+  const { xPartials } = opts;
+  if (xPartials && norm) throw new KernelArgumentError(label, 'xPartials and norm cannot be combined (the norm needs the summed x first)');
+  if (xPartials && !(Number.isInteger(xPartials.chunks) && xPartials.chunks >= 1 && Number.isInteger(xPartials.rowElems) && xPartials.rowElems >= 0)) {
+    throw new KernelArgumentError(label, `xPartials needs integer chunks ≥ 1 and rowElems ≥ 0, got ${JSON.stringify(xPartials)}`);
+  }
+  if (opts.skipReduce && opts.kChunk === 'none') throw new KernelArgumentError(label, "skipReduce needs a split op (kChunk is 'none')");
   const WG = opts.workgroupSize ?? 256;
   const KC0 = SPLIT ? (opts.kChunk as number | undefined) ?? defaultKChunk(W) : 0;
   // 64 chunks a tile, or 32 where that leaves under 256 workgroups (4096×4096: 128 → 256, 13.1 → 11.7 µs
@@ -162,13 +195,13 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   if (x === y || tau === y) throw new KernelArgumentError(label, 'x and tau must not be the buffer y is in (a writable binding may not alias a read-only one)');
   const NSEG = W.segments.length;
   if (swiglu && !(Number.isInteger(swiglu.upOffset) && swiglu.upOffset >= 0)) throw new KernelArgumentError(label, `swiglu.upOffset must be a non-negative integer, got ${swiglu.upOffset}`);
-  checkBuffer(label, 'x', x, 4 * (xOffset + W.cols + (swiglu ? swiglu.upOffset : 0)));
+  checkBuffer(label, 'x', x, 4 * (xOffset + W.cols + (swiglu ? swiglu.upOffset : 0) + (xPartials ? (xPartials.chunks - 1) * xPartials.rowElems : 0)));
   if (stats) {
     if (!Number.isInteger(stats.slot) || stats.slot < 0) throw new KernelArgumentError(label, `stats.slot must be a non-negative integer, got ${stats.slot}`);
     checkBuffer(label, 'stats.buffer', stats.buffer, 4 * (stats.slot + W.segments.length));
   }
   checkBuffer(label, 'tau', tau, 4 * NSEG * W.cols);
-  checkBuffer(label, 'y', y, 4 * (yOffset + W.rows));
+  if (!opts.skipReduce) checkBuffer(label, 'y', y, 4 * (yOffset + W.rows));
   if (norm) checkBuffer(label, 'norm.weight', norm.weight, 4 * W.cols);
 
   const { device } = ctx;
@@ -191,14 +224,14 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   const NORM_PER = prologue === 'loop' ? 0 : Math.ceil(W.cols / (NORM_VEC4 ? 4 : 1) / WG);
   const shape = (accumulate: boolean): SparseGemvShape => ({
     WG, TILE, UNROLL, PIECE, NSEG, F16: W.format === 'f16', Q8: W.format === 'q8_0', Q4: W.format === 'q4_0', QUANT, WIDE: chunk === 8, PRE_NORM: !!norm, ACCUMULATE: accumulate, SWIGLU: !!swiglu,
-    STATS: !!stats, SPLIT, KC, R_CHUNKS, NORM_PER, NORM_VEC4,
+    STATS: !!stats, SPLIT, KC, R_CHUNKS, NORM_PER, NORM_VEC4, X_PARTIALS: !!xPartials,
   });
   const accumulate = !!opts.accumulate;
   const code = wgsl(shape(accumulate));
   const main = await pipelineFor(ctx, 'sparse_gemv', code);
   // Without split-K, shards after the first add to what the first wrote.
   const mainRest = !SPLIT && W.shards.length > 1 ? await pipelineFor(ctx, 'sparse_gemv', wgsl(shape(true))) : main;
-  const reduce = SPLIT ? await pipelineFor(ctx, 'sparse_gemv', code, 'reduce') : undefined;
+  const reduce = SPLIT && !opts.skipReduce ? await pipelineFor(ctx, 'sparse_gemv', code, 'reduce') : undefined;
 
   const tiles = tileCount(W, TILE);
   const stride = W.rowStride / chunk;
@@ -213,7 +246,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
     const u = new UniformWriter()
       .u32(W.cols).u32(firstCol).u32(cols).u32(stride).u32(xOffset).u32(yOffset).u32(tiles).u32(kFirst)
       .u32(nK).f32(norm?.eps ?? 0).u32(swiglu?.upOffset ?? 0)
-      .u32(stats?.slot ?? 0).u32(0).u32(0).u32(0).u32(0); // padding: seg starts on 16 bytes
+      .u32(stats?.slot ?? 0).u32(xPartials?.chunks ?? 0).u32(xPartials?.rowElems ?? 0).u32(0).u32(0); // then seg, on 16 bytes
     for (const v of segWords) u.u32(v);
     for (const s of W.segments) u.u32(s.firstRow).u32(0).u32(0).u32(0);
     const buffer = u.create(device, `${label}.params[${i}]`);

@@ -58,4 +58,58 @@ describeGpu('rope', () => {
       for (const b of [xb, kb, vb, table.buffer]) b.destroy();
     }
   });
+
+  test('partials: q, k, v summed from a split GEMV\'s partial vectors (one token), q and k written to x', async () => {
+    const next = rng(SEED + 1);
+    const cases = [
+      { nHeads: 4, nKVHeads: 2, headDim: 64, ropeDim: 64, pos: 0, chunks: 1 },
+      { nHeads: 4, nKVHeads: 4, headDim: 16, ropeDim: 16, pos: 9, chunks: 16 },
+      { nHeads: 3, nKVHeads: 1, headDim: 6, ropeDim: 4, pos: 511, chunks: 5 },
+    ];
+    for (const c of cases) {
+      const base = 10000;
+      const table = await rope.createRopeTable(gpu, { contextLength, ropeDim: c.ropeDim, base });
+      const qDim = c.nHeads * c.headDim;
+      const kvDim = c.nKVHeads * c.headDim;
+      // Segments padded as the sparse q|k|v op stores them, plus a gap per partial vector.
+      const qAt = 0;
+      const kAt = Math.ceil(qDim / 8) * 8;
+      const vAt = kAt + Math.ceil(kvDim / 8) * 8;
+      const rowElems = vAt + Math.ceil(kvDim / 8) * 8 + 4;
+      const part = randomArray(next, c.chunks * rowElems);
+      const sum = (at: number) => {
+        let v = 0;
+        for (let k = 0; k < c.chunks; k++) v = Math.fround(v + part[k * rowElems + at]!);
+        return v;
+      };
+      const stride = qDim + 2 * kvDim;
+      const step = createStep(gpu, 1);
+      writeStep(gpu.device, step, c.pos, [0]);
+      const x = randomArray(next, stride);
+      const kc0 = randomArray(next, contextLength * kvDim);
+      const vc0 = randomArray(next, contextLength * kvDim);
+      const [xb, kb, vb, pb] = [storage(gpu, x), storage(gpu, kc0), storage(gpu, vc0), storage(gpu, part)];
+      const op = await rope.prepare(gpu, {
+        step, table, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim, x: xb, qOffset: 0, kOffset: qDim, stride,
+        cache: { key: kb, value: vb, vOffset: qDim + kvDim }, partials: { buffer: pb, chunks: c.chunks, rowElems, qAt, kAt, vAt },
+      });
+      await run(gpu, op);
+      const wantX = x.slice();
+      const q = wantX.subarray(0, qDim);
+      const k = wantX.subarray(qDim, qDim + kvDim);
+      for (let i = 0; i < qDim; i++) q[i] = sum(qAt + i);
+      for (let i = 0; i < kvDim; i++) k[i] = sum(kAt + i);
+      ropeRef(q, c.nHeads, c.headDim, c.ropeDim, c.pos, base);
+      ropeRef(k, c.nKVHeads, c.headDim, c.ropeDim, c.pos, base);
+      const wantK = kc0.slice();
+      const wantV = vc0.slice();
+      wantK.set(k, c.pos * kvDim);
+      for (let i = 0; i < kvDim; i++) wantV[c.pos * kvDim + i] = sum(vAt + i);
+      const what = `rope partials ${JSON.stringify(c)}`;
+      expectClose(await readBuffer(gpu, xb, x.length), wantX, `${what} x`);
+      expectClose(await readBuffer(gpu, kb, wantK.length), wantK, `${what} key cache`);
+      expectClose(await readBuffer(gpu, vb, wantV.length), wantV, `${what} value cache`, 0);
+      for (const b of [xb, kb, vb, pb, table.buffer]) b.destroy();
+    }
+  });
 });

@@ -31,6 +31,10 @@ interface Case {
   piece?: number;
   reduceChunks?: number;
   normPrologue?: 'loop' | 'unrolled' | 'vec4';
+  /** x given as this many partial vectors (xPartials), summed in order in f32. */
+  xPartials?: number;
+  /** Leave the partials in scratch (skipReduce): they are read back and summed here; y stays as it was. */
+  skipReduce?: boolean;
   /** Upload f32 values into an f16 tensor (converted by the uploader) instead of f16 bits. */
   convert?: boolean;
   /** Device to run on (default: the file's). */
@@ -75,7 +79,20 @@ async function check(c: Case, salt: number): Promise<void> {
   const data = halves ? (c.convert ? mats : halves.map((h) => h.bits)) : mats;
 
   const up = c.swiglu?.upOffset ?? 0;
-  const xFull = randomArray(next, xOffset + cols + up, c.swiglu ? 4 : 1);
+  let xFull = randomArray(next, xOffset + cols + up, c.swiglu ? 4 : 1);
+  // xPartials: the buffer holds `parts` random vectors, rowElems apart; x is their f32 sum in order.
+  const parts = c.xPartials ?? 0;
+  const rowElems = cols + up + 5;
+  let xData = xFull;
+  if (parts) {
+    xData = randomArray(next, xOffset + (parts - 1) * rowElems + cols + up, c.swiglu ? 2 : 1);
+    xFull = xFull.map((v, i) => {
+      if (i < xOffset) return v;
+      let sum = 0;
+      for (let k = 0; k < parts; k++) sum = Math.fround(sum + xData[i + k * rowElems]!);
+      return sum;
+    });
+  }
   const x = xFull.subarray(xOffset, xOffset + cols);
   const y0 = randomArray(next, yOffset + rows + 3);
   const normW = randomArray(next, cols, 2);
@@ -121,19 +138,41 @@ async function check(c: Case, salt: number): Promise<void> {
     at += r;
   });
   if (c.s > 0 && c.s < 1) expect(skipped).toBe(segments.length * Math.round(c.s * cols));
-  if (c.accumulate) for (let i = 0; i < rows; i++) want[i] = want[i]! + y0[yOffset + i]!;
+  if (c.accumulate && !c.skipReduce) for (let i = 0; i < rows; i++) want[i] = want[i]! + y0[yOffset + i]!;
 
-  const xBuf = storage(ctx, xFull);
+  const xBuf = storage(ctx, xData);
   const yBuf = storage(ctx, y0);
   const tBuf = storage(ctx, tau);
   const nBuf = storage(ctx, normW);
   const stats = c.riders ? storage(ctx, new Float32Array(2 + segments.length)) : null;
-  const { ctx: _, segments: __, s: ___, format: ____, shardCols: _____, convert: ______, riders: _______, norm, ...tuning } = c;
+  const { ctx: _, segments: __, s: ___, format: ____, shardCols: _____, convert: ______, riders: _______, norm, xPartials: ________, ...tuning } = c;
+  const kChunk = typeof c.kChunk === 'number' ? c.kChunk : sparseGemv.defaultKChunk(W);
+  const scratch = c.skipReduce ? ctx.device.createBuffer({ size: sparseGemv.scratchBytes(W, kChunk), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) : null;
   const op = await sparseGemv.prepare(ctx, {
     ...tuning, weights: W, x: xBuf, tau: tBuf, y: yBuf, ...(norm ? { norm: { weight: nBuf, eps } } : {}),
-    ...(stats ? { stats: { buffer: stats, slot: 2 } } : {}),
+    ...(stats ? { stats: { buffer: stats, slot: 2 } } : {}), ...(parts ? { xPartials: { chunks: parts, rowElems } } : {}),
+    ...(scratch ? { scratch } : {}),
   });
   await run(ctx, op);
+  if (scratch) {
+    // The partials as the next op reads them (partialsLayout), summed here; y untouched.
+    const L = sparseGemv.partialsLayout(W, kChunk);
+    const raw = await readBuffer(ctx, scratch, L.chunks * L.rowElems);
+    const got = new Float32Array(rows);
+    let r0 = 0;
+    segments.forEach((r, si) => {
+      for (let i = 0; i < r; i++) for (let k = 0; k < L.chunks; k++) got[r0 + i] = got[r0 + i]! + raw[k * L.rowElems + L.segmentOffsets[si]! + i]!;
+      r0 += r;
+    });
+    const what = `sparse_gemv skipReduce partials ${JSON.stringify({ ...c, ctx: undefined })}`;
+    errors.push(`${maxRelError(got, want, magnitude).toExponential(1)} ${what}`);
+    expectClose(got, want, what, 1e-5, magnitude);
+    expect(Array.from(await readBuffer(ctx, yBuf, y0.length)), 'skipReduce leaves y as it was').toEqual(Array.from(y0));
+    op.destroy();
+    destroyTransposed(W);
+    for (const b of [xBuf, yBuf, tBuf, nBuf, stats, scratch]) b?.destroy();
+    return;
+  }
   if (stats) {
     const counts = new Uint32Array((await readBuffer(ctx, stats, 2 + segments.length)).buffer);
     const active = taus.map((t) => xn.reduce((n, v, j) => n + (Math.abs(v) > t[j]! ? 1 : 0), 0));
@@ -202,6 +241,18 @@ describeGpu('sparse_gemv', () => {
         await check({ ...base, kChunk: 'none', tileChunks: 32, workgroupSize: 32, piece: 64 }, ++salt);
         await check({ ...base, kChunk: 1, tileChunks: 1, workgroupSize: 32, reduceChunks: 32 }, ++salt);
         await check({ ...base, kChunk: 'none', shardCols: 29, piece: 32 }, ++salt);
+      }
+    }
+  });
+  test('skipReduce: the partials left in scratch sum to y; xPartials: x given as partial vectors (swiglu too)', async () => {
+    for (const format of ['f32', 'f16'] as WeightFormat[]) {
+      for (const s of [0, 0.5, 1]) {
+        await check({ segments: [64, 16, 16], cols: 172, s, format, norm: true, skipReduce: true }, ++salt); // q|k|v → rope
+        await check({ segments: [172, 172], cols: 64, s, format, norm: true, skipReduce: true, kChunk: 16, shardCols: 40 }, ++salt); // gate|up
+        await check({ segments: [100], cols: 300, s, format, accumulate: true, skipReduce: true, kChunk: 64 }, ++salt);
+        await check({ segments: [64], cols: 172, s, format, swiglu: { upOffset: 176 }, xPartials: 11, accumulate: true, riders: true }, ++salt); // down
+        await check({ segments: [33, 7], cols: 100, s, format, swiglu: { upOffset: 105 }, xOffset: 2, xPartials: 3, shardCols: 40, kChunk: 'none' }, ++salt);
+        await check({ segments: [20], cols: 64, s, format, xPartials: 1, xOffset: 8 }, ++salt);
       }
     }
   });
