@@ -37,13 +37,14 @@ const WG = {{WG}}u;
 #if PARTIALS
 // The q|k|v projection's split partials (its reduce dispatch skipped): one token, summed here.
 @group(0) @binding(6) var<storage, read> part: array<f32>;
+const CHUNKS = {{CHUNKS}}u;  // = p.chunks, a constant so that every load is issued at once
 #endif
 
 // The pair at x[j], x[j+1]; with PARTIALS, the sums of the partials at element `at` of the stored row.
 fn load2(j: u32, at: u32) -> vec2<f32> {
 #if PARTIALS
   var v = vec2<f32>(0.0);
-  for (var k = 0u; k < p.chunks; k++) { v += vec2<f32>(part[k * p.row + at], part[k * p.row + at + 1u]); }
+  for (var k = 0u; k < CHUNKS; k++) { v += vec2<f32>(part[k * p.row + at], part[k * p.row + at + 1u]); }
   return v;
 #else
   return vec2<f32>(x[j], x[j + 1u]);

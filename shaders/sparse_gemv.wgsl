@@ -98,10 +98,13 @@ struct Acc { a: vec4<f32>, b: vec4<f32> }
 
 // Input element i: x[i], or with X_PARTIALS the sum of in_chunks partial vectors left in x's buffer by a
 // split GEMV whose reduce dispatch was skipped (in a fixed order: deterministic).
+#if X_PARTIALS
+const IN_CHUNKS = {{IN_CHUNKS}}u;  // = p.in_chunks, a constant so that every load is issued at once
+#endif
 fn xin(i: u32) -> f32 {
 #if X_PARTIALS
   var s = 0.0;
-  for (var k = 0u; k < p.in_chunks; k++) { s += x[i + k * p.in_row]; }
+  for (var k = 0u; k < IN_CHUNKS; k++) { s += x[i + k * p.in_row]; }
   return s;
 #else
   return x[i];

@@ -65,7 +65,7 @@ export interface RopeOptions {
   label?: string;
 }
 
-export function wgsl(shape: { WG: number; CACHE: boolean; PARTIALS: boolean }): string {
+export function wgsl(shape: { WG: number; CACHE: boolean; PARTIALS: boolean; CHUNKS: number }): string {
   return renderWGSL('rope', ropeWGSL, shape);
 }
 
@@ -96,7 +96,7 @@ export async function prepare(ctx: GpuContext, opts: RopeOptions): Promise<Prepa
     const end = Math.max(qAt + nHeads * headDim, kAt + kvDim, vAt + kvDim);
     checkBuffer(label, 'partials.buffer', partials.buffer, 4 * ((chunks - 1) * rowElems + end));
   }
-  const pipeline = await pipelineFor(ctx, 'rope', wgsl({ WG, CACHE: !!cache, PARTIALS: !!partials }));
+  const pipeline = await pipelineFor(ctx, 'rope', wgsl({ WG, CACHE: !!cache, PARTIALS: !!partials, CHUNKS: partials?.chunks ?? 0 }));
   const uniform = new UniformWriter()
     .u32(nHeads).u32(nKVHeads).u32(headDim).u32(table.ropeDim).u32(qOffset).u32(kOffset).u32(cache?.vOffset ?? 0).u32(stride)
     .u32(kvDim).u32(table.contextLength)

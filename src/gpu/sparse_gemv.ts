@@ -108,6 +108,8 @@ export interface SparseGemvShape {
   NORM_VEC4: boolean;
   /** x holds partial vectors to sum (xPartials). */
   X_PARTIALS: boolean;
+  /** How many (xPartials.chunks; 0 without). */
+  IN_CHUNKS: number;
 }
 
 /** Where a split op's partials lie in its scratch (f32 elements): what skipReduce leaves for the next op. */
@@ -224,7 +226,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   const NORM_PER = prologue === 'loop' ? 0 : Math.ceil(W.cols / (NORM_VEC4 ? 4 : 1) / WG);
   const shape = (accumulate: boolean): SparseGemvShape => ({
     WG, TILE, UNROLL, PIECE, NSEG, F16: W.format === 'f16', Q8: W.format === 'q8_0', Q4: W.format === 'q4_0', QUANT, WIDE: chunk === 8, PRE_NORM: !!norm, ACCUMULATE: accumulate, SWIGLU: !!swiglu,
-    STATS: !!stats, SPLIT, KC, R_CHUNKS, NORM_PER, NORM_VEC4, X_PARTIALS: !!xPartials,
+    STATS: !!stats, SPLIT, KC, R_CHUNKS, NORM_PER, NORM_VEC4, X_PARTIALS: !!xPartials, IN_CHUNKS: xPartials?.chunks ?? 0,
   });
   const accumulate = !!opts.accumulate;
   const code = wgsl(shape(accumulate));
