@@ -15,7 +15,7 @@ import { CpuBackend, type CpuBackendOptions } from './cpu/backend.js';
 import { EngineError, ModelLoadError, OptionError } from './errors.js';
 import { AbortError, generate, normalizeGenerate } from './generate.js';
 import { acquireDevice, type GpuContext } from './gpu/device.js';
-import { WebGPUBackend } from './gpu/engine.js';
+import { ggufWeights, WebGPUBackend } from './gpu/engine.js';
 import { WebGPUUnavailableError } from './gpu/errors.js';
 import { openModel, type Model } from './model/model.js';
 import { loadWeightsF32, type LlamaWeights } from './model/weights.js';
@@ -174,26 +174,40 @@ async function webgpuRunner(model: Model, contextSize: number, gpu: GPU | undefi
     if (!(e instanceof WebGPUUnavailableError)) throw e;
     throw new WebGPUUnavailableError(`${e.message}. Or pass { backend: 'cpu' } (WebAssembly; 'auto' picks it when WebGPU is missing) to createEngine() or load().`, { cause: e });
   }
+  // Q8_0/Q4_0 blocks: dense mode runs the sparse program over input-major codes anyway (quantLayout),
+  // so one engine serves both modes, thresholds swapped per call (calls never interleave): the model is
+  // held on the GPU and loaded once. Float weights keep a row-major dense engine and load a sparse one
+  // on the first sparse call.
+  const shared = model.config.nLayers > 0 && !!ggufWeights(model).quant?.(['blk.0.attn_q.weight']);
   let dense: WebGPUBackend;
   try {
-    dense = await WebGPUBackend.create(ctx, model, { contextSize });
+    dense = await WebGPUBackend.create(ctx, model, shared ? { contextSize, sparse: { tau: [] } } : { contextSize });
   } catch (e) {
     ctx.device.destroy();
     throw e;
   }
   let sparse: WebGPUBackend | null = null;
+  let sparseNow = false; // shared: the thresholds set are a sparse call's
   let norms: ProjectionNorms | null = null;
   return {
     kind: 'webgpu',
-    dense: () => dense,
+    dense() {
+      if (sparseNow) dense.setThresholds([]);
+      sparseNow = false;
+      return dense;
+    },
     async sparse(tau) {
-      if (sparse) sparse.setThresholds(tau);
+      if (shared) {
+        dense.setThresholds(tau);
+        sparseNow = true;
+        sparse = dense;
+      } else if (sparse) sparse.setThresholds(tau);
       else sparse = await WebGPUBackend.create(ctx, model, { contextSize, sparse: { tau } });
       await sparse.skippedWeightFraction(); // resets the GPU's counters for this run
       return sparse;
     },
     async skipped(backend) {
-      return backend === dense ? 0 : (backend as WebGPUBackend).skippedWeightFraction();
+      return backend === dense && !sparseNow ? 0 : (backend as WebGPUBackend).skippedWeightFraction();
     },
     norms() {
       norms ??= modelProjectionNorms(model);
@@ -201,7 +215,7 @@ async function webgpuRunner(model: Model, contextSize: number, gpu: GPU | undefi
     },
     dispose() {
       dense.dispose();
-      sparse?.dispose();
+      if (sparse !== dense) sparse?.dispose();
       ctx.device.destroy();
     },
   };

@@ -222,3 +222,31 @@ describe('createEngine over worker_threads (WebGPU through dawn.node)', () => {
     }
   });
 });
+
+describe('createEngine over worker_threads (WebGPU, a Q4_0 model: one engine for dense and sparse)', () => {
+  test('dense, a schedule, dense again: the thresholds are swapped on the one input-major engine and restored', async (ctx) => {
+    const engine = sdk.createEngine({ backend: 'webgpu' });
+    try {
+      try {
+        await engine.load(sharedPath('models/llama16m-debtext/llama16m-debtext-Q4_0.gguf'), { contextSize: 64 });
+      } catch (e) {
+        if (e instanceof sdk.WebGPUUnavailableError && process.env.WAS_EDGE_REQUIRE_GPU !== '1') {
+          ctx.skip(`no WebGPU adapter (${e.message.split(':')[0]}); run eval "$(bash scripts/setup-webgpu.sh)" first`);
+        }
+        throw e;
+      }
+      const opts = { maxTokens: 16 };
+      const dense = await engine.generate('The meaning of life is', opts).result;
+      expect(dense.backend).toBe('webgpu');
+      expect(dense.skippedWeightFraction).toBe(0);
+      const sparse = await engine.generate('The meaning of life is', { ...opts, schedule: { name: 'llama16m-debtext-Q4_0', level: 0.6 } }).result;
+      expect(sparse.skippedWeightFraction).toBeGreaterThan(0.5);
+      expect(sparse.tokenIds).not.toEqual(dense.tokenIds); // 60 % skipped changes this model's greedy text
+      const again = await engine.generate('The meaning of life is', opts).result;
+      expect(again.tokenIds).toEqual(dense.tokenIds);
+      expect(again.skippedWeightFraction).toBe(0);
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
