@@ -1,9 +1,33 @@
 // `was-edge generate|eval --backend webgpu`: same contract and same figures as the reference.
 import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
+import type { PrefillMode } from '../../src/backend.js';
+import { perplexity } from '../../src/eval.js';
+import { openModel } from '../../src/model/model.js';
+import { loadWeightsF32 } from '../../src/model/weights.js';
+import { ReferenceBackend } from '../../src/reference/backend.js';
+import { projectionNorms } from '../../src/sparsity/calibrate.js';
+import { buildTau, parseCalibration } from '../../src/sparsity/plan.js';
+import { loadWasmNode } from '../../src/wasm/node.js';
 import { runCli as run } from '../helpers/cli.js';
-import { sharedPath } from '../helpers/shared.js';
+import { readShared, sharedPath } from '../helpers/shared.js';
 import { describeGpu } from './context.js';
+
+/**
+ * The reference's eval --mode was --sparsity 0.5 on the first 3 chunks of the dev text at ctx 256, with
+ * every τ scaled by f: what the CLI's reference run gives at f = 1.
+ */
+async function referenceWas(f: number, prefill: PrefillMode): Promise<{ ppl: number; mean_kl: number; skipped: number }> {
+  const model = openModel(readShared('models/stories260K/stories260K.gguf'));
+  const weights = loadWeightsF32(model.file, model.config);
+  const cal = parseCalibration(JSON.parse(readFileSync(new URL('../../schedules/stories260K.calib.json', import.meta.url), 'utf8')), model.config);
+  const tau = buildTau(cal, 'was', 0.5, projectionNorms(model, weights, await loadWasmNode('release')))!;
+  const sparse = { tau: tau.map((L) => L.map((t) => t && t.map((v) => v * f))), skippedParams: 0, totalParams: 0 };
+  const ref = new ReferenceBackend(model.config, weights, 256, { sparse }, prefill);
+  const dense = new ReferenceBackend(model.config, weights, 256);
+  const r = await perplexity(ref, model.tokenizer, readFileSync(sharedPath('data/tinystories_dev.txt'), 'utf8'), { ctx: 256, maxChunks: 3, dense });
+  return { ppl: r.ppl, mean_kl: r.mean_kl!, skipped: sparse.skippedParams / sparse.totalParams };
+}
 
 describeGpu('CLI on WebGPU', () => {
   const model = sharedPath('models/stories260K/stories260K.gguf');
@@ -35,10 +59,16 @@ describeGpu('CLI on WebGPU', () => {
       console.log(`was 0.5 prefill ${prefill}: webgpu ppl ${gpu.ppl} kl ${gpu.mean_kl} skipped ${gpu.skipped_weight_fraction}; ` +
         `reference ${ref.ppl} ${ref.mean_kl} ${ref.skipped_weight_fraction}`);
       expect(gpu.prefill).toBe(prefill);
-      // Channels within rounding of τ may fall either way (engine-sparse.test.ts): close, not equal.
-      expect(Math.abs(gpu.ppl - ref.ppl) / ref.ppl).toBeLessThan(2e-3);
-      expect(Math.abs(gpu.mean_kl - ref.mean_kl)).toBeLessThan(2e-3);
-      expect(Math.abs(gpu.skipped_weight_fraction - ref.skipped_weight_fraction)).toBeLessThan(1e-3);
+      // Channels within rounding of τ may fall either way (engine-sparse.test.ts), and on this slice one
+      // such channel moves the perplexity by 0.6 %: the reference itself gives 7.5641 with τ and 7.6083
+      // with τ·(1 − 1e-6). So the GPU must match the reference with τ or with τ·(1 ± 1e-6), a rounding-
+      // sized nudge, in all three figures at once.
+      const api = await referenceWas(1, prefill as PrefillMode);
+      expect(api.ppl, 'the API reproduces the CLI reference run').toBeCloseTo(ref.ppl, 10);
+      const nudged = [api, await referenceWas(1 + 1e-6, prefill as PrefillMode), await referenceWas(1 - 1e-6, prefill as PrefillMode)];
+      const close = (r: { ppl: number; mean_kl: number; skipped: number }) =>
+        Math.abs(gpu.ppl - r.ppl) / r.ppl < 2e-3 && Math.abs(gpu.mean_kl - r.mean_kl) < 2e-3 && Math.abs(gpu.skipped_weight_fraction - r.skipped) < 1e-3;
+      expect(nudged.some(close), `webgpu ${JSON.stringify(gpu)} vs reference with τ·(1, 1 + 1e-6, 1 − 1e-6): ${JSON.stringify(nudged)}`).toBe(true);
     }
   });
 
