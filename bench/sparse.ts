@@ -92,6 +92,24 @@ const shapes: [number, number][] = args.shapes
   : quick ? [[512, 512], [1376, 512], [512, 1376]] : [[4096, 4096], [11008, 4096], [4096, 11008]];
 const storageUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
+/**
+ * Every variant's y += W·x op over each weight copy, one scratch per variant (pushed to `scratches`) as
+ * an engine shares it between layers; a variant with `norm` fuses RMSNorm with the weights `normW`.
+ */
+function prepareVariants(copies: sparseGemv.SparseWeights[], b: { x: GPUBuffer; tau: GPUBuffer; y: GPUBuffer; normW?: GPUBuffer },
+  scratches: GPUBuffer[]): Promise<PreparedOp[][]> {
+  return Promise.all(variants.map(async (v) => {
+    let scratch: GPUBuffer | undefined;
+    if (v.opts.kChunk !== 'none') {
+      scratch = device.createBuffer({ size: sparseGemv.scratchBytes(copies[0]!, v.opts.kChunk as number), usage: GPUBufferUsage.STORAGE });
+      scratches.push(scratch);
+    }
+    if (v.norm && !b.normW) throw new Error(`${v.name}: no norm weights for this format`);
+    const norm = v.norm ? { norm: { weight: b.normW!, eps: 0 }, normPrologue: v.norm } : {};
+    return Promise.all(copies.map((weights) => sparseGemv.prepare(ctx, { ...v.opts, ...norm, weights, x: b.x, tau: b.tau, y: b.y, accumulate: true, ...(scratch ? { scratch } : {}) })));
+  }));
+}
+
 for (const format of formats.filter((f) => f === 'f16' || f === 'f32') as WeightFormat[]) {
   for (const [rows, cols] of shapes) {
     const shape = `${rows}×${cols}`;
@@ -123,17 +141,8 @@ for (const format of formats.filter((f) => f === 'f16' || f === 'f32') as Weight
     console.log(`# ${shape} ${label} dense gemv ${fmt(denseUs)} µs`);
     table.push([shape, label, '-', 'dense gemv', fmt(denseUs), fmt(bytes / (denseUs * 1e-6) / 1e9, 0), '1.00', '']);
 
-    // One scratch for every op of a variant, as an engine would share it between layers.
     const scratches: GPUBuffer[] = [];
-    const sparseOps = await Promise.all(variants.map(async (v) => {
-      let scratch: GPUBuffer | undefined;
-      if (v.opts.kChunk !== 'none') {
-        scratch = device.createBuffer({ size: sparseGemv.scratchBytes(transposed[0]!, v.opts.kChunk as number), usage: GPUBufferUsage.STORAGE });
-        scratches.push(scratch);
-      }
-      const norm = v.norm ? { norm: { weight: normW, eps: 0 }, normPrologue: v.norm } : {};
-      return Promise.all(transposed.map((weights) => sparseGemv.prepare(ctx, { ...v.opts, ...norm, weights, x, tau, y: ySparse, accumulate: true, ...(scratch ? { scratch } : {}) })));
-    }));
+    const sparseOps = await prepareVariants(transposed, { x, tau, y: ySparse, normW }, scratches);
     device.queue.writeBuffer(tau, 0, new Float32Array(cols).fill(-1)); // dense: the warm-up reads every page of every Wᵀ copy
     await time((p) => { for (const op of sparseOps[0]!) op.encode(p); }, quick ? 2 : 200);
 
@@ -227,14 +236,7 @@ for (const format of formats.filter((f) => f === 'q4_0' || f === 'q8_0') as Quan
     console.log(`# ${shape} ${label} fastest dense: ${best} ${fmt(denseUs)} µs, ${fmt(bytes / (denseUs * 1e-6) / 1e9, 0)} GB/s`);
     table.push([shape, label, '-', `fastest dense: ${best}`, fmt(denseUs), fmt(bytes / (denseUs * 1e-6) / 1e9, 0), '1.00', '']);
     const qScratches: GPUBuffer[] = [];
-    const qSparseOps = await Promise.all(variants.map(async (v) => {
-      let scratch: GPUBuffer | undefined;
-      if (v.opts.kChunk !== 'none') {
-        scratch = device.createBuffer({ size: sparseGemv.scratchBytes(transposed[0]!, v.opts.kChunk as number), usage: GPUBufferUsage.STORAGE });
-        qScratches.push(scratch);
-      }
-      return Promise.all(transposed.map((weights) => sparseGemv.prepare(ctx, { ...v.opts, weights, x, tau, y, accumulate: true, ...(scratch ? { scratch } : {}) })));
-    }));
+    const qSparseOps = await prepareVariants(transposed, { x, tau, y }, qScratches);
     device.queue.writeBuffer(tau, 0, new Float32Array(cols).fill(-1));
     await time((p) => { for (const op of qSparseOps[0]!) op.encode(p); }, quick ? 2 : 100);
     const sorted = Float32Array.from(xs, Math.abs).sort();

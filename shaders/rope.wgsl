@@ -14,12 +14,12 @@ struct Params {
   stride: u32,     // elements between tokens of x
   kv_dim: u32,     // n_kv_heads · head_dim
   context_length: u32,
-  chunks: u32,     // PARTIALS: partial vectors to sum
   row: u32,        // PARTIALS: elements from one partial vector to the next
   q_at: u32,       // PARTIALS: element of q, k, v within a partial vector
   k_at: u32,
   v_at: u32,
   _a: u32,
+  _b: u32,
 }
 
 struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
@@ -37,7 +37,7 @@ const WG = {{WG}}u;
 #if PARTIALS
 // The q|k|v projection's split partials (its reduce dispatch skipped): one token, summed here.
 @group(0) @binding(6) var<storage, read> part: array<f32>;
-const CHUNKS = {{CHUNKS}}u;  // = p.chunks, a constant so that every load is issued at once
+const CHUNKS = {{CHUNKS}}u;  // partial vectors to sum, a constant so that every load is issued at once
 #endif
 
 // The pair at x[j], x[j+1]; with PARTIALS, the sums of the partials at element `at` of the stored row.

@@ -23,8 +23,8 @@ struct Params {
   eps: f32,
   up_offset: u32,    // SWIGLU: elements from gate to up in x
   stats_slot: u32,   // STATS: first counter of this op
-  in_chunks: u32,    // X_PARTIALS: partial vectors summed into x
   in_row: u32,       // X_PARTIALS: elements from one partial vector to the next
+  _pad1: u32,
   _pad2: u32,
   _pad3: u32,
   seg: array<vec4<u32>, NSEG>,    // per segment: (first tile, first chunk in the stored row, chunks, rows)
@@ -96,10 +96,10 @@ var<workgroup> wbits: array<u32, WORDS>;  // the piece's mask words, kept for th
 
 struct Acc { a: vec4<f32>, b: vec4<f32> }
 
-// Input element i: x[i], or with X_PARTIALS the sum of in_chunks partial vectors left in x's buffer by a
+// Input element i: x[i], or with X_PARTIALS the sum of IN_CHUNKS partial vectors left in x's buffer by a
 // split GEMV whose reduce dispatch was skipped (in a fixed order: deterministic).
 #if X_PARTIALS
-const IN_CHUNKS = {{IN_CHUNKS}}u;  // = p.in_chunks, a constant so that every load is issued at once
+const IN_CHUNKS = {{IN_CHUNKS}}u;  // a constant, so that every load is issued at once
 #endif
 fn xin(i: u32) -> f32 {
 #if X_PARTIALS

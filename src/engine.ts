@@ -15,7 +15,7 @@ import { CpuBackend, type CpuBackendOptions } from './cpu/backend.js';
 import { EngineError, ModelLoadError, OptionError } from './errors.js';
 import { AbortError, generate, normalizeGenerate } from './generate.js';
 import { acquireDevice, type GpuContext } from './gpu/device.js';
-import { ggufWeights, WebGPUBackend } from './gpu/engine.js';
+import { ggufWeights, hasQuantizedBlocks, WebGPUBackend } from './gpu/engine.js';
 import { WebGPUUnavailableError } from './gpu/errors.js';
 import { openModel, type Model } from './model/model.js';
 import { loadWeightsF32, type LlamaWeights } from './model/weights.js';
@@ -178,7 +178,7 @@ async function webgpuRunner(model: Model, contextSize: number, gpu: GPU | undefi
   // so one engine serves both modes, thresholds swapped per call (calls never interleave): the model is
   // held on the GPU and loaded once. Float weights keep a row-major dense engine and load a sparse one
   // on the first sparse call.
-  const shared = model.config.nLayers > 0 && !!ggufWeights(model).quant?.(['blk.0.attn_q.weight']);
+  const shared = hasQuantizedBlocks(ggufWeights(model));
   let dense: WebGPUBackend;
   try {
     dense = await WebGPUBackend.create(ctx, model, shared ? { contextSize, sparse: { tau: [] } } : { contextSize });

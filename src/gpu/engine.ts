@@ -155,7 +155,7 @@ export class WebGPUBackend implements Backend {
     const owned = { buffers: [] as GPUBuffer[], weights: [] as WeightTensor[], transposed: [] as TransposedWeightTensor[], quant: [] as (QuantMatrix | QuantTransposed)[] };
     // Quantized blocks in dense mode: the sparse program with nothing skipped (see quantLayout).
     const quantInputMajor = !opts.sparse && (opts.quantLayout ?? 'input-major') === 'input-major' &&
-      (opts.weightFormat ?? 'auto') === 'auto' && c.nLayers > 0 && !!source.quant?.(['blk.0.attn_q.weight']);
+      (opts.weightFormat ?? 'auto') === 'auto' && hasQuantizedBlocks(source);
     const sparse = opts.sparse ?? (quantInputMajor ? { tau: [], prefill: 'all' as const } : undefined);
     const memory: GpuMemoryReport = { weights: 0, kvCache: 0, activations: 0 };
 
@@ -208,9 +208,7 @@ export class WebGPUBackend implements Backend {
       const qkv = await buffer('qkv', vectorBytes(T * qkvDim), 'activations');
       const att = await buffer('att', vectorBytes(T * c.dim), 'activations');
       const hb = await buffer('hb', vectorBytes(T * c.hiddenDim), 'activations');
-      // Sparse mode: gate then up (the down projection applies SwiGLU as it reads them), and the
-      // active-channel counters.
-      const hGateUp = sparse ? await buffer('h_gate_up', vectorBytes(2 * c.hiddenDim), 'activations') : null;
+      // Sparse mode: the active-channel counters.
       const statsBytes = 4 * 7 * c.nLayers;
       const stats: SparseStats | null = sparse ? {
         counters: await buffer('sparse_stats', statsBytes, 'activations', GPUBufferUsage.COPY_SRC),
@@ -318,7 +316,7 @@ export class WebGPUBackend implements Backend {
             // partials; q|k|v and gate|up are one op each. The partials of o and down are summed into the
             // residual by a second dispatch; those of q|k|v by rope as it reads them, and those of gate|up
             // by down as it applies SwiGLU (so down writes its own partials to a second scratch).
-            const sp = (label: string, weights: sparseGemv.SparseWeights, tau: GPUBuffer, xb: GPUBuffer, yb: GPUBuffer, slot: number,
+            const sp = (label: string, weights: sparseGemv.SparseWeights, tau: GPUBuffer, xb: GPUBuffer, yb: GPUBuffer | undefined, slot: number,
               extra: Pick<sparseGemv.SparseGemvOptions, 'norm' | 'swiglu' | 'accumulate' | 'skipReduce' | 'xPartials' | 'xOffset' | 'scratch'>) =>
               sparseGemv.prepare(ctx, {
                 label: `L${l}.${label}`, weights, tau, x: xb, y: yb, scratch: sparseScratch!, stats: { buffer: stats!.counters, slot: 7 * l + slot },
@@ -330,13 +328,13 @@ export class WebGPUBackend implements Backend {
             const guParts = sparseGemv.partialsLayout(S.gateUp);
             const [gateAt, upAt] = guParts.segmentOffsets as [number, number];
             ops.push(
-              await sp('qkv', S.qkv, S.tau[0]!, x, qkv, 0, { norm: { weight: L.attnNorm, eps: c.rmsEps }, skipReduce: true }),
+              await sp('qkv', S.qkv, S.tau[0]!, x, undefined, 0, { norm: { weight: L.attnNorm, eps: c.rmsEps }, skipReduce: true }),
               ...(await ropeAndAttention({
                 buffer: sparseScratch!, chunks: qkvParts.chunks, rowElems: qkvParts.rowElems,
                 qAt: qkvParts.segmentOffsets[0]!, kAt: qkvParts.segmentOffsets[1]!, vAt: qkvParts.segmentOffsets[2]!,
               })),
               await sp('o', S.o, S.tau[1]!, att, x, 3, { accumulate: true }),
-              await sp('gate_up', S.gateUp, S.tau[2]!, x, hGateUp!, 4, { norm: { weight: L.ffnNorm, eps: c.rmsEps }, skipReduce: true }),
+              await sp('gate_up', S.gateUp, S.tau[2]!, x, undefined, 4, { norm: { weight: L.ffnNorm, eps: c.rmsEps }, skipReduce: true }),
               await sp('down', S.down, S.tau[3]!, sparseScratch!, x, 6, {
                 swiglu: { upOffset: upAt - gateAt }, xOffset: gateAt, xPartials: { chunks: guParts.chunks, rowElems: guParts.rowElems },
                 accumulate: true, scratch: downScratch!,
@@ -386,6 +384,8 @@ export class WebGPUBackend implements Backend {
   /** Sparse mode: how prompts run. */
   prefill: PrefillMode = 'sparse';
   private tau: (Float32Array | null)[][] = [];
+  /** Some τ is set (else every τ is −1 and prompts need no swap). */
+  private anyTau = false;
   /** Created with `sparse` (a dense engine over input-major quantized weights runs the same program). */
   private thresholdsEnabled = true;
 
@@ -399,6 +399,7 @@ export class WebGPUBackend implements Backend {
     if (!this.sparseLayers || !this.thresholdsEnabled) throw new KernelArgumentError('engine', 'this backend was created dense; pass `sparse` at creation to use thresholds');
     this.writeThresholds(tau);
     this.tau = tau;
+    this.anyTau = tau.some((L) => L.some((t) => t !== null));
   }
 
   private writeThresholds(tau: (Float32Array | null)[][]): void {
@@ -468,7 +469,8 @@ export class WebGPUBackend implements Backend {
     if (this.prefillOps.length === 0 && tokens.length > 1) {
       // Token by token through the sparse decode program (no row-major weights for a GEMM); the dense
       // prefix runs with every τ at −1 (queue writes are ordered with the submits).
-      const dense = this.sparseLayers ? densePrefix(this.prefill, tokens.length) : 0;
+      // (Nothing to swap when every τ is −1 already: a dense input-major engine.)
+      const dense = this.sparseLayers && this.anyTau ? densePrefix(this.prefill, tokens.length) : 0;
       if (dense > 0) this.writeThresholds([]);
       for (let i = 0; i < tokens.length; i++) {
         if (i === dense && dense > 0) this.writeThresholds(this.tau);
@@ -651,6 +653,11 @@ export interface WeightSource {
   vector(name: string): Float32Array<ArrayBuffer>;
   /** The named matrices' raw Q8_0/Q4_0 blocks when all are of one of those types, else null. */
   quant?(names: string[]): QuantSource[] | null;
+}
+
+/** Whether the block matrices are Q8_0/Q4_0 kept quantized (what dense mode then runs input-major). */
+export function hasQuantizedBlocks(source: WeightSource): boolean {
+  return source.config.nLayers > 0 && !!source.quant?.(['blk.0.attn_q.weight']);
 }
 
 /** Several quantized matrices with the same cols and type as one, stacked by rows (blocks are row-local). */

@@ -100,7 +100,7 @@ export async function prepare(ctx: GpuContext, opts: RopeOptions): Promise<Prepa
   const uniform = new UniformWriter()
     .u32(nHeads).u32(nKVHeads).u32(headDim).u32(table.ropeDim).u32(qOffset).u32(kOffset).u32(cache?.vOffset ?? 0).u32(stride)
     .u32(kvDim).u32(table.contextLength)
-    .u32(partials?.chunks ?? 0).u32(partials?.rowElems ?? 0).u32(partials?.qAt ?? 0).u32(partials?.kAt ?? 0).u32(partials?.vAt ?? 0).u32(0)
+    .u32(partials?.rowElems ?? 0).u32(partials?.qAt ?? 0).u32(partials?.kAt ?? 0).u32(partials?.vAt ?? 0).u32(0).u32(0)
     .create(ctx.device, `${label}.params`);
   const bound = [uniform, step.uniform, table.buffer, x];
   if (cache) bound.push(cache.key, cache.value);

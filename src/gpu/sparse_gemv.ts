@@ -36,8 +36,8 @@ export interface SparseGemvOptions {
   xOffset?: number;
   /** Thresholds (segments × cols) f32: channel j is skipped for segment s when |x'_j| ≤ tau[s·cols + j]. */
   tau: GPUBuffer;
-  /** Output: y[yOffset + r] for r < weights.rows (segments in order). Not x's or tau's buffer. */
-  y: GPUBuffer;
+  /** Output: y[yOffset + r] for r < weights.rows (segments in order). Not x's or tau's buffer. Not with skipReduce. */
+  y?: GPUBuffer;
   yOffset?: number;
   /** y += instead of y = (the residual add). */
   accumulate?: boolean;
@@ -175,15 +175,14 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   }
   if (opts.skipReduce && opts.kChunk === 'none') throw new KernelArgumentError(label, "skipReduce needs a split op (kChunk is 'none')");
   const WG = opts.workgroupSize ?? 256;
-  const KC0 = SPLIT ? (opts.kChunk as number | undefined) ?? defaultKChunk(W) : 0;
+  const KC = SPLIT ? (opts.kChunk as number | undefined) ?? defaultKChunk(W) : 0;
   // 64 chunks a tile, or 32 where that leaves under 256 workgroups (4096×4096: 128 → 256, 13.1 → 11.7 µs
   // at s = 0.6 in f16 on the H200, BENCHMARKS.md).
-  const TILE = opts.tileChunks ?? (!SPLIT ? 8 : Number.isInteger(KC0) && KC0 > 0 && tileCount(W, 64) * kChunks(W, KC0) < 256 ? 32 : 64);
+  const TILE = opts.tileChunks ?? (!SPLIT ? 8 : Number.isInteger(KC) && KC > 0 && tileCount(W, 64) * kChunks(W, KC) < 256 ? 32 : 64);
   const UNROLL = opts.unroll ?? 4;
   checkPow2(label, 'workgroupSize', WG, ctx.limits.maxComputeInvocationsPerWorkgroup);
   checkPow2(label, 'tileChunks', TILE, WG);
   if (!Number.isInteger(UNROLL) || UNROLL < 1 || UNROLL > 8) throw new KernelArgumentError(label, `unroll must be 1..8, got ${UNROLL}`);
-  const KC = KC0;
   if (SPLIT && (!Number.isInteger(KC) || KC < 1)) throw new KernelArgumentError(label, `kChunk must be a positive integer or 'none', got ${KC}`);
   const span = SPLIT ? KC : Math.max(...W.shards.map((s) => s.cols)); // channels one workgroup walks
   const PIECE = roundUp(opts.piece ?? Math.min(span, 1024), 32);
@@ -194,6 +193,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   if (shared > ctx.limits.maxComputeWorkgroupStorageSize) {
     throw new KernelArgumentError(label, `piece ${PIECE} and workgroupSize ${WG} need ${shared} bytes of workgroup memory, over the device's ${ctx.limits.maxComputeWorkgroupStorageSize}: lower piece`);
   }
+  if (!y !== !!opts.skipReduce) throw new KernelArgumentError(label, opts.skipReduce ? 'skipReduce writes no y: leave y out' : 'y is required (or skipReduce)');
   if (x === y || tau === y) throw new KernelArgumentError(label, 'x and tau must not be the buffer y is in (a writable binding may not alias a read-only one)');
   const NSEG = W.segments.length;
   if (swiglu && !(Number.isInteger(swiglu.upOffset) && swiglu.upOffset >= 0)) throw new KernelArgumentError(label, `swiglu.upOffset must be a non-negative integer, got ${swiglu.upOffset}`);
@@ -203,7 +203,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
     checkBuffer(label, 'stats.buffer', stats.buffer, 4 * (stats.slot + W.segments.length));
   }
   checkBuffer(label, 'tau', tau, 4 * NSEG * W.cols);
-  if (!opts.skipReduce) checkBuffer(label, 'y', y, 4 * (yOffset + W.rows));
+  if (y) checkBuffer(label, 'y', y, 4 * (yOffset + W.rows));
   if (norm) checkBuffer(label, 'norm.weight', norm.weight, 4 * W.cols);
 
   const { device } = ctx;
@@ -248,7 +248,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
     const u = new UniformWriter()
       .u32(W.cols).u32(firstCol).u32(cols).u32(stride).u32(xOffset).u32(yOffset).u32(tiles).u32(kFirst)
       .u32(nK).f32(norm?.eps ?? 0).u32(swiglu?.upOffset ?? 0)
-      .u32(stats?.slot ?? 0).u32(xPartials?.chunks ?? 0).u32(xPartials?.rowElems ?? 0).u32(0).u32(0); // then seg, on 16 bytes
+      .u32(stats?.slot ?? 0).u32(xPartials?.rowElems ?? 0).u32(0).u32(0).u32(0); // then seg, on 16 bytes
     for (const v of segWords) u.u32(v);
     for (const s of W.segments) u.u32(s.firstRow).u32(0).u32(0).u32(0);
     const buffer = u.create(device, `${label}.params[${i}]`);
@@ -266,7 +266,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
     const params = paramsFor(shard.firstCol, shard.cols, kFirst, i);
     firstParams ??= params;
     const pipeline = i === 0 ? main : mainRest;
-    const bound: [number, GPUBuffer][] = [[0, params], [1, 'codes' in shard ? shard.codes : shard.buffer], [2, x], [3, tau], SPLIT ? [6, scratch!] : [4, y]];
+    const bound: [number, GPUBuffer][] = [[0, params], [1, 'codes' in shard ? shard.codes : shard.buffer], [2, x], [3, tau], SPLIT ? [6, scratch!] : [4, y!]];
     if ('scales' in shard) bound.push([7, shard.scales]);
     if (norm) bound.push([5, norm.weight]);
     if (NORM_VEC4) bound.push([9, x]);
@@ -277,7 +277,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   });
   if (reduce) {
     dispatches.push({
-      pipeline: reduce, bindGroup: bind(reduce, [[0, firstParams!], [4, y], [6, scratch!]], 'reduce'),
+      pipeline: reduce, bindGroup: bind(reduce, [[0, firstParams!], [4, y!], [6, scratch!]], 'reduce'),
       size: grid(ctx, Math.ceil(W.rowStride / 4 / R_CHUNKS)),
     });
   }

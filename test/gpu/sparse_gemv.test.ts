@@ -149,7 +149,7 @@ async function check(c: Case, salt: number): Promise<void> {
   const kChunk = typeof c.kChunk === 'number' ? c.kChunk : sparseGemv.defaultKChunk(W);
   const scratch = c.skipReduce ? ctx.device.createBuffer({ size: sparseGemv.scratchBytes(W, kChunk), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) : null;
   const op = await sparseGemv.prepare(ctx, {
-    ...tuning, weights: W, x: xBuf, tau: tBuf, y: yBuf, ...(norm ? { norm: { weight: nBuf, eps } } : {}),
+    ...tuning, weights: W, x: xBuf, tau: tBuf, ...(c.skipReduce ? {} : { y: yBuf }), ...(norm ? { norm: { weight: nBuf, eps } } : {}),
     ...(stats ? { stats: { buffer: stats, slot: 2 } } : {}), ...(parts ? { xPartials: { chunks: parts, rowElems } } : {}),
     ...(scratch ? { scratch } : {}),
   });
