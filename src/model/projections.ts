@@ -1,0 +1,65 @@
+// The seven projections of a llama block, decided once: their order (every table of levels, τ and
+// counters uses it), GGUF tensor names, shapes, input groups, and the threshold set a sparse run uses.
+
+import type { LlamaConfig } from './config.js';
+
+/** The seven projections of a block, in the order of every per-projection table. */
+export const PROJECTIONS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
+export type Projection = (typeof PROJECTIONS)[number];
+
+/** GGUF tensor name of each projection (`blk.N.<name>.weight`), in PROJECTIONS order. */
+export const PROJECTION_TENSORS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
+
+/** The four inputs of a block's seven projections: q|k|v share one, gate|up share one. */
+export type InputGroup = 'qkv' | 'o' | 'gate_up' | 'down';
+export const INPUT_GROUPS: readonly InputGroup[] = ['qkv', 'o', 'gate_up', 'down'];
+
+/** The input group of each projection, in PROJECTIONS order (also TEAL's mask sharing). */
+export const PROJECTION_GROUP = [0, 0, 0, 1, 2, 2, 3] as const;
+
+/** (rows = output channels, cols = input channels) of each projection, in PROJECTIONS order. */
+export function projectionShapes(c: LlamaConfig): { rows: number; cols: number }[] {
+  const kvDim = c.nKVHeads * c.headDim;
+  const rows = [c.dim, kvDim, kvDim, c.dim, c.hiddenDim, c.hiddenDim, c.dim];
+  return rows.map((r, p) => ({ rows: r, cols: p === 6 ? c.hiddenDim : c.dim }));
+}
+
+/** Weights of one block's projections, in PROJECTIONS order (k and v are smaller under GQA). */
+export function projectionParams(c: LlamaConfig): number[] {
+  return projectionShapes(c).map(({ rows, cols }) => rows * cols);
+}
+
+/** GGUF name of projection p of block l. */
+export function projectionTensorName(l: number, p: number): string {
+  return `blk.${l}.${PROJECTION_TENSORS[p]}.weight`;
+}
+
+/**
+ * The threshold set of a sparse run: per layer and projection a vector τ over the projection's input
+ * channels (channel j is skipped when |x_j| ≤ τ_j), or null where that projection runs dense.
+ * (layer, projection) → (in_dim) | null. A backend given `null` instead of a Thresholds runs dense.
+ */
+export type Thresholds = (Float32Array | null)[][];
+
+/** Column L1 norms ‖W[:,j]‖₁ of every projection: (layer, projection) → (in_dim). */
+export type ProjectionNorms = Float32Array[][];
+
+/** Slot of (layer, projection) in a backend's active-channel counters. */
+export const counterSlot = (l: number, p: number): number => PROJECTIONS.length * l + p;
+
+/**
+ * The fraction of projection weights skipped, from active-channel counts per counter slot summed over
+ * `tokens` decode steps: a skipped input channel of projection p saves its `rows` weights.
+ */
+export function skippedFraction(c: LlamaConfig, active: ArrayLike<number>, tokens: number): number {
+  const shapes = projectionShapes(c);
+  let skipped = 0;
+  let total = 0;
+  for (let l = 0; l < c.nLayers; l++) {
+    shapes.forEach(({ rows, cols }, p) => {
+      skipped += (cols * tokens - active[counterSlot(l, p)]!) * rows;
+      total += cols * tokens * rows;
+    });
+  }
+  return skipped / total;
+}
