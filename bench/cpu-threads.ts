@@ -12,7 +12,7 @@ import { nodeCpuOptions } from '../src/cpu/node.js';
 import { compileCpuWasm } from '../src/cpu/wasm.js';
 import { openModel } from '../src/model/model.js';
 import { buildTau, parseCalibration } from '../src/sparsity/plan.js';
-import { modelProjectionNorms } from '../src/sparsity/schedule.js';
+import { projectionNorms } from '../src/model/projections.js';
 
 const { values: args } = parseArgs({
   options: { threads: { type: 'string' }, tokens: { type: 'string' }, models: { type: 'string' }, formats: { type: 'string' } },
@@ -33,7 +33,7 @@ for (const f of (args.formats ?? 'F32,Q4_0').split(',')) {
   const model = openModel(new Uint8Array(readFileSync(join(dir, `llama16m-debtext-${f}.gguf`))));
   const ids = model.tokenizer.encode('The meaning of life is');
   const cal = parseCalibration(calibration, model.config);
-  const norms = modelProjectionNorms(model);
+  const norms = projectionNorms(model);
   let single = 0;
   for (const t of threads) {
     const b = await CpuBackend.create(model, { contextSize: 512, ...nodeCpuOptions(t), wasm });

@@ -1,5 +1,6 @@
-// Every error the SDK throws on bad input is one of these: a stable `name` and `code` survive the
-// worker boundary and let callers branch without parsing messages.
+// Every error class of the package lives here. Each has a stable `name` (set from ERROR_CLASSES below,
+// not from the constructor's name, which a minifier renames) and `code`; both survive the worker
+// boundary (src/sdk/transfer.ts) and let callers branch without parsing messages.
 
 /** Base class: `code` is stable across releases; `message` says what to do. */
 export class WasEdgeError extends Error {
@@ -7,7 +8,7 @@ export class WasEdgeError extends Error {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    this.name = new.target.name;
+    this.name = new.target.prototype.name; // the stable name of ERROR_CLASSES, as an own field
   }
 }
 
@@ -35,3 +36,102 @@ export class ModelLoadError extends WasEdgeError {}
  * (ENGINE_DISPOSED), or its worker failed (WORKER_FAILED).
  */
 export class EngineError extends WasEdgeError {}
+
+const GiB = 2 ** 30;
+const gib = (b: number) => `${(b / GiB).toFixed(2)} GiB`;
+
+/** No `navigator.gpu`, or no adapter behind it. */
+export class WebGPUUnavailableError extends WasEdgeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WEBGPU_UNAVAILABLE', message, options);
+  }
+}
+
+/** The device was lost (driver reset, tab backgrounded too long, `destroy()` elsewhere). */
+export class GpuDeviceLostError extends WasEdgeError {
+  /** GPUDeviceLostReason: 'destroyed' or 'unknown'. */
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super('GPU_DEVICE_LOST', `the GPU device was lost (${reason}): ${message || 'no details'}; acquire a new device and reload the model`);
+    this.reason = reason;
+  }
+}
+
+/** An allocation failed inside an 'out-of-memory' error scope. */
+export class GpuOutOfMemoryError extends WasEdgeError {
+  constructor(what: string, bytes: number, cause?: unknown) {
+    super('GPU_OUT_OF_MEMORY',
+      `out of GPU memory allocating ${what} (${(bytes / 2 ** 20).toFixed(1)} MiB): use a smaller or more quantised model, or close other GPU work`,
+      { cause });
+  }
+}
+
+/** A kernel was prepared with arguments that do not fit (sizes, formats, buffer lengths). A bug in the caller. */
+export class KernelArgumentError extends WasEdgeError {
+  constructor(kernel: string, message: string) {
+    super('KERNEL_ARGUMENT', `${kernel}: ${message}`);
+  }
+}
+
+/**
+ * The model does not fit Wasm32 memory (MODEL_TOO_LARGE_FOR_WASM, thrown before anything is
+ * allocated), or the browser refused a memory of that size (WASM_MEMORY_UNAVAILABLE).
+ */
+export class CpuMemoryError extends WasEdgeError {
+  /** Bytes the model needs in Wasm memory in the CPU layout (weights, KV cache, activations). */
+  readonly neededBytes: number;
+  /** The limit it was checked against. */
+  readonly limitBytes: number;
+  constructor(code: 'MODEL_TOO_LARGE_FOR_WASM' | 'WASM_MEMORY_UNAVAILABLE', need: { total: number; weights: number; kvCache: number; contextSize: number },
+    limit: number, fits: { contextSize: number; q4Bytes: number }, cause?: unknown) {
+    const what = `the model needs ${gib(need.total)} of Wasm memory in the CPU layout (weights ${gib(need.weights)}, ` +
+      `KV cache ${gib(need.kvCache)} for ${need.contextSize} positions)`;
+    const hint = [
+      fits.contextSize >= 1 && fits.contextSize < need.contextSize ? `a contextSize of at most ${fits.contextSize}` : null,
+      `a smaller or more quantised model (as Q4_0 this one would take about ${gib(fits.q4Bytes)} of weights)`,
+      `the WebGPU backend`,
+    ].filter(Boolean).join(', or ');
+    super(code, code === 'MODEL_TOO_LARGE_FOR_WASM'
+      ? `${what}, more than the ${gib(limit)} a Wasm32 memory can hold here (4 GiB at most; 2 GiB in some browsers). What fits: ${hint}.`
+      : `${what}, and this browser could not reserve that much (its Wasm memory limit may be 2 GiB or less). Try ${hint}.`, { cause });
+    this.neededBytes = need.total;
+    this.limitBytes = limit;
+  }
+}
+
+/** Worker threads of the CPU backend failed to start, stalled, or a job failed in one. */
+export class CpuThreadError extends WasEdgeError {}
+
+export class AbortError extends WasEdgeError {
+  /** `what` names the work that stopped, e.g. 'Loading' (default 'Generation'). */
+  constructor(cause?: unknown, what = 'Generation') {
+    super('ABORTED', `${what} was aborted by its AbortSignal.`, { cause });
+  }
+}
+
+/** A runtime refusal of the optimiser (state full, a point off the set, a non-finite loss). */
+export class BayesOptError extends WasEdgeError {}
+
+/** A schedule that cannot be used: malformed, made for another model, or without the level asked for. */
+export class ScheduleError extends WasEdgeError {}
+
+export class CalibrationError extends WasEdgeError {}
+
+export class ModelDownloadError extends WasEdgeError {}
+
+/** A command line the CLI cannot run: unknown command or flag, a missing argument. */
+export class UsageError extends WasEdgeError {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
+
+/** Every class by its stable name: the worker boundary rebuilds errors from this table. */
+export const ERROR_CLASSES = {
+  WasEdgeError, ModelFormatError, OptionError, ContextOverflowError, ModelLoadError, EngineError, AbortError,
+  WebGPUUnavailableError, GpuDeviceLostError, GpuOutOfMemoryError, KernelArgumentError, CpuMemoryError, CpuThreadError,
+  BayesOptError, ScheduleError, CalibrationError, ModelDownloadError, UsageError,
+} as const;
+for (const [name, cls] of Object.entries(ERROR_CLASSES)) {
+  Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });
+}

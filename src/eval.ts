@@ -4,6 +4,7 @@
 
 import type { Backend } from './backend.js';
 import { ContextOverflowError, OptionError } from './errors.js';
+import type { Thresholds } from './model/projections.js';
 import type { Tokenizer } from './model/tokenizer.js';
 
 export interface PerplexityResult {
@@ -12,8 +13,10 @@ export interface PerplexityResult {
   nll: number;
   tokens_scored: number;
   chunks: number;
-  /** With a dense reference run: mean KL(dense ‖ this) per scored token (nats). */
+  /** Sparse runs: mean KL(dense ‖ sparse) per scored token (nats). */
   mean_kl?: number;
+  /** Sparse runs: block weights skipped over the tokens run, as the backend counted them. */
+  skipped_weight_fraction?: number;
 }
 
 export interface PerplexityOptions {
@@ -23,8 +26,11 @@ export interface PerplexityOptions {
   /** Skip this many chunks first, so that slices of one text can run in parallel and be merged. */
   firstChunk?: number;
   onProgress?: (done: number, total: number) => void;
-  /** A dense backend run in lockstep: its distributions give mean_kl. */
-  dense?: Backend;
+  /**
+   * Evaluate a sparse run: each chunk runs dense first on the same backend (its distributions give
+   * mean_kl), then with these thresholds. The backend is left dense.
+   */
+  thresholds?: Thresholds;
 }
 
 /** log softmax(logits) into out (f64). */
@@ -67,35 +73,50 @@ export async function perplexityOfTokens(backend: Backend, bos: number, tokens: 
   }
   if (start >= total) throw new OptionError('firstChunk', `is ${start}, but the text has only ${total} chunks of ${ctx} tokens.`);
   let chunks = total - start;
-  if (o.maxChunks !== undefined) chunks = Math.min(chunks, o.maxChunks);
+  if (o.maxChunks !== undefined) {
+    if (!Number.isInteger(o.maxChunks) || o.maxChunks < 1) throw new OptionError('maxChunks', `must be an integer ≥ 1, got ${o.maxChunks}.`);
+    chunks = Math.min(chunks, o.maxChunks);
+  }
   const first = ctx >> 1;
   let nll = 0;
   let count = 0;
   let klSum = 0;
   const V = backend.config.vocabSize;
-  const denseLog = o.dense ? Array.from({ length: ctx - 1 - first }, () => new Float64Array(V)) : [];
+  const sparse = o.thresholds;
+  let skipped = 0;
+  const denseLog = sparse ? Array.from({ length: ctx - 1 - first }, () => new Float64Array(V)) : [];
   const log = new Float64Array(V);
   for (let c = 0; c < chunks; c++) {
     const chunk = tokens.slice((start + c) * ctx, (start + c + 1) * ctx);
     chunk[0] = bos;
-    await o.dense?.feed(chunk.slice(0, ctx - 1), 0, (i, logits) => {
-      if (i >= first) logSoftmax(logits, denseLog[i - first]!);
-    });
+    if (sparse) {
+      backend.setThresholds(null);
+      await backend.feed(chunk.slice(0, ctx - 1), 0, (i, logits) => {
+        if (i >= first) logSoftmax(logits, denseLog[i - first]!);
+      });
+      backend.setThresholds(sparse);
+    }
     await backend.feed(chunk.slice(0, ctx - 1), 0, (i, logits) => {
       if (i >= first) {
         nll -= logProb(logits, chunk[i + 1]!);
         count++;
-        if (o.dense) {
+        if (sparse) {
           logSoftmax(logits, log);
           klSum += kl(denseLog[i - first]!, log);
         }
       }
     });
+    // Every chunk feeds ctx − 1 tokens, so the mean of the chunks' fractions is the run's.
+    if (sparse) skipped += (await backend.skippedWeightFraction()) ?? 0;
     o.onProgress?.(c + 1, chunks);
   }
+  if (sparse) backend.setThresholds(null);
   const mean = nll / count;
   const r: PerplexityResult = { ppl: Math.exp(mean), nll: mean, tokens_scored: count, chunks };
-  if (o.dense) r.mean_kl = klSum / count;
+  if (sparse) {
+    r.mean_kl = klSum / count;
+    r.skipped_weight_fraction = skipped / chunks;
+  }
   return r;
 }
 

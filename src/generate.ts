@@ -1,7 +1,7 @@
 // The decode loop, shared by every backend: feed the prompt, then sample → feed → stop.
 
 import type { Backend } from './backend.js';
-import { ContextOverflowError, OptionError, WasEdgeError } from './errors.js';
+import { AbortError, ContextOverflowError, OptionError } from './errors.js';
 import type { Tokenizer } from './model/tokenizer.js';
 import { StreamDecoder } from './model/tokenizer.js';
 import { normalizeSampling, Sampler, type SamplingOptions } from './sampler.js';
@@ -33,12 +33,6 @@ export function normalizeGenerate(o: GenerateOptions = {}): NormalizedGenerate {
   return { sampling: normalizeSampling(o), maxTokens, stop: [...stop], signal: o.signal };
 }
 
-export class AbortError extends WasEdgeError {
-  /** `what` names the work that stopped, e.g. 'Loading' (default 'Generation'). */
-  constructor(cause?: unknown, what = 'Generation') {
-    super('ABORTED', `${what} was aborted by its AbortSignal.`, { cause });
-  }
-}
 
 export type FinishReason = 'eos' | 'stop' | 'length' | 'context';
 
@@ -94,6 +88,34 @@ class StopMatcher {
   }
 }
 
+/** Resolves from the macrotask queue (not clamped like setTimeout), so that messages get handled. */
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => {
+      port1.close();
+      resolve();
+    };
+    port2.postMessage(null);
+    port2.close();
+  });
+}
+
+/**
+ * The CPU and reference backends compute synchronously, so between tokens only microtasks would run:
+ * in a worker, an abort or dispose message would wait for the whole generation. The loop lets the
+ * event loop turn at least every YIELD_MS.
+ */
+const YIELD_MS = 10;
+function yielder(): () => Promise<void> {
+  let last = performance.now();
+  return async () => {
+    if (performance.now() - last < YIELD_MS) return;
+    await nextTask();
+    last = performance.now();
+  };
+}
+
 /**
  * Generates from `prompt` (BOS only when empty), calling `onText` with each new piece of text.
  * The backend's cache is overwritten from position 0.
@@ -127,6 +149,7 @@ export async function generate(
   // exactly as a full decode would.
   for (const id of promptIds) decoder.push(id);
 
+  const turn = yielder();
   checkAbort();
   const t0 = performance.now();
   let finishReason: FinishReason = 'length';
@@ -134,6 +157,7 @@ export async function generate(
   if (o.maxTokens > 0) {
     if (sampler.greedy) {
       if (promptIds.length > 1) await backend.feed(promptIds.slice(0, -1), 0);
+      await turn();
       next = await backend.feedArgmax(promptIds[promptIds.length - 1]!, promptIds.length - 1);
     } else {
       next = sampler.sample(await backend.feed(promptIds, 0));
@@ -158,6 +182,8 @@ export async function generate(
       finishReason = 'context';
       break;
     }
+    await turn();
+    checkAbort();
     next = sampler.greedy ? await backend.feedArgmax(next, pos) : sampler.sample(await backend.feed([next], pos));
     pos++;
   }

@@ -6,8 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parentPort } from 'node:worker_threads';
 // The extension is left to the resolver: TypeScript finds node-adapter.d.ts, rollup node-adapter.mjs.
 import nodeEndpoint from 'comlink/dist/esm/node-adapter';
-import { ModelLoadError } from './errors.js';
-import { AbortError } from './generate.js';
+import { AbortError, ModelLoadError } from './errors.js';
 import { nodeCpuOptions } from './cpu/node.js';
 import { nodeGPU } from './gpu/node-gpu.js';
 import type { PathReader } from './sdk/loader.js';
@@ -40,10 +39,12 @@ const readPath: PathReader = async (path, report, signal) => {
 };
 
 if (!parentPort) throw new Error('dist/node-worker.js runs as a worker thread: start it with createEngine() from was-edge/node');
+const { threads, ...cpu } = nodeCpuOptions();
 serveEngine(nodeEndpoint(parentPort), {
   readPath,
   readFileUrl: async (url) => new Uint8Array(await readFile(fileURLToPath(url))),
   gpu: () => nodeGPU(),
-  cpu: nodeCpuOptions(),
+  cpu,
+  threads,
   schedulesUrl: new URL('../schedules/', import.meta.url),
 });

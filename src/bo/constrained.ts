@@ -7,11 +7,9 @@
 //   const bo = new ConstrainedBO(wasm, { weights, lo: 0, hi: 0.9, target: 0.5, seed: 1 });
 //   const { s, y } = await bo.minimize(evalLoss, { budget: 60, initial: [uniform] });
 
-import { OptionError, WasEdgeError } from '../errors.js';
+import { BayesOptError, OptionError, WasEdgeError } from '../errors.js';
 import type { BoSetup, WasModule } from '../wasm/module.js';
 
-/** A runtime refusal of the optimiser (state full, a point off the set, a non-finite loss). */
-export class BayesOptError extends WasEdgeError {}
 
 export interface ConstrainedBOOptions {
   /** Per-coordinate weights w_l ≥ 0 (e.g. parameter counts), not all zero. */

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OptionError, WasEdgeError } from '../errors.js';
+import { ModelDownloadError, OptionError } from '../errors.js';
 
 export const DEFAULT_MODEL = {
   file: 'stories260K.gguf',
@@ -14,7 +14,6 @@ export const DEFAULT_MODEL = {
   sha256: '270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d',
 };
 
-export class ModelDownloadError extends WasEdgeError {}
 
 function cacheDir(): string {
   return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'was-edge');

@@ -7,14 +7,13 @@
 // threads (src/cpu/threads.ts).
 
 import { densePrefix, type Backend, type PrefillMode } from '../backend.js';
-import { KernelArgumentError } from '../gpu/errors.js';
 import type { LlamaConfig } from '../model/config.js';
+import type { Thresholds } from '../model/projections.js';
 import { tensorBytes } from '../model/gguf.js';
 import type { Model } from '../model/model.js';
 import { dequantize } from '../model/tensor.js';
 import { modelTensors } from '../model/weights.js';
-import { OptionError } from '../errors.js';
-import { CpuMemoryError } from './errors.js';
+import { CpuMemoryError, KernelArgumentError, OptionError } from '../errors.js';
 import { packMatrix } from './layout.js';
 import {
   ATTENTION_WORDS, GEMV_HEADER_WORDS, KIND_ATTENTION, KIND_GEMV, MATRIX_WORDS, planMemory, scratchStrides,
@@ -29,12 +28,10 @@ export const WASM32_MAX_BYTES = 2 ** 32;
 export interface CpuBackendOptions {
   /** KV-cache positions (default: the model's context length, at most 4096). */
   contextSize?: number;
-  /**
-   * Activation sparsity (WAS/TEAL): per layer and projection (q k v o gate up down) the threshold
-   * vector τ over the input channels (channel j is skipped when |x_j| ≤ τ_j), or null for dense;
-   * `prefill` says how prompts run (default 'sparse', see PrefillMode). Change later with setThresholds().
-   */
-  sparse?: { tau: (Float32Array | null)[][]; prefill?: PrefillMode };
+  /** Activation sparsity from the start (see setThresholds); default dense. */
+  thresholds?: Thresholds | null;
+  /** How prompts run while thresholds are set (default 'sparse', see PrefillMode). */
+  prefill?: PrefillMode;
   /**
    * Threads (default 1). More than one needs SharedArrayBuffer (browsers: a cross-origin-isolated
    * page); where it is missing the backend runs single-threaded.
@@ -80,7 +77,7 @@ export class CpuBackend implements Backend {
   private readonly i32: Int32Array;
   private readonly f32: Float32Array;
   private tauSet: boolean[][] | null = null;
-  private prefill: PrefillMode = 'sparse';
+  prefill: PrefillMode = 'sparse';
   private count: SparseCount | null = null;
   private disposed = false;
 
@@ -144,7 +141,8 @@ export class CpuBackend implements Backend {
     const backend = new CpuBackend(c, contextSize, plan, e, memory, pool);
     try {
       backend.load(model);
-      if (opts.sparse) backend.setThresholds(opts.sparse.tau, opts.sparse.prefill);
+      backend.prefill = opts.prefill ?? 'sparse';
+      if (opts.thresholds) backend.setThresholds(opts.thresholds);
     } catch (err) {
       backend.dispose();
       throw err;
@@ -196,20 +194,19 @@ export class CpuBackend implements Backend {
    * Sets the thresholds of every later token: per layer and projection τ (input channels), or null
    * for a dense projection; `tau` null makes the backend dense. Counting of skipped weights restarts.
    */
-  setThresholds(tau: (Float32Array | null)[][] | null, prefill: PrefillMode = this.prefill): void {
+  setThresholds(tau: Thresholds | null): void {
     const c = this.config;
-    this.prefill = prefill;
     if (!tau) {
       this.tauSet = null;
       this.count = null;
       this.denseJobs();
       return;
     }
-    if (tau.length !== c.nLayers) throw new OptionError('sparse.tau', `needs ${c.nLayers} layers, got ${tau.length}.`);
+    if (tau.length !== c.nLayers) throw new OptionError('thresholds', `needs ${c.nLayers} layers, got ${tau.length}.`);
     this.tauSet = this.plan.layers.map((L, l) => L.proj.map((m, j) => {
       const t = tau[l]?.[j] ?? null;
       if (t === null) return false;
-      if (t.length !== m.inputs) throw new OptionError('sparse.tau', `layer ${l} projection ${j}: needs ${m.inputs} thresholds, got ${t.length}.`);
+      if (t.length !== m.inputs) throw new OptionError('thresholds', `layer ${l} projection ${j}: needs ${m.inputs} thresholds, got ${t.length}.`);
       this.f32.set(t, L.tau[j]! / 4);
       return true;
     }));

@@ -7,7 +7,7 @@
 import type { LlamaConfig } from '../model/config.js';
 import type { GGUFFile, GGUFTensorInfo } from '../model/gguf.js';
 import { modelTensors } from '../model/weights.js';
-import { PROJECTIONS } from '../reference/llama.js';
+import { PROJECTIONS } from '../model/projections.js';
 import { formatOf, matrixBytes, paddedOutputs, type Format } from './layout.js';
 import { CONTROL_BYTES, SLICES_PER_THREAD } from './threads.js';
 import { HEAP_START } from './wasm.js';

@@ -8,8 +8,8 @@
 // Workers spin a while after each job (the next one comes within microseconds while a token runs),
 // then sleep in Atomics.wait, so an idle model costs no CPU.
 
-import { CpuThreadError } from './errors.js';
 import type { CpuExports } from './wasm.js';
+import { CpuThreadError } from '../errors.js';
 
 /** Words of the control block (Int32 at `ctl`). */
 const GEN = 0; // job generation, bumped per job: workers wait for it to change

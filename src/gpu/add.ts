@@ -2,9 +2,9 @@
 // gemv/gemm's `accumulate` is not used.
 import addWGSL from '../../shaders/add.wgsl';
 import type { GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
 import { checkBuffer, dispatchOp, checkDims, checkPow2, entries, grid, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
 import type { Step } from './step.js';
+import { KernelArgumentError } from '../errors.js';
 
 export interface AddOptions {
   step: Step;

@@ -2,8 +2,8 @@
 // so greedy decoding copies back 4 bytes, not the logits. One workgroup (n is a vocabulary: ≤ ~256k).
 import argmaxWGSL from '../../shaders/argmax.wgsl';
 import type { GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
 import { checkBuffer, dispatchOp, checkDims, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
+import { KernelArgumentError } from '../errors.js';
 
 export interface ArgmaxOptions {
   n: number;

@@ -6,9 +6,9 @@
 // single split covers the context.
 import attentionWGSL from '../../shaders/attention.wgsl';
 import type { GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
 import { checkBuffer, checkDims, checkPow2, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
 import type { Step } from './step.js';
+import { KernelArgumentError } from '../errors.js';
 
 export interface AttentionOptions {
   step: Step;

@@ -3,10 +3,10 @@
 // f16, possibly sharded by rows: one dispatch per shard, and only the shard holding the id writes.
 import embeddingWGSL from '../../shaders/embedding.wgsl';
 import type { GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
 import { checkBuffer, dispatchOp, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
 import type { Step } from './step.js';
 import type { WeightTensor } from './weights.js';
+import { KernelArgumentError } from '../errors.js';
 
 export interface EmbeddingOptions {
   step: Step;

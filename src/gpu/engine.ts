@@ -8,12 +8,12 @@
 
 import { densePrefix, type Backend, type PrefillMode } from '../backend.js';
 import type { LlamaConfig } from '../model/config.js';
+import type { Thresholds } from '../model/projections.js';
 import { tensorBytes, type GGUFFile, type GGUFTensorInfo } from '../model/gguf.js';
 import type { Model } from '../model/model.js';
 import { dequantize, GGMLType } from '../model/tensor.js';
 import { modelTensors } from '../model/weights.js';
 import { createBufferChecked, type GpuContext } from './device.js';
-import { GpuDeviceLostError, KernelArgumentError } from './errors.js';
 import * as argmax from './argmax.js';
 import * as attention from './attention.js';
 import * as embedding from './embedding.js';
@@ -31,6 +31,7 @@ import {
   destroyTransposed, destroyWeights, uploadGateUp, uploadMatrix, uploadTransposedStack,
   type TransposedWeightTensor, type WeightData, type WeightFormat, type WeightTensor,
 } from './weights.js';
+import { GpuDeviceLostError, KernelArgumentError } from '../errors.js';
 
 export interface WebGPUBackendOptions {
   /** KV-cache positions (default: the model's context length, at most 4096). */
@@ -61,6 +62,10 @@ export interface WebGPUBackendOptions {
    * SwiGLU is folded into down. Ignored when `sparse` is given or a float format is forced.
    */
   quantLayout?: 'input-major' | 'row-major';
+  /** How prompts run while thresholds are set (default 'sparse'). */
+  prefill?: PrefillMode;
+  /** dispose() also destroys the device (a device acquired for this backend alone). */
+  ownsDevice?: boolean;
 }
 
 /** Sparse-mode weights of one block: Wᵀ stacks (f32, f16 or quantized codes) and their τ buffers. */
@@ -112,7 +117,7 @@ export interface GpuMemoryReport {
 }
 
 export class WebGPUBackend implements Backend {
-  readonly name = 'webgpu';
+  readonly name = 'webgpu' as const;
   private lostError: GpuDeviceLostError | null = null;
   private disposed = false;
 
@@ -137,9 +142,19 @@ export class WebGPUBackend implements Backend {
     void ctx.lost.then((e) => { this.lostError = e; });
   }
 
-  static create(ctx: GpuContext, model: Model, opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
-    return WebGPUBackend.fromSource(ctx, ggufWeights(model), opts);
+  /** One input-major weight copy that serves dense and sparse runs (setThresholds). */
+  static async create(ctx: GpuContext, model: Model, opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+    try {
+      const b = await WebGPUBackend.fromSource(ctx, ggufWeights(model), { ...opts, sparse: opts.sparse ?? { tau: [], prefill: opts.prefill ?? 'sparse' } });
+      if (!opts.sparse) b.setThresholds(null);
+      b.ownsDevice = opts.ownsDevice === true;
+      return b;
+    } catch (e) {
+      if (opts.ownsDevice) ctx.device.destroy();
+      throw e;
+    }
   }
+  private ownsDevice = false;
 
   /** Builds the engine from any weight source (GGUF today; benchmarks use synthetic weights). */
   static async fromSource(ctx: GpuContext, source: WeightSource, opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
@@ -395,11 +410,13 @@ export class WebGPUBackend implements Backend {
   }
 
   /** Replaces the sparse thresholds (same layout as WebGPUBackendOptions.sparse.tau); null means dense. */
-  setThresholds(tau: (Float32Array | null)[][]): void {
-    if (!this.sparseLayers || !this.thresholdsEnabled) throw new KernelArgumentError('engine', 'this backend was created dense; pass `sparse` at creation to use thresholds');
+  setThresholds(thresholds: Thresholds | null): void {
+    if (!this.sparseLayers) throw new KernelArgumentError('engine', 'this backend was created dense; pass `sparse` at creation to use thresholds');
+    const tau = thresholds ?? [];
     this.writeThresholds(tau);
     this.tau = tau;
     this.anyTau = tau.some((L) => L.some((t) => t !== null));
+    this.thresholdsEnabled = thresholds !== null;
   }
 
   private writeThresholds(tau: (Float32Array | null)[][]): void {
@@ -622,6 +639,7 @@ export class WebGPUBackend implements Backend {
     for (const w of this.owned.weights) destroyWeights(w);
     for (const w of this.owned.transposed) destroyTransposed(w);
     for (const w of this.owned.quant) destroyQuant(w);
+    if (this.ownsDevice) this.ctx.device.destroy();
   }
 }
 

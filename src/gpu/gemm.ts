@@ -4,13 +4,13 @@
 // SwiGLU on a gate-up tensor), per token. T is step.nTokens; dispatches cover step.maxTokens.
 import gemmWGSL from '../../shaders/gemm.wgsl';
 import type { GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
 import { defaultLanes } from './gemv.js';
 import {
   checkBuffer, dispatchOp, checkPow2, entries, grid, pipelineFor, renderWGSL, roundUp, UniformWriter, type PreparedOp,
 } from './pipeline.js';
 import type { Step } from './step.js';
 import { ELEMENTS_PER_16_BYTES, type WeightTensor } from './weights.js';
+import { KernelArgumentError } from '../errors.js';
 
 export interface GemmOptions {
   weights: WeightTensor;

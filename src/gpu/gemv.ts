@@ -6,11 +6,11 @@
 // 62 / 81 / 84 % of 4.19 TB/s at 4096², 11008×4096, 4096×11008 (f16 4096² is 13 µs: launch-bound).
 import gemvWGSL from '../../shaders/gemv.wgsl';
 import type { GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
 import {
   checkBuffer, dispatchOp, checkPow2, entries, grid, pipelineFor, renderWGSL, roundUp, UniformWriter, type PreparedOp,
 } from './pipeline.js';
 import { ELEMENTS_PER_16_BYTES, type WeightTensor } from './weights.js';
+import { KernelArgumentError } from '../errors.js';
 
 export interface GemvOptions {
   weights: WeightTensor;

@@ -1,7 +1,7 @@
 // What every kernel module shares: the WGSL template expander, the pipeline cache, uniform packing,
 // dispatch-grid arithmetic and argument checks. A kernel module (gemv.ts, …) holds only its own.
 import type { GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
+import { KernelArgumentError } from '../errors.js';
 
 /** A kernel prepared at load: its pipeline, uniforms and bind groups exist; `encode` only records. */
 export interface PreparedOp {

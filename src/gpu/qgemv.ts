@@ -3,9 +3,9 @@
 // gemv: RMSNorm of x first (norm) and y += W·x (accumulate). One dispatch per shard.
 import qgemvWGSL from '../../shaders/qgemv.wgsl';
 import type { GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
 import { checkBuffer, checkPow2, dispatchOp, entries, grid, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
 import type { QuantMatrix } from './quant.js';
+import { KernelArgumentError } from '../errors.js';
 
 export interface QgemvOptions {
   weights: QuantMatrix;

@@ -16,9 +16,9 @@
 // Stacked matrices (q|k|v, gate|up) start on 8-output boundaries, as packed f16 does; shards split
 // the input channels at multiples of 32, so a group never straddles two buffers.
 import { createBufferChecked, type GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
 import { roundUp } from './pipeline.js';
 import type { TransposedSegment } from './weights.js';
+import { KernelArgumentError } from '../errors.js';
 
 export type QuantFormat = 'q8_0' | 'q4_0';
 

@@ -2,9 +2,9 @@
 // norm before the output head when not fused, and prefill; gemv/gemm fuse it into the next product.
 import rmsnormWGSL from '../../shaders/rmsnorm.wgsl';
 import type { GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
 import { checkBuffer, dispatchOp, checkDims, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
 import type { Step } from './step.js';
+import { KernelArgumentError } from '../errors.js';
 
 export interface RmsnormOptions {
   step: Step;

@@ -4,9 +4,9 @@
 import ropeWGSL from '../../shaders/rope.wgsl';
 import type { GpuContext } from './device.js';
 import { createBufferChecked } from './device.js';
-import { KernelArgumentError } from './errors.js';
 import { checkBuffer, dispatchOp, checkDims, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
 import type { Step } from './step.js';
+import { KernelArgumentError } from '../errors.js';
 
 export interface RopeTable {
   buffer: GPUBuffer;

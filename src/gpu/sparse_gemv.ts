@@ -11,10 +11,10 @@
 // stats: active channels per segment, counted on the GPU (the measured skipped-weight fraction).
 import sparseGemvWGSL from '../../shaders/sparse_gemv.wgsl';
 import type { GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
 import { checkBuffer, checkPow2, grid, pipelineFor, renderWGSL, roundUp, UniformWriter, type PreparedOp } from './pipeline.js';
 import type { QuantTransposed } from './quant.js';
 import type { TransposedWeightTensor } from './weights.js';
+import { KernelArgumentError } from '../errors.js';
 
 /** Wᵀ in any stored format: f32, packed f16, or Q8_0/Q4_0 codes with their scale table (quant.ts). */
 export type SparseWeights = TransposedWeightTensor | QuantTransposed;

@@ -2,7 +2,7 @@
 // step and how many tokens it has (1 when decoding, up to maxTokens in a prefill chunk), plus the
 // token ids. Written with queue.writeBuffer before each submit, so recorded commands never change.
 import type { GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
+import { KernelArgumentError } from '../errors.js';
 
 /** WGSL: `struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }` at the binding each kernel names. */
 export interface Step {

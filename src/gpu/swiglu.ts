@@ -2,9 +2,9 @@
 // The fallback and test path: gemv/gemm compute it inside the gate-up product.
 import swigluWGSL from '../../shaders/swiglu.wgsl';
 import type { GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
 import { checkBuffer, dispatchOp, checkDims, checkPow2, entries, grid, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
 import type { Step } from './step.js';
+import { KernelArgumentError } from '../errors.js';
 
 export interface SwigluOptions {
   step: Step;

@@ -3,8 +3,8 @@
 // storage binding each (maxStorageBufferBindingSize is 128 MiB on many phones and on lavapipe).
 import { f16ToF32, f32ToF16 } from '../model/tensor.js';
 import { createBufferChecked, type GpuContext } from './device.js';
-import { KernelArgumentError } from './errors.js';
 import { roundUp } from './pipeline.js';
+import { KernelArgumentError } from '../errors.js';
 
 /** f32: one float per element. f16: IEEE halves, two per u32 (element 2k in the low 16 bits). */
 export type WeightFormat = 'f32' | 'f16';

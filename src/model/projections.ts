@@ -2,6 +2,10 @@
 // counters uses it), GGUF tensor names, shapes, input groups, and the threshold set a sparse run uses.
 
 import type { LlamaConfig } from './config.js';
+import { tensorBytes } from './gguf.js';
+import type { Model } from './model.js';
+import { dequantize } from './tensor.js';
+import { modelTensors } from './weights.js';
 
 /** The seven projections of a block, in the order of every per-projection table. */
 export const PROJECTIONS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
@@ -62,4 +66,28 @@ export function skippedFraction(c: LlamaConfig, active: ArrayLike<number>, token
     });
   }
   return skipped / total;
+}
+
+/** ‖W[:,j]‖₁ of a row-major (rows, cols) matrix: the sum over output rows of |W[i][j]|, in f64. */
+export function columnL1Norms(w: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) {
+    const row = i * cols;
+    for (let j = 0; j < cols; j++) out[j]! += Math.abs(w[row + j]!);
+  }
+  return Float32Array.from(out);
+}
+
+/**
+ * Column L1 norms of every projection, straight from the GGUF (one tensor dequantised at a time), so
+ * that no backend needs f32 weights on the CPU for them. The one entry point for WAS scores' norms:
+ * calibration, schedules and runtime thresholds all divide by these.
+ */
+export function projectionNorms(model: Model): ProjectionNorms {
+  const tensors = modelTensors(model.file, model.config);
+  return Array.from({ length: model.config.nLayers }, (_, l) => PROJECTIONS.map((_p, p) => {
+    const t = tensors.get(projectionTensorName(l, p))!;
+    const [cols, rows] = t.dims as [number, number];
+    return columnL1Norms(dequantize(t.type, tensorBytes(model.file, t), t.nelements), rows, cols);
+  }));
 }

@@ -3,6 +3,7 @@
 // buffer is allocated once, and forward() is one screen. Every faster path is tested against it.
 
 import type { LlamaConfig } from '../model/config.js';
+import type { InputGroup, Thresholds } from '../model/projections.js';
 import type { BlockWeights, LlamaWeights } from '../model/weights.js';
 import { addInPlace, attention, matvec, rmsnorm, rope, sparseMatvec, swiglu } from './ops.js';
 
@@ -40,15 +41,8 @@ export function createRunState(c: LlamaConfig, seqLen: number): RunState {
   };
 }
 
-/** The four inputs of a block's seven projections: q|k|v share one, gate|up share one. */
-export type InputGroup = 'qkv' | 'o' | 'gate_up' | 'down';
-
 /** Sees every projection input (read-only): calibration records activations through it. */
 export type InputRecorder = (layer: number, group: InputGroup, x: Float32Array) => void;
-
-/** The seven projections of a block, in a fixed order used by every table of levels. */
-export const PROJECTIONS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
-export type Projection = (typeof PROJECTIONS)[number];
 
 /**
  * Activation sparsity for one run: per layer and projection a threshold vector τ over the
@@ -56,7 +50,7 @@ export type Projection = (typeof PROJECTIONS)[number];
  * counters of the weights actually skipped, for the measured skipped fraction.
  */
 export interface SparseRun {
-  tau: (Float32Array | null)[][]; // (layer, projection) → (in_dim) or null
+  tau: Thresholds; // (layer, projection) → (in_dim) or null
   skippedParams: number;
   totalParams: number;
 }

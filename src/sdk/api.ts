@@ -4,6 +4,9 @@
 
 import type { FinishReason } from '../generate.js';
 import type { SamplingOptions } from '../sampler.js';
+import type { BackendKind } from '../backend.js';
+import type { BackendChoice } from '../create-backend.js';
+import type { ScheduleLabel, ScheduleSelection } from '../sparsity/resolve.js';
 import type { LossKind, Schedule, ScheduleMethod } from '../sparsity/schedule.js';
 
 /**
@@ -14,12 +17,11 @@ export type ModelSource = string | URL | ArrayBuffer | ArrayBufferView | Blob;
 
 /**
  * Which forward pass runs the model: WebGPU; the CPU (WebAssembly SIMD, worker threads where the
- * page is cross-origin isolated); or the plain-TypeScript reference (slow, exact).
+ * page is cross-origin isolated); or the plain-TypeScript reference (slow, exact). 'auto': WebGPU on
+ * a hardware adapter, else the CPU (a software WebGPU adapter is slower than the CPU backend).
  */
-export type BackendKind = 'webgpu' | 'cpu' | 'reference';
-
-/** A backend, or 'auto': WebGPU when an adapter exists, else the CPU. */
-export type BackendChoice = 'auto' | BackendKind;
+export type { BackendKind } from '../backend.js';
+export type { BackendChoice } from '../create-backend.js';
 
 export interface EngineOptions {
   /** Default backend of every load(). Default 'auto' (WebGPU when an adapter exists, else the CPU). */
@@ -83,6 +85,8 @@ export interface ModelInfo {
   sha256: string;
   bytes: number;
   backend: BackendKind;
+  /** Why this backend: the adapter WebGPU runs on, or why 'auto' fell back to the CPU. */
+  backendNote: string;
   contextSize: number;
   config: { nLayers: number; dim: number; hiddenDim: number; nHeads: number; nKVHeads: number; vocabSize: number; contextLength: number };
   /** True when the bytes came from the model cache. */
@@ -91,20 +95,16 @@ export interface ModelInfo {
 }
 
 /**
- * A schedule usable with the loaded model: `{ name, level }` picks one of its levels, the `was-bo`
- * one when the file has both methods at that target.
+ * A schedule usable with the loaded model: `{ name, level }` picks one of its levels (the method the
+ * file ships as that level's default unless `method` says which).
  */
 export interface ScheduleInfo {
   name: string;
   levels: { target: number; method: ScheduleMethod; skippedWeightFraction: number; calibrationLoss: number | null; lossKind: LossKind }[];
 }
 
-/**
- * The sparsity of one generate() call: 'dense'; a schedule listed by `engine.schedules()` (or a
- * prebuilt file name) with one of its levels; or a parsed schedule object (`level` may be left out
- * when it has one level).
- */
-export type ScheduleSelection = 'dense' | { name: string; level: number } | { schedule: Schedule; level?: number };
+/** The sparsity of one generate() call (src/sparsity/resolve.ts). */
+export type { ScheduleSelection, ScheduleLabel } from '../sparsity/resolve.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most tokens to generate. Default 128. */
@@ -133,7 +133,7 @@ export interface GenerationResult {
    * dense); null when the backend does not measure it.
    */
   skippedWeightFraction: number | null;
-  schedule: 'dense' | { name: string; level: number };
+  schedule: ScheduleLabel;
   backend: BackendKind;
 }
 
@@ -187,7 +187,7 @@ export type WireGenerateOptions = Omit<GenerateOptions, 'signal'>;
 /** Receives values from the worker; the worker awaits the returned promise (comlink proxy). */
 export type Callback<T> = (value: T) => unknown;
 
-/** The object the worker exposes (src/engine.ts implements it; src/sdk/client.ts calls it). */
+/** The object the worker exposes (src/sdk/engine.ts implements it; src/sdk/client.ts calls it). */
 export interface EngineWorkerApi {
   load(source: WireSource, options: WireLoadOptions, signal: AbortSignal | undefined, onProgress: Callback<LoadProgress> | undefined): Promise<ModelInfo>;
   generate(prompt: string, options: WireGenerateOptions, signal: AbortSignal | undefined, onText: Callback<string>): Promise<GenerationResult>;

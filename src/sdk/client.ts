@@ -4,8 +4,7 @@
 // into a stream of pieces plus a result, and gives every call its own signal port.
 
 import { proxy, wrap, type Endpoint } from 'comlink';
-import { EngineError, OptionError } from '../errors.js';
-import { AbortError } from '../generate.js';
+import { AbortError, EngineError, OptionError } from '../errors.js';
 import type {
   Engine, EngineOptions, EngineWorkerApi, GenerateOptions, GenerationResult, GenerationStream, LoadOptions, LoadProgress,
   ModelSource, WireLoadOptions, WireSource,

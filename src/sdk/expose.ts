@@ -2,7 +2,7 @@
 // handlers, and each call's signal port and callback proxies released once the call has settled.
 
 import { expose, releaseProxy } from 'comlink';
-import { Engine, type EnginePlatform } from '../engine.js';
+import { Engine, type EnginePlatform } from './engine.js';
 import { WORKER_READY, type EngineWorkerApi, type MessageEndpoint } from './api.js';
 import { installTransferHandlers, releaseSignal } from './transfer.js';
 

@@ -1,8 +1,7 @@
 // Reading a model's bytes in the worker: from the cache, the network (with progress), a Blob or (Node)
 // a path; then its sha256, checked against the caller's integrity value. Aborting stops the read.
 
-import { ModelLoadError, OptionError } from '../errors.js';
-import { AbortError } from '../generate.js';
+import { AbortError, ModelLoadError, OptionError } from '../errors.js';
 import type { LoadProgress, WireSource } from './api.js';
 import type { ModelStore } from './cache.js';
 

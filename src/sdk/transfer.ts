@@ -5,25 +5,17 @@
 // since the package is sideEffects-free and a bundler may drop an import kept only for its effects.
 
 import { transferHandlers, type TransferHandler } from 'comlink';
-import { ContextOverflowError, EngineError, ModelFormatError, ModelLoadError, OptionError, WasEdgeError } from '../errors.js';
-import { AbortError } from '../generate.js';
-import { CpuMemoryError, CpuThreadError } from '../cpu/errors.js';
-import { GpuDeviceLostError, GpuOutOfMemoryError, KernelArgumentError, WebGPUUnavailableError } from '../gpu/errors.js';
-import { CalibrationError } from '../sparsity/plan.js';
-import { ScheduleError } from '../sparsity/schedule.js';
+import { ERROR_CLASSES as PACKAGE_ERRORS } from '../errors.js';
 
-/** Every error class the SDK exports, by constructor name: a thrown one comes back as itself. */
+/** Every error class of the package by its stable name, and the built-ins: a thrown one comes back as itself. */
 const ERROR_CLASSES: Record<string, new (...args: never[]) => Error> = {
-  WasEdgeError, ModelFormatError, OptionError, ContextOverflowError, ModelLoadError, EngineError, AbortError,
-  WebGPUUnavailableError, GpuDeviceLostError, GpuOutOfMemoryError, KernelArgumentError, CalibrationError, ScheduleError,
-  CpuMemoryError, CpuThreadError,
-  Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
+  ...PACKAGE_ERRORS, Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
 };
 
 /** An error as it crosses: its class by name, the standard fields, and its own cloneable fields. */
 export interface WireError {
   error: true;
-  /** Constructor name, looked up in ERROR_CLASSES ('DOMException' is rebuilt as one). */
+  /** Class name, looked up in ERROR_CLASSES ('DOMException' is rebuilt as one). */
   ctor: string;
   name: string;
   message: string;
@@ -52,7 +44,10 @@ export function serializeThrown(value: unknown, depth = 0): WireThrown {
   // `code` may be a getter (DOMException) rather than an own field.
   const code = (e as { code?: unknown }).code;
   if (!('code' in fields) && typeof code === 'string') fields.code = code;
-  const ctor = isDOMException(value) ? 'DOMException' : e.constructor?.name ?? 'Error';
+  // Our classes by their stable `name` (constructor names do not survive minification); built-ins by constructor.
+  const ctor = isDOMException(value) ? 'DOMException'
+    : Object.hasOwn(PACKAGE_ERRORS, e.name) && e instanceof PACKAGE_ERRORS[e.name as keyof typeof PACKAGE_ERRORS] ? e.name
+      : e.constructor?.name ?? 'Error';
   const wire: WireError = { error: true, ctor, name: e.name, message: e.message, fields };
   if (typeof e.stack === 'string') wire.stack = e.stack;
   if (e.cause !== undefined && depth < MAX_CAUSE_DEPTH) wire.cause = serializeThrown(e.cause, depth + 1);

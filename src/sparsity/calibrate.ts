@@ -4,9 +4,10 @@
 
 import type { Model } from '../model/model.js';
 import type { LlamaWeights } from '../model/weights.js';
-import { block, createRunState, forward, type InputGroup, type SparseRun } from '../reference/llama.js';
+import { block, createRunState, forward, type SparseRun } from '../reference/llama.js';
 import type { WasHistogram, WasModule } from '../wasm/module.js';
-import { projectionMatrices, TEAL_GROUP, thresholdAt, wasTau, type Calibration, type ProjectionNorms } from './plan.js';
+import { PROJECTION_GROUP, projectionNorms, projectionParams, type InputGroup } from '../model/projections.js';
+import { thresholdAt, wasTau, type Calibration } from './plan.js';
 
 export interface CalibrateOptions {
   /** Name of the text (recorded in the file). */
@@ -26,14 +27,6 @@ export interface CalibrateOptions {
 }
 
 const GROUP_INDEX: Record<InputGroup, number> = { qkv: 0, o: 1, gate_up: 2, down: 3 };
-/** The input group of each projection, in PROJECTIONS order (the TEAL grouping). */
-const PROJECTION_GROUP = TEAL_GROUP;
-
-export function projectionNorms(model: Model, w: LlamaWeights, wasm: WasModule): ProjectionNorms {
-  const c = model.config;
-  return Array.from({ length: c.nLayers }, (_, l) =>
-    projectionMatrices(c, w, l).map(([W, rows, cols]) => wasm.columnL1Norms(W, rows, cols)));
-}
 
 export async function calibrate(model: Model, w: LlamaWeights, text: string, wasm: WasModule, o: CalibrateOptions): Promise<Calibration> {
   const c = model.config;
@@ -43,8 +36,8 @@ export async function calibrate(model: Model, w: LlamaWeights, text: string, was
   const greedyStep = o.greedyStep ?? 0.025;
   const kvDim = c.nKVHeads * c.headDim;
   const groupDims = [c.dim, c.dim, c.dim, c.hiddenDim];
-  const norms = projectionNorms(model, w, wasm);
-  const params = projectionMatrices(c, w, 0).map(([, rows, cols]) => rows * cols);
+  const norms = projectionNorms(model);
+  const params = projectionParams(c);
 
   // 1. Record: score histograms per (layer, projection) for WAS and per (layer, group) for TEAL.
   const all = model.tokenizer.encode(text, { bos: true });

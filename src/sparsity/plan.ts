@@ -8,16 +8,16 @@
 // was-greedy  WAS scores, each block at the target, split over its 7 projections by the greedy
 //             table recorded at calibration (read between its rows: greedySplit)
 
-import { OptionError, WasEdgeError } from '../errors.js';
+import { CalibrationError, OptionError } from '../errors.js';
 import type { LlamaConfig } from '../model/config.js';
 import type { LlamaWeights } from '../model/weights.js';
-import { PROJECTIONS } from '../reference/llama.js';
+import { PROJECTIONS, PROJECTION_GROUP, type ProjectionNorms, type Thresholds } from '../model/projections.js';
 
 export const MODES = ['dense', 'teal', 'was', 'was-greedy'] as const;
 export type SparsityMode = (typeof MODES)[number];
 
-/** TEAL's input group of each projection (q, k, v → 0; o → 1; gate, up → 2; down → 3). */
-export const TEAL_GROUP = [0, 0, 0, 1, 2, 2, 3] as const;
+/** TEAL's input group of each projection (q, k, v → 0; o → 1; gate, up → 2; down → 3): one mask per input. */
+export const TEAL_GROUP = PROJECTION_GROUP;
 
 /**
  * Calibration file, version 1 (written by `was-edge calibrate`, JSON):
@@ -41,7 +41,6 @@ export interface Calibration {
   greedy: [number, number[]][][];
 }
 
-export class CalibrationError extends WasEdgeError {}
 
 /** Checks a parsed calibration file against the model it is used with. */
 export function parseCalibration(json: unknown, c: LlamaConfig): Calibration {
@@ -117,9 +116,6 @@ export function checkSparsity(mode: string, s: number): SparsityMode {
   return mode as SparsityMode;
 }
 
-/** Column L1 norms ‖W[:,j]‖₁ of every projection: (layer, projection) → (in_dim). */
-export type ProjectionNorms = Float32Array[][];
-
 export function projectionMatrices(c: LlamaConfig, w: LlamaWeights, l: number): [Float32Array, number, number][] {
   const L = w.layers[l]!;
   const kvDim = c.nKVHeads * c.headDim;
@@ -136,7 +132,7 @@ export function wasTau(t: number, n: Float32Array): Float32Array {
  * τ vectors for a run: channel j of projection p is skipped when |x_j| ≤ τ_j, τ = t / n_j for WAS
  * (score |x|·n > t ⇔ |x| > t/n) and τ = t for TEAL. Null for dense.
  */
-export function buildTau(cal: Calibration, mode: SparsityMode, s: number, norms: ProjectionNorms): (Float32Array | null)[][] | null {
+export function buildTau(cal: Calibration, mode: SparsityMode, s: number, norms: ProjectionNorms): Thresholds | null {
   if (mode === 'dense') return null;
   return norms.map((layerNorms, l) => {
     const levels = projectionLevels(cal, mode, s, l);

@@ -28,13 +28,10 @@
 // column L1 norm of that projection's weight over its output rows): the WAS score |x_j|·‖W[:,j]‖₁
 // against t (Wang et al. 2025, §3).
 
-import { WasEdgeError } from '../errors.js';
+import { ScheduleError } from '../errors.js';
 import type { LlamaConfig } from '../model/config.js';
-import { tensorBytes } from '../model/gguf.js';
-import type { Model } from '../model/model.js';
-import { dequantize } from '../model/tensor.js';
-import { modelTensors } from '../model/weights.js';
-import { greedySplit, projectionLevels, thresholdAt, type Calibration, type ProjectionNorms } from './plan.js';
+import { greedySplit, projectionLevels, thresholdAt, type Calibration } from './plan.js';
+import type { ProjectionNorms, Thresholds } from '../model/projections.js';
 
 export const SCHEDULE_METHODS = ['was-greedy', 'was-bo'] as const;
 export type ScheduleMethod = (typeof SCHEDULE_METHODS)[number];
@@ -90,8 +87,6 @@ export interface Schedule {
   levels: ScheduleLevel[];
 }
 
-/** A schedule that cannot be used: malformed, made for another model, or without the level asked for. */
-export class ScheduleError extends WasEdgeError {}
 
 export interface ScheduleExpectation {
   /** sha256 (hex) of the loaded GGUF: a schedule made for other bytes is SCHEDULE_MODEL_MISMATCH. */
@@ -210,7 +205,7 @@ export function scheduleLevel(schedule: Schedule, target: number, method?: Sched
  * τ vectors of one level: (layer, projection) → (in_dim), τ_j = t / ‖W[:,j]‖₁, or null for a
  * projection that skips nothing (t < 0). A zero column is skipped at any t ≥ 0 (its products are 0).
  */
-export function scheduleTau(schedule: Schedule, target: number, norms: ProjectionNorms, method?: ScheduleMethod): (Float32Array | null)[][] {
+export function scheduleTau(schedule: Schedule, target: number, norms: ProjectionNorms, method?: ScheduleMethod): Thresholds {
   const level = scheduleLevel(schedule, target, method);
   if (norms.length !== schedule.model.nLayers) {
     throw new ScheduleError('SCHEDULE_MODEL_MISMATCH', `norms cover ${norms.length} layers, the schedule ${schedule.model.nLayers}.`);
@@ -219,7 +214,7 @@ export function scheduleTau(schedule: Schedule, target: number, norms: Projectio
 }
 
 /** τ of a (layer, projection) table of WAS thresholds t (null: ∞; negative: skip nothing → null). */
-export function levelTau(thresholds: (number | null)[][], norms: ProjectionNorms): (Float32Array | null)[][] {
+export function levelTau(thresholds: (number | null)[][], norms: ProjectionNorms): Thresholds {
   return norms.map((layer, l) => layer.map((n, p) => {
     const raw = thresholds[l]![p]!;
     const t = raw === null ? Infinity : raw;
@@ -279,32 +274,6 @@ export function scheduleFromCalibration(cal: Calibration, levels: number[], meth
       };
     }),
   };
-}
-
-/** ‖W[:,j]‖₁ of a row-major (rows, cols) matrix: the sum over output rows of |W[i][j]|. */
-export function columnL1Norms(w: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float64Array(cols);
-  for (let i = 0; i < rows; i++) {
-    const row = i * cols;
-    for (let j = 0; j < cols; j++) out[j]! += Math.abs(w[row + j]!);
-  }
-  return Float32Array.from(out);
-}
-
-const PROJECTION_TENSORS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
-
-/**
- * Column L1 norms of every projection, straight from the GGUF (one tensor dequantised at a time), for
- * backends that do not keep f32 weights on the CPU. Plain TypeScript rather than the Wasm scorer so
- * that the worker bundle needs no extra asset; it runs once per model.
- */
-export function modelProjectionNorms(model: Model): ProjectionNorms {
-  const tensors = modelTensors(model.file, model.config);
-  return Array.from({ length: model.config.nLayers }, (_, l) => PROJECTION_TENSORS.map((name) => {
-    const t = tensors.get(`blk.${l}.${name}.weight`)!;
-    const [cols, rows] = t.dims as [number, number];
-    return columnL1Norms(dequantize(t.type, tensorBytes(model.file, t), t.nelements), rows, cols);
-  }));
 }
 
 /** A schedule as its file: two-space indents, arrays of numbers on one line (tables stay readable). */

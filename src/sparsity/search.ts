@@ -18,15 +18,9 @@ import { ConstrainedBO } from '../bo/constrained.js';
 import { OptionError } from '../errors.js';
 import { kl, logSoftmax } from '../eval.js';
 import type { WasModule } from '../wasm/module.js';
-import type { Calibration, ProjectionNorms } from './plan.js';
+import type { Calibration } from './plan.js';
+import type { ProjectionNorms, Thresholds } from '../model/projections.js';
 import { levelTau, splitBlocks, type ScheduleLevel } from './schedule.js';
-
-/** A sparse backend whose thresholds can be replaced between runs. */
-export interface ThresholdedBackend {
-  readonly backend: Backend;
-  /** τ for the tokens fed from now on ((layer, projection) → (in_dim) or null); [] runs dense. */
-  setTau(tau: (Float32Array | null)[][]): void;
-}
 
 export interface Measurement {
   /** Mean KL(dense ‖ sparse) per predicted token (nats). */
@@ -40,7 +34,7 @@ export interface Measurement {
 /** The search's loss: the calibration chunks' dense distributions, kept to compare sparse runs with. */
 export class CalibrationObjective {
   private constructor(
-    private readonly run: ThresholdedBackend,
+    private readonly backend: Backend,
     private readonly chunks: readonly number[][],
     /** (position, vocab) log-probabilities of the dense model, positions of every chunk in order. */
     private readonly dense: Float32Array,
@@ -53,8 +47,8 @@ export class CalibrationObjective {
   }
 
   /** Runs the chunks dense once. Each chunk is ≥ 2 tokens, BOS first, within the backend's context. */
-  static async create(run: ThresholdedBackend, chunks: readonly number[][]): Promise<CalibrationObjective> {
-    const V = run.backend.config.vocabSize;
+  static async create(backend: Backend, chunks: readonly number[][]): Promise<CalibrationObjective> {
+    const V = backend.config.vocabSize;
     const positions = chunks.reduce((a, c) => a + c.length - 1, 0);
     if (positions * V > 1 << 28) {
       throw new OptionError('tokens', `${positions} calibration tokens × ${V} vocabulary entries of dense log-probabilities exceed 1 GiB; use fewer tokens.`);
@@ -63,36 +57,36 @@ export class CalibrationObjective {
     const log = new Float64Array(V);
     let nll = 0;
     let at = 0;
-    run.setTau([]);
+    backend.setThresholds(null);
     for (const chunk of chunks) {
-      await run.backend.feed(chunk.slice(0, -1), 0, (i, logits) => {
+      await backend.feed(chunk.slice(0, -1), 0, (i, logits) => {
         logSoftmax(logits, log);
         nll -= log[chunk[i + 1]!]!;
         dense.set(log, (at + i) * V);
       });
       at += chunk.length - 1;
     }
-    await run.backend.skippedWeightFraction?.(); // resets the counters
-    return new CalibrationObjective(run, chunks, dense, nll / positions);
+    await backend.skippedWeightFraction(); // resets the counters
+    return new CalibrationObjective(backend, chunks, dense, nll / positions);
   }
 
   /** Runs the chunks with τ and compares each prediction with the dense one. */
-  async measure(tau: (Float32Array | null)[][]): Promise<Measurement> {
-    const V = this.run.backend.config.vocabSize;
+  async measure(tau: Thresholds): Promise<Measurement> {
+    const V = this.backend.config.vocabSize;
     const log = new Float64Array(V);
     let klSum = 0;
     let nll = 0;
     let at = 0;
-    this.run.setTau(tau);
+    this.backend.setThresholds(tau);
     for (const chunk of this.chunks) {
-      await this.run.backend.feed(chunk.slice(0, -1), 0, (i, logits) => {
+      await this.backend.feed(chunk.slice(0, -1), 0, (i, logits) => {
         logSoftmax(logits, log);
         nll -= log[chunk[i + 1]!]!;
         klSum += kl(this.dense.subarray((at + i) * V, (at + i + 1) * V), log);
       });
       at += chunk.length - 1;
     }
-    const skipped = (await this.run.backend.skippedWeightFraction?.()) ?? 0;
+    const skipped = (await this.backend.skippedWeightFraction?.()) ?? 0;
     return { kl: klSum / at, nll: nll / at, skipped };
   }
 }

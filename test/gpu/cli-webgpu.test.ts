@@ -6,9 +6,8 @@ import { perplexity } from '../../src/eval.js';
 import { openModel } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
 import { ReferenceBackend } from '../../src/reference/backend.js';
-import { projectionNorms } from '../../src/sparsity/calibrate.js';
+import { projectionNorms } from '../../src/model/projections.js';
 import { buildTau, parseCalibration } from '../../src/sparsity/plan.js';
-import { loadWasmNode } from '../../src/wasm/node.js';
 import { runCli as run } from '../helpers/cli.js';
 import { readShared, sharedPath } from '../helpers/shared.js';
 import { describeGpu } from './context.js';
@@ -21,12 +20,11 @@ async function referenceWas(f: number, prefill: PrefillMode): Promise<{ ppl: num
   const model = openModel(readShared('models/stories260K/stories260K.gguf'));
   const weights = loadWeightsF32(model.file, model.config);
   const cal = parseCalibration(JSON.parse(readFileSync(new URL('../../schedules/stories260K.calib.json', import.meta.url), 'utf8')), model.config);
-  const tau = buildTau(cal, 'was', 0.5, projectionNorms(model, weights, await loadWasmNode('release')))!;
-  const sparse = { tau: tau.map((L) => L.map((t) => t && t.map((v) => v * f))), skippedParams: 0, totalParams: 0 };
-  const ref = new ReferenceBackend(model.config, weights, 256, { sparse }, prefill);
-  const dense = new ReferenceBackend(model.config, weights, 256);
-  const r = await perplexity(ref, model.tokenizer, readFileSync(sharedPath('data/tinystories_dev.txt'), 'utf8'), { ctx: 256, maxChunks: 3, dense });
-  return { ppl: r.ppl, mean_kl: r.mean_kl!, skipped: sparse.skippedParams / sparse.totalParams };
+  const tau = buildTau(cal, 'was', 0.5, projectionNorms(model))!;
+  const thresholds = tau.map((L) => L.map((t) => t && t.map((v) => v * f)));
+  const ref = new ReferenceBackend(model.config, weights, 256, { prefill });
+  const r = await perplexity(ref, model.tokenizer, readFileSync(sharedPath('data/tinystories_dev.txt'), 'utf8'), { ctx: 256, maxChunks: 3, thresholds });
+  return { ppl: r.ppl, mean_kl: r.mean_kl!, skipped: r.skipped_weight_fraction! };
 }
 
 describeGpu('CLI on WebGPU', () => {

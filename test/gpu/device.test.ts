@@ -1,12 +1,12 @@
 import { afterAll, expect, test } from 'vitest';
 import { acquireDevice, createBufferChecked } from '../../src/gpu/device.js';
-import { GpuOutOfMemoryError, WebGPUUnavailableError } from '../../src/gpu/errors.js';
 import * as gemv from '../../src/gpu/gemv.js';
 import { nodeGPU } from '../../src/gpu/node-gpu.js';
 import { uploadMatrix } from '../../src/gpu/weights.js';
 import { matvec } from '../../src/reference/ops.js';
 import { describeGpu, gpu } from './context.js';
 import { expectClose, randomArray, readBuffer, rng, run, SEED, storage } from './util.js';
+import { GpuOutOfMemoryError, WebGPUUnavailableError } from '../../src/errors.js';
 
 test('no GPU object, or no adapter: WebGPUUnavailableError', async () => {
   const noAdapter = { requestAdapter: async () => null } as unknown as GPU;

@@ -5,9 +5,8 @@ import { WebGPUBackend } from '../../src/gpu/engine.js';
 import { openModel } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
 import { ReferenceBackend } from '../../src/reference/backend.js';
-import { projectionNorms } from '../../src/sparsity/calibrate.js';
+import { projectionNorms } from '../../src/model/projections.js';
 import { buildTau, parseCalibration, type SparsityMode } from '../../src/sparsity/plan.js';
-import { loadWasmNode } from '../../src/wasm/node.js';
 import { greedy } from '../helpers/backend.js';
 import { readShared } from '../helpers/shared.js';
 import { describeGpu, gpu } from './context.js';
@@ -23,11 +22,11 @@ describeGpu('WebGPU engine, sparse decode (stories260K, shipped calibration)', (
   // 1 ± 1e-5 — equality up to rounding at the boundary, and nothing looser.
   test.each([['was', 0.5], ['teal', 0.5], ['was-greedy', 0.6], ['was', 0.8]] as [SparsityMode, number][])(
     '%s at %f: the 24 greedy tokens equal the reference sparse forward', async (mode, s) => {
-      const norms = projectionNorms(model, weights, await loadWasmNode('release'));
+      const norms = projectionNorms(model);
       const tau = buildTau(cal, mode, s, norms)!;
       const prompt = model.tokenizer.encode('Once upon a time');
       const reference = (f: number) => new ReferenceBackend(model.config, weights, 64, {
-        sparse: { tau: tau.map((L) => L.map((t) => t && t.map((v) => v * f))), skippedParams: 0, totalParams: 0 },
+        thresholds: tau.map((L) => L.map((t) => t && t.map((v) => v * f))),
       });
       const gpuBackend = await WebGPUBackend.create(gpu, model, { contextSize: 64, sparse: { tau } });
       const got = await greedy(gpuBackend, prompt, 24);
@@ -45,16 +44,15 @@ describeGpu('WebGPU engine, sparse decode (stories260K, shipped calibration)', (
     });
 
   test('the skipped-weight fraction counted on the GPU equals the reference\'s count on the same tokens', async () => {
-    const norms = projectionNorms(model, weights, await loadWasmNode('release'));
+    const norms = projectionNorms(model);
     const tau = buildTau(cal, 'was', 0.6, norms)!;
-    const run = { tau, skippedParams: 0, totalParams: 0 };
-    const ref = new ReferenceBackend(model.config, weights, 64, { sparse: run });
+    const ref = new ReferenceBackend(model.config, weights, 64, { thresholds: tau });
     const gpuBackend = await WebGPUBackend.create(gpu, model, { contextSize: 64, sparse: { tau } });
     const ids = model.tokenizer.encode('Once upon a time, there was a little dog named Max. He liked to run');
     expect(await gpuBackend.skippedWeightFraction(), 'no token yet').toBeNull();
     await ref.feed(ids, 0);
     await gpuBackend.feed(ids, 0);
-    const want = run.skippedParams / run.totalParams;
+    const want = (await ref.skippedWeightFraction())!;
     const got = await gpuBackend.skippedWeightFraction();
     console.log(`skipped-weight fraction over ${ids.length} tokens at was 0.6: GPU ${got}, reference ${want}`);
     expect(Math.abs(got! - want), `GPU ${got} vs reference ${want}`).toBeLessThan(1e-3);

@@ -3,10 +3,10 @@
 // hit-and-run samples staying on S, and the driver refusing what is not on S.
 
 import { beforeAll, describe, expect, test } from 'vitest';
-import { BayesOptError, ConstrainedBO } from '../../src/bo/constrained.js';
+import { ConstrainedBO } from '../../src/bo/constrained.js';
 import { projectOracle, weightedMean } from '../../src/bo/oracle.js';
 import { llama32Blocks } from '../../src/bo/problems.js';
-import { OptionError } from '../../src/errors.js';
+import { BayesOptError, OptionError } from '../../src/errors.js';
 import type { WasModule } from '../../src/wasm/module.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
 import { mulberry32 } from '../helpers/random.js';

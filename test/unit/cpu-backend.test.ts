@@ -5,7 +5,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { CpuBackend, cpuMemoryBytes } from '../../src/cpu/backend.js';
-import { CpuMemoryError } from '../../src/cpu/errors.js';
 import { cpuWasmNode, nodeCpuOptions } from '../../src/cpu/node.js';
 import type { LlamaConfig } from '../../src/model/config.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../src/model/gguf.js';
@@ -13,11 +12,11 @@ import { openModel, type Model } from '../../src/model/model.js';
 import { GGMLType } from '../../src/model/tensor.js';
 import { BLOCK_TENSORS, expectedDims, loadWeightsF32 } from '../../src/model/weights.js';
 import { ReferenceBackend } from '../../src/reference/backend.js';
-import { projectionNorms } from '../../src/sparsity/calibrate.js';
+import { projectionNorms } from '../../src/model/projections.js';
 import { buildTau, parseCalibration, type SparsityMode } from '../../src/sparsity/plan.js';
-import { loadWasmNode } from '../../src/wasm/node.js';
 import { readF32, readShared, sharedPath } from '../helpers/shared.js';
 import { allLogits, greedy, maxDelta } from '../helpers/backend.js';
+import { CpuMemoryError } from '../../src/errors.js';
 
 const models = new Map<string, Model>();
 const model = (path: string) => {
@@ -109,25 +108,24 @@ describe('CPU backend, sparse decode (shipped calibrations)', () => {
     const m = model(path);
     const weights = loadWeightsF32(m.file, m.config);
     const cal = parseCalibration(JSON.parse(readFileSync(new URL(`../../schedules/${calib}.calib.json`, import.meta.url), 'utf8')), m.config);
-    const tau = buildTau(cal, mode, s, projectionNorms(m, weights, await loadWasmNode('release')))!;
+    const tau = buildTau(cal, mode, s, projectionNorms(m))!;
     const prompt = m.tokenizer.encode(m.config.vocabSize === 512 ? 'Once upon a time' : 'The meaning of life is');
     const reference = (f: number) => {
-      const run = { tau: tau.map((L) => L.map((t) => t && t.map((v) => v * f))), skippedParams: 0, totalParams: 0 };
-      return { run, backend: new ReferenceBackend(m.config, weights, 64, { sparse: run }) };
+      return new ReferenceBackend(m.config, weights, 64, { thresholds: tau.map((L) => L.map((t) => t && t.map((v) => v * f))) });
     };
-    const b = await cpu(m, { sparse: { tau }, wasm: await cpuWasmNode('release') });
+    const b = await cpu(m, { thresholds: tau, wasm: await cpuWasmNode('release') });
     const got = await greedy(b, prompt, 16);
     const exact = reference(1);
-    const wants = [await greedy(exact.backend, prompt, 16), await greedy(reference(1 + 1e-5).backend, prompt, 16), await greedy(reference(1 - 1e-5).backend, prompt, 16)];
+    const wants = [await greedy(exact, prompt, 16), await greedy(reference(1 + 1e-5), prompt, 16), await greedy(reference(1 - 1e-5), prompt, 16)];
     expect(wants.some((w) => w.join() === got.join()), `CPU ${got} vs reference ${wants[0]}`).toBe(true);
     const fCpu = await b.skippedWeightFraction();
-    const fRef = exact.run.skippedParams / exact.run.totalParams;
+    const fRef = (await exact.skippedWeightFraction())!;
     console.log(`${path} ${mode} ${s}: tokens ${got.join() === wants[0]!.join() ? 'equal' : 'equal up to a boundary channel'}; skipped fraction CPU ${fCpu}, reference ${fRef}`);
     if (got.join() === wants[0]!.join()) expect(fCpu).toBeCloseTo(fRef, 12);
     else expect(Math.abs(fCpu! - fRef)).toBeLessThan(1e-3);
     expect(await b.skippedWeightFraction(), 'the read resets the count').toBeNull();
     // logits after the prompt (sparse prefill: the first 1 % of positions dense, as the reference)
-    const d = maxDelta([await b.feed(prompt, 0)], [(await exact.backend.feed(prompt, 0)).slice()], m.config.vocabSize);
+    const d = maxDelta([await b.feed(prompt, 0)], [(await exact.feed(prompt, 0)).slice()], m.config.vocabSize);
     expect(d, `max |Δlogit| ${d}`).toBeLessThan(1e-4);
     // back to dense without reloading
     b.setThresholds(null);

@@ -1,10 +1,11 @@
 // The decode loop: abort, stop strings across token boundaries, limits; the backend stays usable.
 import { describe, expect, test } from 'vitest';
-import { AbortError, generate } from '../../src/generate.js';
+import { generate } from '../../src/generate.js';
 import { openModel } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
 import { ReferenceBackend } from '../../src/reference/backend.js';
 import { readShared } from '../helpers/shared.js';
+import { AbortError } from '../../src/errors.js';
 
 const model = openModel(readShared('models/stories260K/stories260K.gguf'));
 const backend = () => new ReferenceBackend(model.config, loadWeightsF32(model.file, model.config), 64);

@@ -5,15 +5,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { openModel } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
-import { projectionNorms } from '../../src/sparsity/calibrate.js';
+import { columnL1Norms, projectionNorms } from '../../src/model/projections.js';
+import { projectionMatrices } from '../../src/sparsity/plan.js';
 import { buildTau, greedySplit, parseCalibration, projectionLevels } from '../../src/sparsity/plan.js';
-import {
-  columnL1Norms, modelProjectionNorms, parseSchedule, scheduleFromCalibration, ScheduleError, scheduleLevel, scheduleTargets, scheduleTau,
-  splitBlocks, type Schedule,
-} from '../../src/sparsity/schedule.js';
+import { parseSchedule, scheduleFromCalibration, scheduleLevel, scheduleTargets, scheduleTau, splitBlocks, type Schedule } from '../../src/sparsity/schedule.js';
 import { weightedMean } from '../../src/bo/constrained.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
 import { readShared } from '../helpers/shared.js';
+import { ScheduleError } from '../../src/errors.js';
 
 const dir = new URL('../../schedules/', import.meta.url);
 const all = readdirSync(dir);
@@ -94,8 +93,10 @@ describe('schedule runtime (stories260K)', () => {
 
   test('scheduleTau of a was-greedy level gives the τ of the calibration\'s was-greedy mode at the same level', async () => {
     const weights = loadWeightsF32(model.file, model.config);
-    const wasmNorms = projectionNorms(model, weights, await loadWasmNode('release'));
-    const norms = modelProjectionNorms(model);
+    const wasm = await loadWasmNode('release');
+    const wasmNorms = model.config.nLayers ? Array.from({ length: model.config.nLayers }, (_, l) =>
+      projectionMatrices(model.config, weights, l).map(([W, rows, cols]) => wasm.columnL1Norms(W, rows, cols))) : [];
+    const norms = projectionNorms(model);
     // The plain-TS norms used by the SDK agree with the Wasm scorer's.
     norms.forEach((layer, l) => layer.forEach((n, p) => {
       const w = wasmNorms[l]![p]!;

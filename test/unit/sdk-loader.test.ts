@@ -2,8 +2,7 @@
 // calls in arrival order, never interleaved, and leaving the queue when aborted while they wait.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ModelLoadError, OptionError } from '../../src/errors.js';
-import { AbortError } from '../../src/generate.js';
+import { AbortError, ModelLoadError, OptionError } from '../../src/errors.js';
 import type { LoadProgress } from '../../src/sdk/api.js';
 import { fileIdOf, parseIntegrity, readModel } from '../../src/sdk/loader.js';
 import { SerialQueue } from '../../src/sdk/queue.js';

@@ -74,7 +74,7 @@ describe('createEngine over worker_threads (reference backend)', () => {
 
   test('a prebuilt schedule by name and level, and the same schedule passed as an object', async () => {
     const named = (await run(engine.generate(golden.prompt, { ...GREEDY, schedule: { name: 'stories260K', level: 0.6 } }))).result;
-    expect(named.schedule).toEqual({ name: 'stories260K', level: 0.6 });
+    expect(named.schedule).toEqual({ name: 'stories260K', level: 0.6, method: 'was-bo' });
     expect(named.tokenIds).toHaveLength(GREEDY.maxTokens);
     expect(named.skippedWeightFraction).toBeGreaterThan(0.5);
     expect(named.skippedWeightFraction).toBeLessThan(0.7);
@@ -121,7 +121,7 @@ describe('createEngine over worker_threads (reference backend)', () => {
     expect(order).toBe('abc');
     expect(a.tokenIds).toEqual(golden.generated_ids);
     expect(b.tokenIds).toHaveLength(8);
-    expect(c.schedule).toEqual({ name: 'stories260K', level: 0.4 });
+    expect(c.schedule).toEqual({ name: 'stories260K', level: 0.4, method: 'was-bo' });
   });
 
   test('bad calls are typed errors that arrive intact; the engine still generates after each', async () => {

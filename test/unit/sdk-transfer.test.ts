@@ -2,11 +2,7 @@
 // back as their own class with name, code, cause and fields; AbortSignals abort on the other side.
 import { expose, proxy, wrap } from 'comlink';
 import { afterAll, describe, expect, test } from 'vitest';
-import { ContextOverflowError, EngineError, ModelFormatError, ModelLoadError, OptionError, WasEdgeError } from '../../src/errors.js';
-import { AbortError } from '../../src/generate.js';
-import { GpuDeviceLostError, WebGPUUnavailableError } from '../../src/gpu/errors.js';
-import { CpuMemoryError } from '../../src/cpu/errors.js';
-import { ScheduleError } from '../../src/sparsity/schedule.js';
+import { AbortError, ContextOverflowError, CpuMemoryError, EngineError, GpuDeviceLostError, ModelFormatError, ModelLoadError, OptionError, ScheduleError, WasEdgeError, WebGPUUnavailableError } from '../../src/errors.js';
 import { deserializeThrown, installTransferHandlers, releaseSignal, serializeThrown } from '../../src/sdk/transfer.js';
 
 installTransferHandlers();

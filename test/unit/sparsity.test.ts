@@ -5,11 +5,13 @@ import { main } from '../../src/cli/main.js';
 import { openModel } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
 import { block, createRunState, forward, type SparseRun } from '../../src/reference/llama.js';
-import { calibrate, projectionNorms } from '../../src/sparsity/calibrate.js';
-import { buildTau, CalibrationError, parseCalibration, thresholdAt, wasTau, type Calibration } from '../../src/sparsity/plan.js';
+import { calibrate } from '../../src/sparsity/calibrate.js';
+import { projectionNorms } from '../../src/model/projections.js';
+import { buildTau, parseCalibration, thresholdAt, wasTau, type Calibration } from '../../src/sparsity/plan.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
 import type { WasModule } from '../../src/wasm/module.js';
 import { readShared, sharedPath } from '../helpers/shared.js';
+import { CalibrationError } from '../../src/errors.js';
 
 const model = openModel(readShared('models/stories260K/stories260K.gguf'));
 const weights = loadWeightsF32(model.file, model.config);
@@ -59,7 +61,7 @@ describe('thresholds', () => {
       for (let l = 0; l < c.nLayers; l++) { inputs[l]!.set(s.x, i * c.dim); block(c, weights.layers[l]!, s, l, i); }
       inputs[c.nLayers]!.set(s.x, i * c.dim);
     });
-    const norms = projectionNorms(model, weights, wasm);
+    const norms = projectionNorms(model);
     const error = (l: number, levels: number[]) => {
       const run: SparseRun = { tau: [], skippedParams: 0, totalParams: 0 };
       run.tau[l] = levels.map((lv, p) => {
@@ -99,7 +101,7 @@ describe('thresholds', () => {
   });
 
   test('TEAL shares one τ across q|k|v and gate|up; WAS gives each projection τ = t/‖W[:,j]‖₁', () => {
-    const norms = projectionNorms(model, weights, wasm);
+    const norms = projectionNorms(model);
     const teal = buildTau(cal, 'teal', 0.5, norms)!;
     expect(teal[0]![0]).toBe(teal[0]![1]);
     expect(teal[0]![4]).toBe(teal[0]![5]);
@@ -123,7 +125,7 @@ describe('sparse reference forward', () => {
     expect(sparse.totalParams).toBe(5 * (64 * 64 * 2 + 32 * 64 * 2 + 172 * 64 * 3));
   });
   test('the measured skipped fraction follows the calibrated level on calibration text', () => {
-    const norms = projectionNorms(model, weights, wasm);
+    const norms = projectionNorms(model);
     for (const s of [0.3, 0.6]) {
       const sparse: SparseRun = { tau: buildTau(cal, 'was', s, norms)!, skippedParams: 0, totalParams: 0 };
       const st = createRunState(model.config, 128);

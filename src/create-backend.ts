@@ -1,0 +1,97 @@
+// The one place a backend is chosen and built, for the SDK's worker and the CLI alike. 'auto' takes
+// WebGPU on a hardware adapter; with none, or a software one (SwiftShader, lavapipe/llvmpipe: slower
+// than the Wasm CPU backend by 50× or more on the models people run here), the CPU backend.
+
+import { BACKEND_KINDS, type Backend, type BackendKind, type PrefillMode } from './backend.js';
+import { CpuBackend, type CpuBackendOptions } from './cpu/backend.js';
+import { OptionError, WebGPUUnavailableError } from './errors.js';
+import { acquireDevice, type GpuContext } from './gpu/device.js';
+import { WebGPUBackend } from './gpu/engine.js';
+import type { Model } from './model/model.js';
+import { loadWeightsF32, type LlamaWeights } from './model/weights.js';
+import { ReferenceBackend } from './reference/backend.js';
+
+/** A backend, or 'auto': WebGPU on a hardware adapter, else the CPU. */
+export type BackendChoice = 'auto' | BackendKind;
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', ...BACKEND_KINDS];
+
+/** What differs between a browser, a Node worker thread and the CLI. */
+export interface BackendPlatform {
+  /** The WebGPU entry point: `navigator.gpu` in browsers, dawn.node in Node. */
+  gpu?: () => Promise<GPU | undefined>;
+  /** CPU backend: its module and how worker threads start. */
+  cpu?: Pick<CpuBackendOptions, 'wasm' | 'spawn'>;
+}
+
+export interface CreateBackendOptions {
+  /** KV-cache positions (default: the model's context length, at most 4096). */
+  contextSize?: number;
+  /** How prompts run while thresholds are set (default 'sparse'). */
+  prefill?: PrefillMode;
+  /** Worker threads of the CPU backend (default 1). */
+  threads?: number;
+  platform?: BackendPlatform;
+  /** Told, in one line, why 'auto' chose what it chose. */
+  onNote?: (note: string) => void;
+  /** Reference backend: f32 weights already dequantised (else they are, here). */
+  weights?: LlamaWeights;
+}
+
+/** Adapter names of software rasterisers that report themselves as ordinary adapters. */
+const SOFTWARE_ADAPTER = /swiftshader|lavapipe|llvmpipe|softpipe/i;
+
+/** Whether WebGPU here is a CPU emulation (isFallbackAdapter, or a known software driver's name). */
+export function isSoftwareAdapter(info: GPUAdapterInfo): boolean {
+  return info.isFallbackAdapter === true || SOFTWARE_ADAPTER.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
+}
+
+export function adapterName(info: GPUAdapterInfo): string {
+  return info.description || [info.vendor, info.architecture, info.device].filter(Boolean).join(' ') || 'unknown adapter';
+}
+
+export async function createBackend(choice: BackendChoice, model: Model, o: CreateBackendOptions = {}): Promise<Backend> {
+  if (!BACKEND_CHOICES.includes(choice)) throw new OptionError('backend', `must be one of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(choice)}.`);
+  const c = model.config;
+  const contextSize = o.contextSize ?? Math.min(c.contextLength, 4096);
+  if (!Number.isInteger(contextSize) || contextSize < 1 || contextSize > c.contextLength) {
+    throw new OptionError('contextSize', `must be an integer in 1..${c.contextLength} (the model's context length), got ${String(contextSize)}.`);
+  }
+  const prefill = o.prefill ?? 'sparse';
+  const cpu = () => CpuBackend.create(model, { contextSize, prefill, threads: o.threads ?? 1, ...o.platform?.cpu });
+  const webgpu = (gpu: GpuContext) => WebGPUBackend.create(gpu, model, { contextSize, prefill, ownsDevice: true });
+  switch (choice) {
+    case 'reference':
+      return new ReferenceBackend(c, o.weights ?? loadWeightsF32(model.file, c), contextSize, { prefill });
+    case 'cpu':
+      return cpu();
+    case 'webgpu':
+      return webgpu(await device(o.platform));
+    case 'auto': {
+      let gpu: GpuContext;
+      try {
+        gpu = await device(o.platform);
+      } catch (e) {
+        if (!(e instanceof WebGPUUnavailableError)) throw e;
+        o.onNote?.(`no WebGPU adapter (${e.message.split(/[:(]/)[0]!.trim()}); using the CPU backend`);
+        return cpu();
+      }
+      if (isSoftwareAdapter(gpu.adapterInfo)) {
+        gpu.device.destroy();
+        o.onNote?.(`the WebGPU adapter is a software one (${adapterName(gpu.adapterInfo)}); using the CPU backend (backend 'webgpu' insists)`);
+        return cpu();
+      }
+      o.onNote?.(`WebGPU on ${adapterName(gpu.adapterInfo)}`);
+      return webgpu(gpu);
+    }
+  }
+}
+
+async function device(platform?: BackendPlatform): Promise<GpuContext> {
+  const gpu = await platform?.gpu?.();
+  try {
+    return await acquireDevice(gpu ? { gpu } : {});
+  } catch (e) {
+    if (!(e instanceof WebGPUUnavailableError)) throw e;
+    throw new WebGPUUnavailableError(`${e.message}. Or use the CPU backend (WebAssembly): backend 'cpu', which 'auto' picks when WebGPU is missing`, { cause: e });
+  }
+}

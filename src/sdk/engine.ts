@@ -1,0 +1,212 @@
+// The engine behind createEngine(), run inside a worker: one model, its one backend (which owns
+// sparsity: a schedule switch is a threshold write on the same weights), its schedules, and a queue so
+// that calls never interleave. It knows nothing of comlink (expose.ts puts it on a port) and nothing
+// of Node (the Node worker passes file and GPU access in EnginePlatform).
+
+import type { Backend } from '../backend.js';
+import { BACKEND_CHOICES, createBackend, type BackendPlatform } from '../create-backend.js';
+import { AbortError, EngineError, ModelLoadError, OptionError } from '../errors.js';
+import { generate, normalizeGenerate } from '../generate.js';
+import { openModel, type Model } from '../model/model.js';
+import { projectionNorms, type ProjectionNorms, type Thresholds } from '../model/projections.js';
+import { resolveSchedule, SCHEDULE_NAME } from '../sparsity/resolve.js';
+import type {
+  Callback, CachedModel, EngineWorkerApi, GenerationResult, LoadProgress, ModelInfo, ScheduleInfo, WireGenerateOptions, WireLoadOptions, WireSource,
+} from './api.js';
+import { availableStores, pickStore } from './cache.js';
+import { parseIntegrity, readModel, type FileUrlReader, type PathReader } from './loader.js';
+import { anySignal, SerialQueue } from './queue.js';
+import { ModelSchedules } from './schedules.js';
+
+/** What differs between a browser worker and a Node worker thread. */
+export interface EnginePlatform extends BackendPlatform {
+  readPath?: PathReader;
+  readFileUrl?: FileUrlReader;
+  /** Default folder of prebuilt schedules (`<model-id>.json`). */
+  schedulesUrl?: URL;
+  /** Default thread count of the CPU backend (Node: one per core). */
+  threads?: number;
+}
+
+interface Loaded {
+  model: Model;
+  info: ModelInfo;
+  backend: Backend;
+  schedules: ModelSchedules;
+  /** Column norms of the projections, for schedule thresholds (on first use). */
+  norms: ProjectionNorms | null;
+  /** Thresholds of (schedule, level) already built. */
+  thresholds: Map<string, Thresholds>;
+}
+
+const LOAD_OPTIONS = new Set(['integrity', 'cache', 'id', 'contextSize', 'backend', 'threads', 'schedules', 'schedulesUrl']);
+const GENERATE_OPTIONS = new Set(['maxTokens', 'temperature', 'topK', 'topP', 'seed', 'stop', 'schedule']);
+
+/** Unknown keys are mistakes (`max_tokens`): name them rather than ignore them. */
+function checkKeys(o: object, known: Set<string>, call: string): void {
+  for (const k of Object.keys(o)) {
+    if (!known.has(k)) throw new OptionError(k, `is not an option of ${call}; the options are ${[...known].join(', ')}.`);
+  }
+}
+
+/** Where the page can share memory with workers: one thread per core (CpuBackend falls back to 1). */
+function defaultThreads(): number {
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  const cores = (globalThis.navigator as Navigator | undefined)?.hardwareConcurrency ?? 1;
+  return isolated ? Math.max(1, Math.min(cores, 16)) : 1;
+}
+
+function checkLoadOptions(o: WireLoadOptions): void {
+  checkKeys(o, LOAD_OPTIONS, 'load()');
+  if (o.backend !== undefined && !BACKEND_CHOICES.includes(o.backend)) {
+    throw new OptionError('backend', `must be 'auto', 'webgpu', 'cpu' or 'reference', got ${JSON.stringify(o.backend)}.`);
+  }
+  if (o.threads !== undefined && (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 256)) {
+    throw new OptionError('threads', `must be an integer in 1..256, got ${JSON.stringify(o.threads)}.`);
+  }
+  if (o.cache !== undefined && ![true, false, 'auto', 'cache-api', 'opfs'].includes(o.cache)) {
+    throw new OptionError('cache', `must be true, false, 'auto', 'cache-api' or 'opfs', got ${JSON.stringify(o.cache)}.`);
+  }
+  if (o.id !== undefined && (typeof o.id !== 'string' || !SCHEDULE_NAME.test(o.id))) {
+    throw new OptionError('id', `must be a file-name-like id (letters, digits, . _ -), got ${JSON.stringify(o.id)}.`);
+  }
+}
+
+function schedulesFolder(o: WireLoadOptions, platform: EnginePlatform): URL | null {
+  if (o.schedulesUrl === undefined) return platform.schedulesUrl ?? null;
+  try {
+    const url = new URL(o.schedulesUrl);
+    return url.href.endsWith('/') ? url : new URL(`${url.href}/`);
+  } catch {
+    throw new OptionError('schedulesUrl', `must be an absolute URL of a folder (https:, file:, …), got ${JSON.stringify(o.schedulesUrl)}.`);
+  }
+}
+
+export class Engine implements EngineWorkerApi {
+  private readonly queue = new SerialQueue();
+  /** Aborts whatever runs when the engine is disposed. */
+  private readonly lifetime = new AbortController();
+  private loaded: Loaded | null = null;
+
+  constructor(private readonly platform: EnginePlatform = {}) {}
+
+  load(source: WireSource, options: WireLoadOptions = {}, signal?: AbortSignal, onProgress?: Callback<LoadProgress>): Promise<ModelInfo> {
+    const all = anySignal(signal, this.lifetime.signal);
+    return this.queue.run(() => this.doLoad(source, options ?? {}, all, onProgress), all, 'Loading');
+  }
+
+  generate(prompt: string, options: WireGenerateOptions = {}, signal?: AbortSignal, onText?: Callback<string>): Promise<GenerationResult> {
+    const all = anySignal(signal, this.lifetime.signal);
+    return this.queue.run(() => this.doGenerate(prompt, options, all, onText), all);
+  }
+
+  async schedules(): Promise<ScheduleInfo[]> {
+    return this.loaded?.info.schedules ?? [];
+  }
+
+  async cachedModels(): Promise<CachedModel[]> {
+    const lists = await Promise.all(availableStores().map((s) => s.list().catch(() => [])));
+    return lists.flat();
+  }
+
+  async deleteCachedModel(url: string): Promise<boolean> {
+    const results = await Promise.all(availableStores().map((s) => s.delete(url).catch(() => false)));
+    return results.some(Boolean);
+  }
+
+  /** Aborts the running call, fails the queued ones, and frees the model and the GPU device. */
+  async dispose(): Promise<void> {
+    if (this.lifetime.signal.aborted) return;
+    this.lifetime.abort(new EngineError('ENGINE_DISPOSED', 'the engine was disposed.'));
+    await this.queue.run(async () => {
+      this.loaded?.backend.dispose();
+      this.loaded = null;
+    }).catch(() => undefined);
+  }
+
+  private checkAlive(): void {
+    if (this.lifetime.signal.aborted) throw new EngineError('ENGINE_DISPOSED', 'the engine was disposed; create a new one with createEngine().');
+  }
+
+  private async doLoad(source: WireSource, o: WireLoadOptions, signal: AbortSignal, onProgress?: Callback<LoadProgress>): Promise<ModelInfo> {
+    this.checkAlive();
+    if (typeof o !== 'object') throw new OptionError('options', 'must be an object.');
+    checkLoadOptions(o);
+    const expected = o.integrity === undefined ? null : parseIntegrity(o.integrity);
+    const folder = schedulesFolder(o, this.platform);
+    const pending: Promise<unknown>[] = [];
+    const progress = onProgress && ((p: LoadProgress) => void pending.push(Promise.resolve(onProgress(p)).catch(() => undefined)));
+    const store = pickStore(o.cache);
+    const { readPath, readFileUrl } = this.platform;
+    const read = await readModel(source, { signal, store, ...(progress && { onProgress: progress }), ...(readPath && { readPath }), ...(readFileUrl && { readFileUrl }) });
+    if (expected && expected !== read.sha256) {
+      throw new ModelLoadError('INTEGRITY_MISMATCH',
+        `the file's sha256 is ${read.sha256}, not ${expected} as \`integrity\` says: it is another file or damaged; check the URL and the hash.`);
+    }
+    if (store && !read.fromCache && 'url' in source && /^https?:/i.test(source.url)) {
+      await store.put(source.url, read.bytes, read.sha256).catch(() => undefined);
+    }
+    progress?.({ phase: 'prepare', loaded: 0, total: null });
+    const model = openModel(read.bytes);
+    const c = model.config;
+    const contextSize = o.contextSize ?? Math.min(c.contextLength, 4096);
+    // A file name that is not a plain id (`..%2F..`) finds no prebuilt schedule.
+    const id = o.id ?? (read.fileId && SCHEDULE_NAME.test(read.fileId) ? read.fileId : null);
+
+    // Schedules: the prebuilt file of this id (skipped when absent or made for other bytes), then the caller's (which must fit).
+    const schedules = new ModelSchedules({ sha256: read.sha256, config: c }, folder, { readPath, readFileUrl }, id ?? c.name);
+    await schedules.addPrebuilt(id);
+    for (const s of o.schedules ?? []) await schedules.add(s);
+    if (signal.aborted) throw new AbortError(signal.reason, 'Loading');
+
+    let backendNote = '';
+    const backend = await createBackend(o.backend ?? 'auto', model, {
+      contextSize, threads: o.threads ?? this.platform.threads ?? defaultThreads(), platform: this.platform,
+      onNote: (note) => { backendNote = note; },
+    });
+    if (signal.aborted) {
+      backend.dispose();
+      throw new AbortError(signal.reason, 'Loading');
+    }
+    this.loaded?.backend.dispose();
+    const info: ModelInfo = {
+      id, name: c.name, sha256: read.sha256, bytes: read.bytes.byteLength, backend: backend.name, backendNote: backendNote || backend.name, contextSize,
+      config: { nLayers: c.nLayers, dim: c.dim, hiddenDim: c.hiddenDim, nHeads: c.nHeads, nKVHeads: c.nKVHeads, vocabSize: c.vocabSize, contextLength: c.contextLength },
+      fromCache: read.fromCache,
+      schedules: schedules.info(),
+    };
+    this.loaded = { model, info, backend, schedules, norms: null, thresholds: new Map() };
+    await Promise.all(pending);
+    return info;
+  }
+
+  private async doGenerate(prompt: string, o: WireGenerateOptions, signal: AbortSignal, onText?: Callback<string>): Promise<GenerationResult> {
+    this.checkAlive();
+    const L = this.loaded;
+    if (!L) throw new EngineError('NO_MODEL', 'no model is loaded: call engine.load(source) first.');
+    if (typeof prompt !== 'string') throw new OptionError('prompt', `must be a string, got ${typeof prompt}.`);
+    if (typeof o !== 'object' || o === null) throw new OptionError('options', 'must be an object.');
+    checkKeys(o, GENERATE_OPTIONS, 'generate()');
+    const { schedule: selection, ...rest } = o;
+    normalizeGenerate(rest); // option errors before schedule errors
+    const { label, thresholds } = await resolveSchedule(selection, {
+      expect: { sha256: L.info.sha256, config: L.model.config },
+      find: (name) => L.schedules.find(name),
+      norms: () => (L.norms ??= projectionNorms(L.model)),
+      cache: L.thresholds,
+    });
+    L.backend.setThresholds(thresholds);
+    await L.backend.skippedWeightFraction(); // counts this call's tokens only
+    // Each piece is delivered (awaited on the main thread) before the result, which travels on
+    // another port and could otherwise overtake the last pieces.
+    const pending: Promise<unknown>[] = [];
+    const r = await generate(L.backend, L.model.tokenizer, prompt, { ...rest, signal },
+      onText && ((piece) => void pending.push(Promise.resolve(onText(piece)))));
+    await Promise.all(pending);
+    return {
+      text: r.text, promptIds: r.promptIds, tokenIds: r.generatedIds, finishReason: r.finishReason,
+      tokensPerSecond: r.tokensPerSecond, prefillMs: r.prefillMs, decodeMs: r.decodeMs,
+      skippedWeightFraction: thresholds ? (await L.backend.skippedWeightFraction()) ?? 0 : 0, schedule: label, backend: L.backend.name,
+    };
+  }
+}

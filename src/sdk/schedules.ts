@@ -1,0 +1,93 @@
+// The schedules of a loaded model: the prebuilt file of its id (from the schedules folder), the ones
+// passed to load(), and what a name finds. Reading goes through the platform (fetch, or files in Node).
+
+import { ScheduleError } from '../errors.js';
+import type { LlamaConfig } from '../model/config.js';
+import { SCHEDULE_NAME, unknownSchedule } from '../sparsity/resolve.js';
+import { parseSchedule, type Schedule } from '../sparsity/schedule.js';
+import type { ScheduleInfo } from './api.js';
+import type { FileUrlReader, PathReader } from './loader.js';
+
+export interface ScheduleReaders {
+  readPath?: PathReader;
+  readFileUrl?: FileUrlReader;
+}
+
+/** Schedule JSON from a URL (fetch; `file:` through the platform) or a Node path. */
+export async function fetchSchedule(where: URL | string, readers: ScheduleReaders): Promise<unknown> {
+  let text: string;
+  if (typeof where === 'string' || where.protocol === 'file:') {
+    const bytes = typeof where === 'string' ? await readers.readPath?.(where, () => undefined) : await readers.readFileUrl?.(where);
+    if (!bytes) throw new ScheduleError('UNKNOWN_SCHEDULE', `cannot read ${String(where)} here; pass the parsed schedule instead.`);
+    text = new TextDecoder().decode(bytes);
+  } else {
+    const r = await fetch(where);
+    if (r.status === 404) throw new ScheduleError('UNKNOWN_SCHEDULE', `no schedule at ${where.href} (HTTP 404).`);
+    if (!r.ok) throw new ScheduleError('UNKNOWN_SCHEDULE', `GET ${where.href} answered HTTP ${r.status}.`);
+    text = await r.text();
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new ScheduleError('BAD_SCHEDULE', `${String(where)} is not JSON: ${(cause as Error).message}.`);
+  }
+}
+
+/** `<name>.json` inside `folder`, or null when the name could reach outside it. */
+export function scheduleFileUrl(folder: URL, name: string): URL | null {
+  if (!SCHEDULE_NAME.test(name) || name.includes('..')) return null;
+  const url = new URL(`${name}.json`, folder);
+  return url.href.startsWith(folder.href) ? url : null;
+}
+
+/** The schedules a loaded model offers, by name, and how to find one more by name. */
+export class ModelSchedules {
+  readonly byName = new Map<string, Schedule>();
+
+  constructor(
+    private readonly expect: { sha256: string; config: LlamaConfig },
+    private readonly folder: URL | null,
+    private readonly readers: ScheduleReaders,
+    private readonly modelLabel: string,
+  ) {}
+
+  /** The prebuilt file of this model id, when the folder has one made for these bytes. */
+  async addPrebuilt(id: string | null): Promise<void> {
+    const url = id && this.folder ? scheduleFileUrl(this.folder, id) : null;
+    if (!url) return;
+    const json = await fetchSchedule(url, this.readers).catch(() => null);
+    if (json === null) return;
+    try {
+      this.byName.set(id!, parseSchedule(json, this.expect));
+    } catch {
+      // made for another file of the same name: not offered
+    }
+  }
+
+  /** A schedule given to load(): it must fit the model. */
+  async add(source: { url: string } | { path: string } | { json: unknown }): Promise<void> {
+    const json = 'json' in source ? source.json : await fetchSchedule('url' in source ? new URL(source.url) : source.path, this.readers);
+    const parsed = parseSchedule(json, this.expect);
+    this.byName.set(parsed.model.id, parsed);
+  }
+
+  /** A known schedule, else a prebuilt file of that name in the folder (made for this model). */
+  async find(name: string): Promise<Schedule> {
+    const known = this.byName.get(name);
+    if (known) return known;
+    const unknown = unknownSchedule(name, this.modelLabel, [...this.byName.keys()]);
+    const url = this.folder && scheduleFileUrl(this.folder, name);
+    if (!url) throw unknown;
+    const json = await fetchSchedule(url, this.readers).catch(() => { throw unknown; });
+    return parseSchedule(json, this.expect);
+  }
+
+  info(): ScheduleInfo[] {
+    return [...this.byName].map(([name, s]) => ({
+      name,
+      levels: s.levels.map((l) => ({
+        target: l.target, method: l.method, skippedWeightFraction: l.skippedWeightFraction, calibrationLoss: l.calibrationLoss, lossKind: l.lossKind,
+      })),
+    }));
+  }
+}
