@@ -10,7 +10,8 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ConstrainedBO } from '../src/bo/constrained.js';
 import { llamaShaped, separableQuadratic, type ConstrainedProblem } from '../src/bo/problems.js';
-import { loadWasm, type WasModule } from '../src/wasm/module.js';
+import { loadWasm } from '../src/wasm/load.js';
+import type { WasModule } from '../src/wasm/module.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean' } } });
 const quick = !!args.quick;

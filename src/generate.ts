@@ -3,7 +3,7 @@
 import type { Backend } from './backend.js';
 import { AbortError, ContextOverflowError, OptionError } from './errors.js';
 import type { Tokenizer } from './model/tokenizer.js';
-import { StreamDecoder } from './model/tokenizer.js';
+import { StreamDecoder } from './model/stream-decoder.js';
 import { normalizeSampling, Sampler, type SamplingOptions } from './sampler.js';
 
 export interface GenerateOptions extends SamplingOptions {

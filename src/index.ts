@@ -1,12 +1,15 @@
 // Browser-safe entry (`was-edge`): no Node built-ins here or below; Node helpers live in ./node.ts.
 export * from './errors.js';
-export { loadWasm, WasModule, type WasExports } from './wasm/module.js';
+export { WasModule } from './wasm/module.js';
+export { loadWasm } from './wasm/load.js';
+export type { WasExports } from './wasm/exports.js';
 export { wasmUrl, type WasmVariant } from './wasm/location.js';
 export { parseGGUF, tensorBytes, type GGUFFile, type GGUFTensorInfo, type GGUFValue } from './model/gguf.js';
 export { llamaConfig, type LlamaConfig } from './model/config.js';
 export { openModel, type Model } from './model/model.js';
 export { loadWeightsF32, type LlamaWeights } from './model/weights.js';
-export { Tokenizer, StreamDecoder } from './model/tokenizer.js';
+export { Tokenizer } from './model/tokenizer.js';
+export { StreamDecoder } from './model/stream-decoder.js';
 export { dequantize, f16ToF32, f32ToF16, GGMLType } from './model/tensor.js';
 export { densePrefix, PREFILL_MODES, type Backend, type BackendKind, type PrefillMode } from './backend.js';
 export { ReferenceBackend } from './reference/backend.js';

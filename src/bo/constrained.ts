@@ -8,7 +8,8 @@
 //   const { s, y } = await bo.minimize(evalLoss, { budget: 60, initial: [uniform] });
 
 import { BayesOptError, OptionError, WasEdgeError } from '../errors.js';
-import type { BoSetup, WasModule } from '../wasm/module.js';
+import type { BoSetup } from '../wasm/exports.js';
+import type { WasModule } from '../wasm/module.js';
 
 
 export interface ConstrainedBOOptions {

@@ -3,7 +3,7 @@
 // 8): nothing is copied per call.
 
 import { WasEdgeError } from '../errors.js';
-import { readAsString } from '../wasm/module.js';
+import { readAsString } from '../wasm/load.js';
 
 /** `release` (optimised, no asserts), `debug` (asserts on, for tests), `release-mt` (shared memory, threads). */
 export type CpuWasmVariant = 'release' | 'debug' | 'release-mt';

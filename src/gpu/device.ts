@@ -1,6 +1,7 @@
-import { GpuDeviceLostError, GpuOutOfMemoryError, WebGPUUnavailableError } from '../errors.js';
 // One GPUDevice per model, with the adapter's largest buffer limits (weights are big) and the optional
 // features the kernels can use. Everything about the device the kernels need is in GpuContext.
+
+import { GpuDeviceLostError, GpuOutOfMemoryError, WebGPUUnavailableError } from '../errors.js';
 
 export interface GpuFeatures {
   /** `shader-f16`: native f16 arithmetic in WGSL (`enable f16;`). */

@@ -1,6 +1,7 @@
-import { WebGPUUnavailableError } from '../errors.js';
 // WebGPU for Node through Dawn (npm `webgpu`, dawn.node). Node-only: reach it from src/node.ts, never
 // from the browser entry.
+
+import { WebGPUUnavailableError } from '../errors.js';
 
 const INSTANCE = Symbol.for('was-edge.dawn-gpu');
 type Holder = { [INSTANCE]?: Promise<GPU> };

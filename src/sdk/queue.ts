@@ -1,8 +1,8 @@
-import { AbortError } from '../errors.js';
 // One call at a time: generate() and load() calls run in arrival order and never interleave (they
 // share one KV cache and one set of GPU buffers). A call whose signal aborts while it waits leaves
 // the queue at once with AbortError.
 
+import { AbortError } from '../errors.js';
 
 export class SerialQueue {
   /** Settles when the last task queued so far has finished (never rejects). */

@@ -4,9 +4,10 @@
 
 import type { Model } from '../model/model.js';
 import type { LlamaWeights } from '../model/weights.js';
-import { block, createRunState, forward, type SparseRun } from '../reference/llama.js';
-import type { WasHistogram, WasModule } from '../wasm/module.js';
-import { PROJECTION_GROUP, projectionNorms, projectionParams, type InputGroup } from '../model/projections.js';
+import { block, createRunState, forward, type RunState, type SparseRun } from '../reference/llama.js';
+import type { WasHistogram } from '../wasm/exports.js';
+import type { WasModule } from '../wasm/module.js';
+import { PROJECTION_GROUP, projectionNorms, projectionParams, type InputGroup, type ProjectionNorms } from '../model/projections.js';
 import { thresholdAt, wasTau, type Calibration } from './plan.js';
 
 export interface CalibrateOptions {
@@ -34,14 +35,49 @@ export async function calibrate(model: Model, w: LlamaWeights, text: string, was
   const G = o.grid ?? 200;
   const greedyTokens = Math.min(o.greedyTokens ?? 64, ctx);
   const greedyStep = o.greedyStep ?? 0.025;
-  const kvDim = c.nKVHeads * c.headDim;
-  const groupDims = [c.dim, c.dim, c.dim, c.hiddenDim];
   const norms = projectionNorms(model);
   const params = projectionParams(c);
-
-  // 1. Record: score histograms per (layer, projection) for WAS and per (layer, group) for TEAL.
   const all = model.tokenizer.encode(text, { bos: true });
   const chunks = Math.max(1, Math.min(Math.ceil((o.tokens ?? 16384) / ctx), Math.floor(all.length / ctx)));
+
+  // 1. Record: score histograms per (layer, projection) for WAS and per (layer, group) for TEAL.
+  const { wasHist, tealHist } = recordHistograms(model, w, wasm, norms, all, chunks, ctx, o.onProgress);
+  const grid = Array.from({ length: G + 1 }, (_, i) => i / G);
+  // JSON has no Infinity: the 1-quantile is stored as null.
+  const tabulate = (h: WasHistogram) => grid.map((q) => { const t = wasm.quantile(h, q); return Number.isFinite(t) ? t : null; });
+  const was = wasHist.map((ps) => ps.map(tabulate)) as number[][][];
+  const teal = tealHist.map((gs) => gs.map(tabulate)) as number[][][];
+
+  // 2. Greedy split (TEAL §4.2, weighted by real parameter counts): per block, from all-dense, raise
+  // the projection whose step adds the least block-output error until every projection is at 1.
+  const blockInputs = denseBlockInputs(model, w, all.slice(0, greedyTokens), greedyTokens);
+  const greedyState = createRunState(c, greedyTokens);
+  const greedy: [number, number[]][][] = [];
+  for (let l = 0; l < c.nLayers; l++) {
+    const blockError = (levels: number[]) =>
+      sparseBlockError(model, w, greedyState, blockInputs, l, levels.map((s, p) => wasTau(thresholdAt(was[l]![p]!, grid, s), norms[l]![p]!)));
+    greedy.push(greedyTable(params, greedyStep, blockError));
+    o.onProgress?.('greedy', l + 1, c.nLayers);
+  }
+
+  return {
+    version: 1,
+    kind: 'was-edge-calibration',
+    model: { name: c.name, sha256: o.modelSha256, nLayers: c.nLayers, dim: c.dim, hiddenDim: c.hiddenDim, kvDim: c.nKVHeads * c.headDim },
+    data: { text: o.textName, tokens: chunks * ctx, ctx, greedyTokens, greedyStep },
+    params,
+    grid,
+    was,
+    teal,
+    greedy,
+  };
+}
+
+/** The dense reference over `chunks` chunks of ctx tokens (BOS first), each projection input's scores histogrammed. */
+function recordHistograms(model: Model, w: LlamaWeights, wasm: WasModule, norms: ProjectionNorms, all: number[], chunks: number, ctx: number,
+  onProgress: CalibrateOptions['onProgress']): { wasHist: WasHistogram[][]; tealHist: WasHistogram[][] } {
+  const c = model.config;
+  const groupDims = [c.dim, c.dim, c.dim, c.hiddenDim];
   const wasHist: WasHistogram[][] = norms.map((ps) => ps.map(() => wasm.createHistogram()));
   const tealHist: WasHistogram[][] = norms.map(() => groupDims.map(() => wasm.createHistogram()));
   const state = createRunState(c, ctx);
@@ -63,76 +99,58 @@ export async function calibrate(model: Model, w: LlamaWeights, text: string, was
         wasm.accumulate(wasHist[l]![p]!, from(l, g), norms[l]![p]!, rows, groupDims[g]!);
       }
     }
-    o.onProgress?.('record', k + 1, chunks);
+    onProgress?.('record', k + 1, chunks);
   }
-  const grid = Array.from({ length: G + 1 }, (_, i) => i / G);
-  // JSON has no Infinity: the 1-quantile is stored as null.
-  const tabulate = (h: WasHistogram) => grid.map((q) => { const t = wasm.quantile(h, q); return Number.isFinite(t) ? t : null; });
-  const was = wasHist.map((ps) => ps.map(tabulate)) as number[][][];
-  const teal = tealHist.map((gs) => gs.map(tabulate)) as number[][][];
+  return { wasHist, tealHist };
+}
 
-  // 2. Greedy split (TEAL §4.2, weighted by real parameter counts): per block, from all-dense, raise
-  // the projection whose step adds the least block-output error until every projection is at 1.
-  const blockInputs = denseBlockInputs(model, w, all.slice(0, greedyTokens), greedyTokens);
-  const greedyState = createRunState(c, greedyTokens);
+/** Squared error of block l's output with thresholds `tau` against the dense block, over the recorded tokens. */
+function sparseBlockError(model: Model, w: LlamaWeights, state: RunState, blockInputs: Float32Array[], l: number, tau: Float32Array[]): number {
+  const c = model.config;
+  const sparse: SparseRun = { tau: [], skippedParams: 0, totalParams: 0 };
+  sparse.tau[l] = tau;
+  const n = blockInputs[l]!.length / c.dim;
+  let err = 0;
+  for (let t = 0; t < n; t++) {
+    state.x.set(blockInputs[l]!.subarray(t * c.dim, (t + 1) * c.dim));
+    // BOS (position 0) runs dense and is not scored: at run time it is in the dense prefix of
+    // every prompt, and its outsized activations would otherwise dominate the error sum.
+    block(c, w.layers[l]!, state, l, t, t === 0 ? {} : { sparse });
+    if (t === 0) continue;
+    const want = blockInputs[l + 1]!;
+    for (let i = 0; i < c.dim; i++) err += (state.x[i]! - want[t * c.dim + i]!) ** 2;
+  }
+  return err;
+}
+
+/**
+ * One block's greedy table: from all-dense, repeatedly raise the projection whose step (greedyStep of
+ * the block's parameters) adds the least error, until every projection is at 1. Rows of [block
+ * effective sparsity, 7 levels].
+ */
+function greedyTable(params: number[], greedyStep: number, blockError: (levels: number[]) => number): [number, number[]][] {
   const total = params.reduce((a, b) => a + b, 0);
-  const greedy: [number, number[]][][] = [];
-  for (let l = 0; l < c.nLayers; l++) {
-    const L = w.layers[l]!;
-    const blockError = (levels: number[]): number => {
-      const tau = levels.map((s, p) => {
-        const t = thresholdAt(was[l]![p]!, grid, s);
-        return wasTau(t, norms[l]![p]!);
-      });
-      const sparse: SparseRun = { tau: [], skippedParams: 0, totalParams: 0 };
-      sparse.tau[l] = tau;
-      let err = 0;
-      for (let t = 0; t < greedyTokens; t++) {
-        greedyState.x.set(blockInputs[l]!.subarray(t * c.dim, (t + 1) * c.dim));
-        // BOS (position 0) runs dense and is not scored: at run time it is in the dense prefix of
-        // every prompt, and its outsized activations would otherwise dominate the error sum.
-        block(c, L, greedyState, l, t, t === 0 ? {} : { sparse });
-        if (t === 0) continue;
-        const want = blockInputs[l + 1]!;
-        for (let i = 0; i < c.dim; i++) err += (greedyState.x[i]! - want[t * c.dim + i]!) ** 2;
+  let levels = [0, 0, 0, 0, 0, 0, 0];
+  const rows: [number, number[]][] = [[0, levels.slice()]];
+  for (;;) {
+    let best: number[] | null = null;
+    let bestErr = Infinity;
+    for (let p = 0; p < 7; p++) {
+      if (levels[p]! >= 1) continue;
+      const cand = levels.slice();
+      cand[p] = Math.min(1, levels[p]! + (greedyStep * total) / params[p]!);
+      const err = blockError(cand);
+      if (err < bestErr) {
+        bestErr = err;
+        best = cand;
       }
-      return err;
-    };
-    let levels = [0, 0, 0, 0, 0, 0, 0];
-    const rows: [number, number[]][] = [[0, levels.slice()]];
-    for (;;) {
-      let best: number[] | null = null;
-      let bestErr = Infinity;
-      for (let p = 0; p < 7; p++) {
-        if (levels[p]! >= 1) continue;
-        const cand = levels.slice();
-        cand[p] = Math.min(1, levels[p]! + (greedyStep * total) / params[p]!);
-        const err = blockError(cand);
-        if (err < bestErr) {
-          bestErr = err;
-          best = cand;
-        }
-      }
-      if (!best) break;
-      levels = best;
-      const eff = levels.reduce((a, s, p) => a + s * params[p]!, 0) / total;
-      rows.push([round(eff), levels.map(round)]);
     }
-    greedy.push(rows);
-    o.onProgress?.('greedy', l + 1, c.nLayers);
+    if (!best) break;
+    levels = best;
+    const eff = levels.reduce((a, s, p) => a + s * params[p]!, 0) / total;
+    rows.push([round(eff), levels.map(round)]);
   }
-
-  return {
-    version: 1,
-    kind: 'was-edge-calibration',
-    model: { name: c.name, sha256: o.modelSha256, nLayers: c.nLayers, dim: c.dim, hiddenDim: c.hiddenDim, kvDim },
-    data: { text: o.textName, tokens: chunks * ctx, ctx, greedyTokens, greedyStep },
-    params,
-    grid,
-    was,
-    teal,
-    greedy,
-  };
+  return rows;
 }
 
 /** Residual stream entering each block (and leaving the last) for the first `n` tokens, dense. */

@@ -5,20 +5,7 @@
 // Score of input channel j: s_j = |x_j|·‖W[:,j]‖₁ (Wang et al. 2025, WAS); threshold for sparsity q:
 // the q-quantile t of the calibration scores; runtime rule: drop x_j when |x_j| ≤ τ_j = t/‖W[:,j]‖₁.
 
-/** Bins over log2(score) in [lo, hi): `nbins` bins of width (hi − lo)/nbins, −126 ≤ lo < hi ≤ 128. */
-export interface HistogramSpec {
-  readonly nbins: number;
-  readonly lo: number;
-  readonly hi: number;
-}
-
-/** 10^4 bins over 2^−40 .. 2^24, as the WAS authors use: a bin is 0.44% wide in score. */
-export const DEFAULT_HISTOGRAM: HistogramSpec = { nbins: 10_000, lo: -40, hi: 24 };
-
-/** f64 counts: [zeros, underflow, bin 0 … bin nbins−1, overflow, NaN] (see histogram.ts). */
-export function histogramSlots(nbins: number): number {
-  return nbins + 4;
-}
+import { DEFAULT_HISTOGRAM, histogramSlots, type HistogramSpec } from '../wasm/exports.js';
 
 // 1/(2k+1) for k = 0..8, and 2/ln 2: the same literals as assembly/score/histogram.ts.
 const C1 = 0.3333333333333333;

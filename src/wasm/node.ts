@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { WasEdgeError } from '../errors.js';
 import { wasmUrl, type WasmVariant } from './location.js';
-import { loadWasm, type WasModule } from './module.js';
+import { loadWasm } from './load.js';
+import type { WasModule } from './module.js';
 
 /** Loads the shipped Wasm module: `release` by default, `debug` (asserts on) for tests. */
 export async function loadWasmNode(variant: WasmVariant = 'release'): Promise<WasModule> {

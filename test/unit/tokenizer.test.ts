@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { ModelFormatError, OptionError } from '../../src/errors.js';
 import { parseGGUF, type GGUFFile, type GGUFValue } from '../../src/model/gguf.js';
-import { StreamDecoder, Tokenizer } from '../../src/model/tokenizer.js';
+import { StreamDecoder } from '../../src/model/stream-decoder.js';
+import { Tokenizer } from '../../src/model/tokenizer.js';
 import { readShared, sharedPath } from '../helpers/shared.js';
 import { mulberry32 } from '../helpers/random.js';
 

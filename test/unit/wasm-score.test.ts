@@ -3,14 +3,13 @@
 // on) and then the release build we ship. Builds nothing: `npm test` runs `npm run build` first.
 
 import { beforeAll, describe, expect, test } from 'vitest';
+import { DEFAULT_HISTOGRAM, type HistogramSpec } from '../../src/wasm/exports.js';
 import {
-  DEFAULT_HISTOGRAM,
   createHistogram,
   exactQuantile,
   histogramAccumulate,
   histogramQuantile,
   thresholdsToTau,
-  type HistogramSpec,
 } from '../../src/sparsity/score.js';
 import type { WasModule } from '../../src/wasm/module.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
