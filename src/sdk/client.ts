@@ -3,11 +3,11 @@
 // worker's ready message, tracks pending calls so dispose() can reject them, turns each generate()
 // into a stream of pieces plus a result, and gives every call its own signal port.
 
-import { proxy, wrap, type Endpoint } from 'comlink';
+import { proxy, wrap, type Endpoint, type Remote } from 'comlink';
 import { AbortError, EngineError, OptionError } from '../errors.js';
 import type {
-  Engine, EngineOptions, EngineWorkerApi, GenerateOptions, GenerationResult, GenerationStream, LoadOptions, LoadProgress,
-  ModelSource, WireLoadOptions, WireSource,
+  CachedModel, Engine, EngineOptions, EngineWorkerApi, GenerateOptions, GenerationResult, GenerationStream, LoadOptions, LoadProgress,
+  ModelInfo, ModelSource, ScheduleInfo, WireLoadOptions, WireSource,
 } from './api.js';
 import { WORKER_READY } from './api.js';
 import { anySignal } from './queue.js';
@@ -82,6 +82,11 @@ class PieceStream {
 /** The Engine client over `c`; `defaults` apply to every load(). */
 export function connectEngine(c: Connection, defaults: EngineOptions = {}): Engine {
   installTransferHandlers();
+  return new EngineClient(c, defaults);
+}
+
+/** The worker's "ready" message, or the connection's failure. */
+function whenStarted(c: Connection): Promise<void> {
   const ready = new Promise<void>((resolve) => {
     const onMessage = (ev: MessageEvent) => {
       if (ev.data !== WORKER_READY) return;
@@ -91,117 +96,138 @@ export function connectEngine(c: Connection, defaults: EngineOptions = {}): Engi
     c.endpoint.addEventListener('message', onMessage as EventListener);
     c.endpoint.start?.();
   });
-  const started = Promise.race([ready, c.failed]);
-  const remote = wrap<EngineWorkerApi>(c.endpoint);
-  const pending = new Set<(e: unknown) => void>();
-  let disposed = false;
-  let broken: unknown = null;
-  c.failed.catch((e: unknown) => {
-    broken = e;
-    for (const reject of pending) reject(e);
-    pending.clear();
-    c.busy?.(false);
-  });
+  return Promise.race([ready, c.failed]);
+}
 
-  const loadDefaults: WireLoadOptions = {};
-  if (defaults.backend !== undefined) loadDefaults.backend = defaults.backend;
-  if (defaults.contextSize !== undefined) loadDefaults.contextSize = defaults.contextSize;
-  if (defaults.threads !== undefined) loadDefaults.threads = defaults.threads;
+/** A signal of this call only (its port is closed when the call settles), linked to the caller's. */
+function callSignal(signal: AbortSignal | undefined): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) throw new OptionError('signal', 'must be an AbortSignal.');
+  return anySignal(signal);
+}
+
+function checkOptions(o: unknown, call: string): void {
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new OptionError('options', `of ${call} must be an object, got ${o === null ? 'null' : typeof o}.`);
+}
+
+class EngineClient implements Engine {
+  private readonly started: Promise<void>;
+  private readonly remote: Remote<EngineWorkerApi>;
+  /** Rejects of the calls in flight: dispose() and a worker failure settle them at once. */
+  private readonly pending = new Set<(e: unknown) => void>();
+  private disposed = false;
+  private broken: unknown = null;
+  private readonly loadDefaults: WireLoadOptions = {};
+
+  constructor(private readonly c: Connection, private readonly defaults: EngineOptions) {
+    this.started = whenStarted(c);
+    this.remote = wrap<EngineWorkerApi>(c.endpoint);
+    c.failed.catch((e: unknown) => {
+      this.broken = e;
+      for (const reject of this.pending) reject(e);
+      this.pending.clear();
+      c.busy?.(false);
+    });
+    if (defaults.backend !== undefined) this.loadDefaults.backend = defaults.backend;
+    if (defaults.contextSize !== undefined) this.loadDefaults.contextSize = defaults.contextSize;
+    if (defaults.threads !== undefined) this.loadDefaults.threads = defaults.threads;
+  }
 
   /** Runs `fn` once the worker is ready; dispose() or a worker failure rejects it at once. */
-  function call<T>(fn: () => Promise<T>): Promise<T> {
-    if (disposed) return Promise.reject(new EngineError('ENGINE_DISPOSED', 'the engine was disposed; create a new one with createEngine().'));
-    if (broken) return Promise.reject(broken);
+  private call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.disposed) return Promise.reject(new EngineError('ENGINE_DISPOSED', 'the engine was disposed; create a new one with createEngine().'));
+    if (this.broken) return Promise.reject(this.broken);
     return new Promise<T>((resolve, reject) => {
-      pending.add(reject);
-      c.busy?.(true);
-      started.then(fn).then(resolve, reject).finally(() => {
-        pending.delete(reject);
-        if (pending.size === 0) c.busy?.(false);
+      this.pending.add(reject);
+      this.c.busy?.(true);
+      this.started.then(fn).then(resolve, reject).finally(() => {
+        this.pending.delete(reject);
+        if (this.pending.size === 0) this.c.busy?.(false);
       });
     });
   }
 
-  /** A signal of this call only (its port is closed when the call settles), linked to the caller's. */
-  function callSignal(signal: AbortSignal | undefined): AbortSignal | undefined {
-    if (signal === undefined) return undefined;
-    if (!(signal instanceof AbortSignal)) throw new OptionError('signal', 'must be an AbortSignal.');
-    return anySignal(signal);
+  load(source: ModelSource, options: LoadOptions = {}): Promise<ModelInfo> {
+    return this.call(async () => {
+      checkOptions(options, 'load()');
+      const { onProgress, signal, schedules, ...rest } = options;
+      if (onProgress !== undefined && typeof onProgress !== 'function') throw new OptionError('onProgress', 'must be a function.');
+      const wire: WireLoadOptions = { ...this.loadDefaults, ...rest };
+      if (this.defaults.schedulesUrl !== undefined && wire.schedulesUrl === undefined) wire.schedulesUrl = urlString(this.c.scheduleRef(this.defaults.schedulesUrl));
+      if (schedules !== undefined) {
+        if (!Array.isArray(schedules)) throw new OptionError('schedules', 'must be an array of schedule URLs or parsed schedules.');
+        wire.schedules = schedules.map((s) => (typeof s === 'string' || s instanceof URL ? this.c.scheduleRef(s) : { json: s }));
+      }
+      const wireSource = this.c.source(source);
+      const link = callSignal(signal);
+      try {
+        return await this.remote.load(wireSource, wire, link, onProgress && proxy((p: LoadProgress) => onProgress(p)));
+      } finally {
+        releaseSignal(link);
+      }
+    });
   }
 
-  const engine: Engine = {
-    load(source: ModelSource, options: LoadOptions = {}) {
-      return call(async () => {
-        const { onProgress, signal, schedules, ...rest } = options;
-        if (onProgress !== undefined && typeof onProgress !== 'function') throw new OptionError('onProgress', 'must be a function.');
-        const wire: WireLoadOptions = { ...loadDefaults, ...rest };
-        if (defaults.schedulesUrl !== undefined && wire.schedulesUrl === undefined) wire.schedulesUrl = urlString(c.scheduleRef(defaults.schedulesUrl));
-        if (schedules !== undefined) {
-          if (!Array.isArray(schedules)) throw new OptionError('schedules', 'must be an array of schedule URLs or parsed schedules.');
-          wire.schedules = schedules.map((s) => (typeof s === 'string' || s instanceof URL ? c.scheduleRef(s) : { json: s }));
-        }
-        const wireSource = c.source(source);
-        const link = callSignal(signal);
-        try {
-          return await remote.load(wireSource, wire, link, onProgress && proxy((p: LoadProgress) => onProgress(p)));
-        } finally {
-          releaseSignal(link);
-        }
-      });
-    },
-
-    generate(prompt: string, options: GenerateOptions = {}): GenerationStream {
-      const stream = new PieceStream();
-      const stop = new AbortController();
-      const result: Promise<GenerationResult> = call(async () => {
-        const { signal, ...rest } = options;
-        const link = anySignal(stop.signal, callSignal(signal));
-        try {
-          return await remote.generate(prompt, rest, link, proxy((piece: string) => stream.push(piece)));
-        } finally {
-          releaseSignal(link);
-        }
-      }).then(
-        (r) => {
-          stream.end();
-          return r;
-        },
-        (e: unknown) => {
-          stream.fail(e);
-          throw e;
-        },
-      );
-      // A caller that only iterates learns of errors from the iterator: the result's rejection
-      // must not also surface as unhandled.
-      result.catch(() => undefined);
-      return {
-        result,
-        [Symbol.asyncIterator]: () => stream.iterate(() => stop.abort(new AbortError(undefined, 'Generation (the reader stopped iterating)'))),
-      };
-    },
-
-    schedules: () => call(() => remote.schedules()),
-    cachedModels: () => call(() => remote.cachedModels()),
-    deleteCachedModel: (url) => call(() => remote.deleteCachedModel(urlString(c.scheduleRef(url)))),
-
-    async dispose() {
-      if (disposed) return;
-      disposed = true;
-      const error = new EngineError('ENGINE_DISPOSED', 'the engine was disposed before this call finished.');
-      for (const reject of pending) reject(error);
-      pending.clear();
-      if (!broken) {
-        // Let the worker free the model and the GPU device, but not wait forever on a stuck one.
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const grace = new Promise<void>((resolve) => { timer = setTimeout(resolve, DISPOSE_GRACE_MS); });
-        await Promise.race([started.then(() => remote.dispose()), grace]).catch(() => undefined);
-        clearTimeout(timer);
+  generate(prompt: string, options: GenerateOptions = {}): GenerationStream {
+    const stream = new PieceStream();
+    const stop = new AbortController();
+    const result: Promise<GenerationResult> = this.call(async () => {
+      checkOptions(options, 'generate()');
+      if (typeof prompt !== 'string') throw new OptionError('prompt', `must be a string, got ${prompt === null ? 'null' : typeof prompt}.`);
+      const { signal, ...rest } = options;
+      const link = anySignal(stop.signal, callSignal(signal));
+      try {
+        return await this.remote.generate(prompt, rest, link, proxy((piece: string) => stream.push(piece)));
+      } finally {
+        releaseSignal(link);
       }
-      c.terminate();
-      c.busy?.(false);
-    },
-  };
-  return engine;
+    }).then(
+      (r) => {
+        stream.end();
+        return r;
+      },
+      (e: unknown) => {
+        stream.fail(e);
+        throw e;
+      },
+    );
+    // A caller that only iterates learns of errors from the iterator: the result's rejection
+    // must not also surface as unhandled.
+    result.catch(() => undefined);
+    return {
+      result,
+      [Symbol.asyncIterator]: () => stream.iterate(() => stop.abort(new AbortError(undefined, 'Generation (the reader stopped iterating)'))),
+    };
+  }
+
+  schedules(): Promise<ScheduleInfo[]> {
+    return this.call(() => this.remote.schedules());
+  }
+
+  cachedModels(): Promise<CachedModel[]> {
+    return this.call(() => this.remote.cachedModels());
+  }
+
+  deleteCachedModel(url: string | URL): Promise<boolean> {
+    return this.call(() => this.remote.deleteCachedModel(urlString(this.c.scheduleRef(url))));
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    const error = new EngineError('ENGINE_DISPOSED', 'the engine was disposed before this call finished.');
+    for (const reject of this.pending) reject(error);
+    this.pending.clear();
+    if (!this.broken) {
+      // Let the worker free the model and the GPU device, but not wait forever on a stuck one.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const grace = new Promise<void>((resolve) => { timer = setTimeout(resolve, DISPOSE_GRACE_MS); });
+      await Promise.race([this.started.then(() => this.remote.dispose()), grace]).catch(() => undefined);
+      clearTimeout(timer);
+    }
+    this.c.terminate();
+    this.c.busy?.(false);
+  }
 }
 
 function urlString(ref: { url: string } | { path: string }): string {
