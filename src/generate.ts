@@ -1,7 +1,7 @@
 // The decode loop, shared by every backend: feed the prompt, then sample → feed → stop.
 
 import type { Backend } from './backend.js';
-import { AbortError, ContextOverflowError, OptionError } from './errors.js';
+import { AbortError, ContextOverflowError, ModelFormatError, OptionError } from './errors.js';
 import type { Tokenizer } from './model/tokenizer.js';
 import { StreamDecoder } from './model/stream-decoder.js';
 import { normalizeSampling, Sampler, type SamplingOptions } from './sampler.js';
@@ -125,9 +125,15 @@ export async function generate(
   onText?: (piece: string) => void,
 ): Promise<GenerateResult> {
   const o = normalizeGenerate(options);
+  const ctx = backend.contextSize;
+  // No token covers more than maxPieceLength characters: a longer text cannot fit, and is refused
+  // before the (synchronous, superlinear) tokenisation of a huge string.
+  if (prompt.length > ctx * Math.max(1, tokenizer.maxPieceLength)) {
+    throw new ContextOverflowError('PROMPT_TOO_LONG',
+      `The prompt has ${prompt.length} characters, more than the ${ctx} tokens of the context can hold; shorten the prompt or load with a larger context.`);
+  }
   const promptIds = tokenizer.encode(prompt);
   if (promptIds.length === 0) promptIds.push(tokenizer.bos);
-  const ctx = backend.contextSize;
   if (promptIds.length > ctx) {
     throw new ContextOverflowError('PROMPT_TOO_LONG',
       `The prompt is ${promptIds.length} tokens but the context holds ${ctx}; shorten the prompt or load with a larger context.`);
@@ -151,16 +157,26 @@ export async function generate(
 
   const turn = yielder();
   checkAbort();
+  // A broken file (say, f32 bytes typed as f16) gives NaN/Inf logits, which would stream as one token
+  // forever: the prompt's logits are checked (and every sampled step's); a one-token prompt runs once more for it.
+  const finite = (logits: Float32Array) => {
+    for (let i = 0; i < logits.length; i++) {
+      if (!Number.isFinite(logits[i]!)) {
+        throw new ModelFormatError('NON_FINITE_LOGITS', `the model "${backend.config.name}" computed a non-finite logit (${logits[i]}) on ${backend.name}: its weights are broken or of the wrong type; re-convert or re-download the file.`);
+      }
+    }
+    return logits;
+  };
   const t0 = performance.now();
   let finishReason: FinishReason = 'length';
   let next = -1;
   if (o.maxTokens > 0) {
     if (sampler.greedy) {
-      if (promptIds.length > 1) await backend.feed(promptIds.slice(0, -1), 0);
+      finite(await backend.feed(promptIds.length > 1 ? promptIds.slice(0, -1) : promptIds, 0));
       await turn();
       next = await backend.feedArgmax(promptIds[promptIds.length - 1]!, promptIds.length - 1);
     } else {
-      next = sampler.sample(await backend.feed(promptIds, 0));
+      next = sampler.sample(finite(await backend.feed(promptIds, 0)));
     }
   }
   const t1 = performance.now();
@@ -184,7 +200,7 @@ export async function generate(
     }
     await turn();
     checkAbort();
-    next = sampler.greedy ? await backend.feedArgmax(next, pos) : sampler.sample(await backend.feed([next], pos));
+    next = sampler.greedy ? await backend.feedArgmax(next, pos) : sampler.sample(finite(await backend.feed([next], pos)));
     pos++;
   }
   if (!stops.stopped) emit(stops.push(decoder.flush()) + stops.flush());

@@ -23,8 +23,15 @@ const readPath: PathReader = async (path, report, signal) => {
     throw new ModelLoadError('FILE_NOT_READABLE', `cannot open ${path} (${(cause as Error).message}): check the path.`, { cause });
   }
   try {
-    const { size } = await handle.stat();
-    const out = new Uint8Array(size);
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new ModelLoadError('FILE_NOT_READABLE', `${path} is not a file (a directory or a device): pass the path of a .gguf file.`);
+    const size = stat.size;
+    let out: Uint8Array;
+    try {
+      out = new Uint8Array(size);
+    } catch (cause) {
+      throw new ModelLoadError('FILE_TOO_LARGE', `${path} is ${(size / 2 ** 30).toFixed(1)} GiB, more than this process can hold in one buffer; use a smaller or more quantised model.`, { cause });
+    }
     for (let at = 0; at < size;) {
       if (signal?.aborted) throw new AbortError(signal.reason, 'Loading');
       const { bytesRead } = await handle.read(out, at, Math.min(CHUNK, size - at), at);
@@ -42,7 +49,14 @@ if (!parentPort) throw new Error('dist/node-worker.js runs as a worker thread: s
 const { threads, ...cpu } = nodeCpuOptions();
 serveEngine(nodeEndpoint(parentPort), {
   readPath,
-  readFileUrl: async (url) => new Uint8Array(await readFile(fileURLToPath(url))),
+  readFileUrl: async (url) => {
+    const path = fileURLToPath(url);
+    try {
+      return new Uint8Array(await readFile(path));
+    } catch (cause) {
+      throw new ModelLoadError('FILE_NOT_READABLE', `cannot read ${path} (${(cause as Error).message}): check the path.`, { cause });
+    }
+  },
   gpu: () => nodeGPU(),
   cpu,
   threads,

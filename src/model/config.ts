@@ -65,6 +65,10 @@ export function llamaConfig(file: GGUFFile): LlamaConfig {
   }
   const headDim = dim / nHeads;
   const ropeDim = positiveInt(file, 'llama.rope.dimension_count', headDim, headDim);
+  // RoPE rotates pairs of dimensions: an odd head or rotary size has no meaning (and no kernel).
+  if (headDim % 2 !== 0 || ropeDim % 2 !== 0) {
+    throw new ModelFormatError('BAD_VALUE', `GGUF head size ${headDim} / rope dimension ${ropeDim} must be even (RoPE rotates pairs).`);
+  }
   const tokens = file.metadata.get('tokenizer.ggml.tokens');
   const vocabSize = positiveInt(file, 'llama.vocab_size', 1 << 22, Array.isArray(tokens) ? tokens.length : undefined);
   const rmsEps = metaNumber(file, 'llama.attention.layer_norm_rms_epsilon');

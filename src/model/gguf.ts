@@ -232,30 +232,42 @@ export function parseGGUF(input: ArrayBuffer | Uint8Array): GGUFFile {
   }
 
   c.enter('tensor infos');
-  const infos: { name: string; dims: number[]; type: GGMLType; rel: number }[] = [];
-  for (let i = 0; i < nTensors; i++) {
-    const name = c.string();
-    const nDims = c.u32();
-    if (nDims < 1 || nDims > MAX_DIMS) {
-      throw new ModelFormatError('ABSURD_VALUE', `GGUF tensor "${name}" has ${nDims} dimensions (1..${MAX_DIMS} allowed).`);
-    }
-    const dims: number[] = [];
-    for (let d = 0; d < nDims; d++) dims.push(c.u64(`dimension ${d} of "${name}"`, MAX_COUNT));
-    const type = c.u32();
-    if (!isSupportedType(type)) {
-      throw new ModelFormatError('UNSUPPORTED_TENSOR_TYPE',
-        `GGUF tensor "${name}" has type ${typeName(type)}; was-edge reads F32, F16, Q8_0 and Q4_0. ` +
-        `Re-quantise the model to one of those with llama.cpp's llama-quantize.`);
-    }
-    // An offset past the end is checked below as TENSOR_OUT_OF_BOUNDS: a cut-short file, not nonsense.
-    const rel = c.u64(`offset of "${name}"`, Number.MAX_SAFE_INTEGER);
-    if (rel % alignment !== 0) {
-      throw new ModelFormatError('BAD_OFFSET', `GGUF tensor "${name}" offset ${rel} is not a multiple of the alignment ${alignment}.`);
-    }
-    infos.push({ name, dims, type, rel });
-  }
-
+  const infos = Array.from({ length: nTensors }, () => readTensorInfo(c, alignment));
   const dataOffset = Math.ceil(c.pos / alignment) * alignment;
+  const tensors = placeTensors(infos, dataOffset, bytes.byteLength);
+  return { version, metadata, tensors, alignment, dataOffset, bytes };
+}
+
+interface RawTensorInfo { name: string; dims: number[]; type: GGMLType; rel: number }
+
+function readTensorInfo(c: Cursor, alignment: number): RawTensorInfo {
+  const name = c.string();
+  const nDims = c.u32();
+  if (nDims < 1 || nDims > MAX_DIMS) {
+    throw new ModelFormatError('ABSURD_VALUE', `GGUF tensor "${name}" has ${nDims} dimensions (1..${MAX_DIMS} allowed).`);
+  }
+  const dims: number[] = [];
+  for (let d = 0; d < nDims; d++) dims.push(c.u64(`dimension ${d} of "${name}"`, MAX_COUNT));
+  const type = c.u32();
+  if (!isSupportedType(type)) {
+    throw new ModelFormatError('UNSUPPORTED_TENSOR_TYPE',
+      `GGUF tensor "${name}" has type ${typeName(type)}; was-edge reads F32, F16, Q8_0 and Q4_0. ` +
+      `Re-quantise the model to one of those with llama.cpp's llama-quantize.`);
+  }
+  // An offset past the end is checked in placeTensors as TENSOR_OUT_OF_BOUNDS: a cut-short file, not nonsense.
+  const rel = c.u64(`offset of "${name}"`, Number.MAX_SAFE_INTEGER);
+  if (rel % alignment !== 0) {
+    throw new ModelFormatError('BAD_OFFSET', `GGUF tensor "${name}" offset ${rel} is not a multiple of the alignment ${alignment}.`);
+  }
+  return { name, dims, type, rel };
+}
+
+/**
+ * Each tensor's byte range in the file: inside the data section and disjoint from every other one.
+ * Overlapping ranges would let a small file describe a huge model (every block aliasing the same
+ * bytes), so memory planned from the tensors stays in proportion to the file.
+ */
+function placeTensors(infos: RawTensorInfo[], dataOffset: number, fileBytes: number): Map<string, GGUFTensorInfo> {
   const tensors = new Map<string, GGUFTensorInfo>();
   for (const { name, dims, type, rel } of infos) {
     if (tensors.has(name)) throw new ModelFormatError('DUPLICATE_TENSOR', `GGUF tensor "${name}" appears twice.`);
@@ -270,14 +282,24 @@ export function parseGGUF(input: ArrayBuffer | Uint8Array): GGUFFile {
     }
     const nbytes = tensorByteSize(type, dims, name);
     const offset = dataOffset + rel;
-    if (offset + nbytes > bytes.byteLength) {
+    if (offset + nbytes > fileBytes) {
       throw new ModelFormatError('TENSOR_OUT_OF_BOUNDS',
-        `GGUF tensor "${name}" (${nbytes} bytes at ${offset}) ends past the end of the file (${bytes.byteLength} bytes). ` +
+        `GGUF tensor "${name}" (${nbytes} bytes at ${offset}) ends past the end of the file (${fileBytes} bytes). ` +
         `The file is truncated; re-download it.`);
     }
     tensors.set(name, { name, dims, type, offset, nbytes, nelements });
   }
-  return { version, metadata, tensors, alignment, dataOffset, bytes };
+  const sorted = [...tensors.values()].sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < sorted.length; i++) {
+    const prev = sorted[i - 1]!;
+    const t = sorted[i]!;
+    if (t.offset < prev.offset + prev.nbytes) {
+      throw new ModelFormatError('TENSOR_OVERLAP',
+        `GGUF tensors "${prev.name}" and "${t.name}" share bytes (${prev.offset}..${prev.offset + prev.nbytes} and ${t.offset}..): ` +
+        `every tensor must have its own data. The file is corrupt or crafted; re-convert it with llama.cpp.`);
+    }
+  }
+  return tensors;
 }
 
 /** The raw bytes of one tensor (a view into the file). */

@@ -1,5 +1,6 @@
 // A loaded model: the parsed file, its hyper-parameters and its tokenizer.
 
+import { ModelFormatError } from '../errors.js';
 import { llamaConfig, type LlamaConfig } from './config.js';
 import { parseGGUF, type GGUFFile } from './gguf.js';
 import { Tokenizer } from './tokenizer.js';
@@ -15,6 +16,12 @@ export interface Model {
 export function openModel(bytes: ArrayBuffer | Uint8Array): Model {
   const file = parseGGUF(bytes);
   const config = llamaConfig(file);
-  modelTensors(file, config); // shape check of every tensor
-  return { file, config, tokenizer: Tokenizer.fromGGUF(file) };
+  modelTensors(file, config); // shape check of every tensor (token_embd and output have vocabSize rows)
+  const tokenizer = Tokenizer.fromGGUF(file);
+  // Ids past the embedding table would read other memory; a short list fails part-way through generation.
+  if (tokenizer.vocabSize !== config.vocabSize) {
+    throw new ModelFormatError('VOCAB_MISMATCH',
+      `GGUF vocabulary has ${tokenizer.vocabSize} tokens but the embedding table has ${config.vocabSize} rows; the file is inconsistent. Re-convert it with llama.cpp.`);
+  }
+  return { file, config, tokenizer };
 }

@@ -54,7 +54,8 @@ export class Tokenizer {
   private readonly byteIds = new Int32Array(256);
   private readonly bytes: Uint8Array[]; // (vocab) what each token contributes to decoded text
   private readonly userDefined: { text: string; id: number }[]; // longest first
-  private readonly maxPieceLength: number; // UTF-16 units: longer strings are never pieces
+  /** UTF-16 units of the longest piece: no token covers more of a text. */
+  readonly maxPieceLength: number;
 
   private constructor(
     pieces: string[], scores: Float32Array, types: Uint8Array,

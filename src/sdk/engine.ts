@@ -72,14 +72,15 @@ function checkLoadOptions(o: WireLoadOptions): void {
   }
 }
 
+/** The folder of prebuilt schedules: a URL, or (where files can be read: Node) an absolute path. */
 function schedulesFolder(o: WireLoadOptions, platform: EnginePlatform): URL | null {
-  if (o.schedulesUrl === undefined) return platform.schedulesUrl ?? null;
-  try {
-    const url = new URL(o.schedulesUrl);
-    return url.href.endsWith('/') ? url : new URL(`${url.href}/`);
-  } catch {
-    throw new OptionError('schedulesUrl', `must be an absolute URL of a folder (https:, file:, …), got ${JSON.stringify(o.schedulesUrl)}.`);
-  }
+  const s = o.schedulesUrl;
+  if (s === undefined) return platform.schedulesUrl ?? null;
+  let url: URL | null = null;
+  if (typeof s === 'string' && s.startsWith('/') && platform.readPath) url = new URL(`file://${s.split('/').map(encodeURIComponent).join('/')}`);
+  else if (typeof s === 'string') url = URL.canParse(s) ? new URL(s) : null;
+  if (!url) throw new OptionError('schedulesUrl', `must be an absolute URL of a folder (https:, file:, …)${platform.readPath ? ' or an absolute path' : ''}, got ${JSON.stringify(s)}.`);
+  return url.href.endsWith('/') ? url : new URL(`${url.href}/`);
 }
 
 export class Engine implements EngineWorkerApi {

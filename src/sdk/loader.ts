@@ -97,7 +97,9 @@ function decodeURIComponentSafe(s: string): string {
 }
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  // digest() refuses views of a SharedArrayBuffer: hash a copy of those.
+  const plain = bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice();
+  const digest = await crypto.subtle.digest('SHA-256', plain as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 

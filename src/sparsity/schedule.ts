@@ -98,6 +98,9 @@ export interface ScheduleExpectation {
 /** Two targets name the same level when they agree to this (levels are written with few digits). */
 const LEVEL_EPS = 1e-9;
 
+const MAX_LEVELS = 256;
+const MAX_LAYERS = 1024;
+
 /**
  * Validates a parsed schedule file and returns it typed. Throws ScheduleError: BAD_SCHEDULE for a
  * malformed file, SCHEDULE_MODEL_MISMATCH when `expect` names another model.
@@ -126,6 +129,8 @@ export function parseSchedule(json: unknown, expect: ScheduleExpectation = {}): 
     bad('calibration must be { text: string, tokens: number }');
   }
   if (!Array.isArray(f.levels) || f.levels.length === 0) bad('levels must be a non-empty array');
+  // Bounds the work of the checks below (a hostile file of 20,000 levels took seconds in the worker).
+  if ((f.levels as unknown[]).length > MAX_LEVELS || L > MAX_LAYERS) bad(`at most ${MAX_LEVELS} levels of at most ${MAX_LAYERS} layers`);
   const table = (t: unknown, name: string, ok: (v: unknown) => boolean) => {
     if (!Array.isArray(t) || t.length !== L || t.some((row) => !Array.isArray(row) || row.length !== 7 || !row.every(ok))) {
       bad(`${name} must be ${L} rows (one per layer) of 7 values`);
