@@ -67,6 +67,8 @@ export interface LoadOptions {
    * Each is checked against the loaded file (sha256) and listed under its `model.id`.
    */
   schedules?: (string | URL | Schedule)[];
+  /** Folder of prebuilt schedules for this load (see EngineOptions.schedulesUrl). */
+  schedulesUrl?: string | URL;
 }
 
 export interface LoadProgress {
@@ -175,7 +177,7 @@ export interface Engine {
 /** A model source as it crosses: URLs absolute, paths (Node) apart from URLs. */
 export type WireSource = { url: string } | { path: string } | { bytes: ArrayBuffer | ArrayBufferView } | { blob: Blob };
 
-export type WireLoadOptions = Omit<LoadOptions, 'onProgress' | 'signal' | 'schedules' | 'integrity'> & {
+export type WireLoadOptions = Omit<LoadOptions, 'onProgress' | 'signal' | 'schedules' | 'integrity' | 'schedulesUrl'> & {
   integrity?: string;
   /** Schedule URLs made absolute (or `{ path }` in Node), or parsed JSON. */
   schedules?: ({ url: string } | { path: string } | { json: unknown })[];

@@ -150,10 +150,11 @@ class EngineClient implements Engine {
   load(source: ModelSource, options: LoadOptions = {}): Promise<ModelInfo> {
     return this.call(async () => {
       checkOptions(options, 'load()');
-      const { onProgress, signal, schedules, ...rest } = options;
+      const { onProgress, signal, schedules, schedulesUrl, ...rest } = options;
       if (onProgress !== undefined && typeof onProgress !== 'function') throw new OptionError('onProgress', 'must be a function.');
       const wire: WireLoadOptions = { ...this.loadDefaults, ...rest };
-      if (this.defaults.schedulesUrl !== undefined && wire.schedulesUrl === undefined) wire.schedulesUrl = urlString(this.c.scheduleRef(this.defaults.schedulesUrl));
+      const folder = schedulesUrl ?? this.defaults.schedulesUrl;
+      if (folder !== undefined) wire.schedulesUrl = typeof folder === 'string' || folder instanceof URL ? urlString(this.c.scheduleRef(folder)) : folder;
       if (schedules !== undefined) {
         if (!Array.isArray(schedules)) throw new OptionError('schedules', 'must be an array of schedule URLs or parsed schedules.');
         wire.schedules = schedules.map((s) => (typeof s === 'string' || s instanceof URL ? this.c.scheduleRef(s) : { json: s }));
