@@ -112,6 +112,11 @@ export function parseSchedule(json: unknown, expect: ScheduleExpectation = {}): 
   const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
   const isLevel = (v: unknown) => isNum(v) && v >= 0 && v <= 1;
   const posInt = (v: unknown) => isNum(v) && Number.isInteger(v) && v > 0;
+  // Index loops, not every(): every() skips the holes of a sparse array (an object passed to the SDK may have them).
+  const all = (a: unknown[], ok: (v: unknown) => boolean) => {
+    for (let i = 0; i < a.length; i++) if (!ok(a[i])) return false;
+    return true;
+  };
   if (typeof json !== 'object' || json === null || Array.isArray(json)) bad('not a JSON object');
   const f = json as Record<string, unknown>;
   if (f.kind !== 'was-edge-schedule') bad(`kind must be "was-edge-schedule", got ${JSON.stringify(f.kind)}`);
@@ -123,7 +128,7 @@ export function parseSchedule(json: unknown, expect: ScheduleExpectation = {}): 
   for (const k of ['nLayers', 'dim', 'hiddenDim', 'kvDim']) if (!posInt(m![k])) bad(`model.${k} must be a positive integer`);
   const model = m as unknown as ScheduleModel;
   const L = model.nLayers;
-  if (!Array.isArray(f.params) || f.params.length !== 7 || !f.params.every(posInt)) bad('params must be 7 positive integers (q k v o gate up down)');
+  if (!Array.isArray(f.params) || f.params.length !== 7 || !all(f.params, posInt)) bad('params must be 7 positive integers (q k v o gate up down)');
   const cal = f.calibration as Record<string, unknown> | undefined;
   if (typeof cal !== 'object' || cal === null || typeof cal.text !== 'string' || !(isNum(cal.tokens) && cal.tokens >= 0)) {
     bad('calibration must be { text: string, tokens: number }');
@@ -132,12 +137,13 @@ export function parseSchedule(json: unknown, expect: ScheduleExpectation = {}): 
   // Bounds the work of the checks below (a hostile file of 20,000 levels took seconds in the worker).
   if ((f.levels as unknown[]).length > MAX_LEVELS || L > MAX_LAYERS) bad(`at most ${MAX_LEVELS} levels of at most ${MAX_LAYERS} layers`);
   const table = (t: unknown, name: string, ok: (v: unknown) => boolean) => {
-    if (!Array.isArray(t) || t.length !== L || t.some((row) => !Array.isArray(row) || row.length !== 7 || !row.every(ok))) {
+    if (!Array.isArray(t) || t.length !== L || !all(t, (row) => Array.isArray(row) && row.length === 7 && all(row, ok))) {
       bad(`${name} must be ${L} rows (one per layer) of 7 values`);
     }
   };
   const seen: { target: number; method: unknown }[] = [];
-  for (const [i, raw] of (f.levels as unknown[]).entries()) {
+  for (let i = 0; i < (f.levels as unknown[]).length; i++) {
+    const raw = (f.levels as unknown[])[i];
     const at = `levels[${i}]`;
     if (typeof raw !== 'object' || raw === null) bad(`${at} must be an object`);
     const v = raw as Record<string, unknown>;
@@ -147,7 +153,7 @@ export function parseSchedule(json: unknown, expect: ScheduleExpectation = {}): 
       bad(`${at}: target ${String(v.target)} with method ${String(v.method)} appears twice`);
     }
     seen.push({ target: v.target as number, method: v.method });
-    if (!Array.isArray(v.blocks) || v.blocks.length !== L || !v.blocks.every(isLevel)) bad(`${at}.blocks must be ${L} numbers in [0, 1]`);
+    if (!Array.isArray(v.blocks) || v.blocks.length !== L || !all(v.blocks, isLevel)) bad(`${at}.blocks must be ${L} numbers in [0, 1]`);
     table(v.projections, `${at}.projections`, isLevel);
     table(v.thresholds, `${at}.thresholds`, (t) => t === null || isNum(t));
     if (!isLevel(v.skippedWeightFraction)) bad(`${at}.skippedWeightFraction must be a number in [0, 1]`);
@@ -158,8 +164,8 @@ export function parseSchedule(json: unknown, expect: ScheduleExpectation = {}): 
       const q = v.search as Record<string, unknown> | null;
       const bounds = q?.bounds as unknown[] | undefined;
       if (typeof q !== 'object' || q === null || !posInt(q.budget) || !(isNum(q.seed) && Number.isInteger(q.seed)) ||
-        !Array.isArray(bounds) || bounds.length !== 2 || !bounds.every(isLevel) || (bounds[0] as number) > (bounds[1] as number) ||
-        !Array.isArray(q.trace) || q.trace.length === 0 || q.trace.length > (q.budget as number) || !q.trace.every(isNum)) {
+        !Array.isArray(bounds) || bounds.length !== 2 || !all(bounds, isLevel) || (bounds[0] as number) > (bounds[1] as number) ||
+        !Array.isArray(q.trace) || q.trace.length === 0 || q.trace.length > (q.budget as number) || !all(q.trace, isNum)) {
         bad(`${at}.search must be { budget: positive integer, seed: integer, bounds: [lo, hi] in [0, 1], trace: 1 to budget numbers }`);
       }
     }
