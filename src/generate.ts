@@ -45,6 +45,8 @@ export interface GenerateResult {
   tokensPerSecond: number;
   prefillMs: number;
   decodeMs: number;
+  /** Prompt tokens the KV cache already held (not fed again). */
+  cachedTokens: number;
 }
 
 /** Holds back text that could still become a stop string; finds complete ones. */
@@ -117,23 +119,73 @@ function yielder(): () => Promise<void> {
 }
 
 /**
+ * The sequence a backend's KV cache holds, kept by its owner between calls: a call whose tokens start
+ * with part of it resumes after the common prefix. Whoever changes what the cache was computed with
+ * (the model, the thresholds) must clear `ids`.
+ */
+export interface KvState {
+  ids: number[];
+}
+
+/** A broken file (say, f32 bytes typed as f16) gives NaN/Inf logits, which would stream as one token forever. */
+function checkFinite(backend: Backend, logits: Float32Array): Float32Array {
+  for (let i = 0; i < logits.length; i++) {
+    if (!Number.isFinite(logits[i]!)) {
+      throw new ModelFormatError('NON_FINITE_LOGITS', `the model "${backend.config.name}" computed a non-finite logit (${logits[i]}) on ${backend.name}: its weights are broken or of the wrong type; re-convert or re-download the file.`);
+    }
+  }
+  return logits;
+}
+
+/** Tokens of `ids` that `kv` already holds, leaving at least the last one to feed. */
+function reusable(kv: KvState | undefined, ids: readonly number[]): number {
+  if (!kv) return 0;
+  let k = 0;
+  while (k < kv.ids.length && k < ids.length - 1 && kv.ids[k] === ids[k]) k++;
+  return k;
+}
+
+/**
+ * Feeds the prompt from position `from` (what the cache does not hold) and returns the first token.
+ * The prompt's logits are checked for NaN/Inf (a one-token cold prompt runs once more for it, as the
+ * argmax fast path returns no logits).
+ */
+async function prefill(backend: Backend, sampler: Sampler, ids: readonly number[], from: number, turn: () => Promise<void>): Promise<number> {
+  if (!sampler.argmaxOnly) return sampler.sample(checkFinite(backend, await backend.feed(ids.slice(from), from)), ids);
+  if (ids.length - 1 > from) checkFinite(backend, await backend.feed(ids.slice(from, -1), from));
+  else if (ids.length === 1) checkFinite(backend, await backend.feed(ids, 0));
+  await turn();
+  return backend.feedArgmax(ids[ids.length - 1]!, ids.length - 1);
+}
+
+/**
  * Generates from `prompt` (BOS only when empty), calling `onText` with each new piece of text.
- * The backend's cache is overwritten from position 0.
+ * The backend's cache is overwritten from position 0, or after the prefix `kv` says it holds.
  */
 export async function generate(
   backend: Backend, tokenizer: Tokenizer, prompt: string, options: GenerateOptions = {},
-  onText?: (piece: string) => void,
+  onText?: (piece: string) => void, kv?: KvState,
 ): Promise<GenerateResult> {
-  const o = normalizeGenerate(options);
   const ctx = backend.contextSize;
   // No token covers more than maxPieceLength characters: a longer text cannot fit, and is refused
   // before the (synchronous, superlinear) tokenisation of a huge string.
-  if (prompt.length > ctx * Math.max(1, tokenizer.maxPieceLength)) {
+  if (typeof prompt === 'string' && prompt.length > ctx * Math.max(1, tokenizer.maxPieceLength)) {
     throw new ContextOverflowError('PROMPT_TOO_LONG',
       `The prompt has ${prompt.length} characters, more than the ${ctx} tokens of the context can hold; shorten the prompt or load with a larger context.`);
   }
+  normalizeGenerate(options); // option errors before tokenising
   const promptIds = tokenizer.encode(prompt);
   if (promptIds.length === 0) promptIds.push(tokenizer.bos);
+  return generateTokens(backend, tokenizer, promptIds, options, onText, kv);
+}
+
+/** Generates after the prompt tokens `promptIds` (see generate()). */
+export async function generateTokens(
+  backend: Backend, tokenizer: Tokenizer, promptIds: number[], options: GenerateOptions = {},
+  onText?: (piece: string) => void, kv?: KvState,
+): Promise<GenerateResult> {
+  const o = normalizeGenerate(options);
+  const ctx = backend.contextSize;
   if (promptIds.length > ctx) {
     throw new ContextOverflowError('PROMPT_TOO_LONG',
       `The prompt is ${promptIds.length} tokens but the context holds ${ctx}; shorten the prompt or load with a larger context.`);
@@ -157,30 +209,13 @@ export async function generate(
 
   const turn = yielder();
   checkAbort();
-  // A broken file (say, f32 bytes typed as f16) gives NaN/Inf logits, which would stream as one token
-  // forever: the prompt's logits are checked (and every sampled step's); a one-token prompt runs once more for it.
-  const finite = (logits: Float32Array) => {
-    for (let i = 0; i < logits.length; i++) {
-      if (!Number.isFinite(logits[i]!)) {
-        throw new ModelFormatError('NON_FINITE_LOGITS', `the model "${backend.config.name}" computed a non-finite logit (${logits[i]}) on ${backend.name}: its weights are broken or of the wrong type; re-convert or re-download the file.`);
-      }
-    }
-    return logits;
-  };
+  const cachedTokens = reusable(kv, promptIds);
+  if (kv) kv.ids = []; // until this call ends well, the cache holds nothing reusable
+  const fed = promptIds.slice();
   const t0 = performance.now();
   let finishReason: FinishReason = 'length';
-  let next = -1;
-  if (o.maxTokens > 0) {
-    if (sampler.greedy) {
-      finite(await backend.feed(promptIds.length > 1 ? promptIds.slice(0, -1) : promptIds, 0));
-      await turn();
-      next = await backend.feedArgmax(promptIds[promptIds.length - 1]!, promptIds.length - 1);
-    } else {
-      next = sampler.sample(finite(await backend.feed(promptIds, 0)));
-    }
-  }
+  let next = o.maxTokens > 0 ? await prefill(backend, sampler, promptIds, cachedTokens, turn) : -1;
   const t1 = performance.now();
-  let pos = promptIds.length;
   while (generatedIds.length < o.maxTokens) {
     checkAbort();
     if (next === tokenizer.eos) {
@@ -194,17 +229,19 @@ export async function generate(
       break;
     }
     if (generatedIds.length >= o.maxTokens) break;
-    if (pos >= ctx) {
+    if (fed.length >= ctx) {
       finishReason = 'context';
       break;
     }
     await turn();
     checkAbort();
-    next = sampler.greedy ? await backend.feedArgmax(next, pos) : sampler.sample(finite(await backend.feed([next], pos)));
-    pos++;
+    const pos = fed.length;
+    fed.push(next);
+    next = sampler.argmaxOnly ? await backend.feedArgmax(next, pos) : sampler.sample(checkFinite(backend, await backend.feed([next], pos)), fed);
   }
   if (!stops.stopped) emit(stops.push(decoder.flush()) + stops.flush());
   const t2 = performance.now();
+  if (kv && o.maxTokens > 0) kv.ids = fed;
   return {
     promptIds,
     generatedIds,
@@ -213,5 +250,6 @@ export async function generate(
     tokensPerSecond: generatedIds.length > 1 ? (generatedIds.length - 1) / ((t2 - t1) / 1000) : 0,
     prefillMs: t1 - t0,
     decodeMs: t2 - t1,
+    cachedTokens,
   };
 }

@@ -1,5 +1,6 @@
-// Token sampling: greedy, temperature, top-k, top-p, driven by a seeded deterministic PRNG so that
-// the same seed gives the same text on every backend and platform.
+// Token sampling: penalties and biases on the logits, then greedy or temperature with top-k, top-p
+// and min-p, driven by a seeded deterministic PRNG so that the same seed gives the same text on every
+// backend and platform.
 
 import { OptionError } from './errors.js';
 
@@ -12,9 +13,40 @@ export interface SamplingOptions {
   topP?: number;
   /** PRNG seed (an integer in 0..2^32−1). Default 0. */
   seed?: number;
+  /** Keep tokens whose probability is at least minP × the top token's (before temperature); 0 disables. Default 0. */
+  minP?: number;
+  /**
+   * llama.cpp's repetition penalty over the last `repeatLastN` tokens (prompt included): a positive
+   * logit is divided by it, a negative one multiplied. 1 disables. Default 1.
+   */
+  repeatPenalty?: number;
+  /** Tokens the penalties look back over. Default 64. */
+  repeatLastN?: number;
+  /** OpenAI's presence penalty: subtracted once from the logit of every token seen in the window. Default 0. */
+  presencePenalty?: number;
+  /** OpenAI's frequency penalty: subtracted per occurrence in the window. Default 0. */
+  frequencyPenalty?: number;
+  /** Added to the logits of these token ids (-Infinity bans a token). */
+  logitBias?: Record<number, number>;
 }
 
-export type NormalizedSampling = Required<SamplingOptions>;
+export type NormalizedSampling = Required<Omit<SamplingOptions, 'logitBias'>> & { logitBias: [number, number][] };
+
+function checkRange(name: string, v: unknown, lo: number, hi: number, what: string): number {
+  if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new OptionError(name, `must be a number in [${lo}, ${hi}] (${what}), got ${String(v)}.`);
+  return v;
+}
+
+function normalizeBias(bias: unknown): [number, number][] {
+  if (bias === undefined) return [];
+  if (typeof bias !== 'object' || bias === null || Array.isArray(bias)) throw new OptionError('logitBias', 'must be an object of token id → number.');
+  return Object.entries(bias).map(([k, v]) => {
+    const id = Number(k);
+    if (!Number.isInteger(id) || id < 0) throw new OptionError('logitBias', `keys must be token ids, got "${k}".`);
+    if (typeof v !== 'number' || Number.isNaN(v) || v === Infinity) throw new OptionError('logitBias', `values must be numbers (-Infinity bans), got ${String(v)} for ${k}.`);
+    return [id, v];
+  });
+}
 
 /** Validates sampling options once at the edge and returns a normalised copy. */
 export function normalizeSampling(o: SamplingOptions = {}): NormalizedSampling {
@@ -34,7 +66,18 @@ export function normalizeSampling(o: SamplingOptions = {}): NormalizedSampling {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new OptionError('seed', `must be an integer in [0, 4294967295], got ${String(seed)}.`);
   }
-  return { temperature, topK, topP, seed };
+  const repeatLastN = o.repeatLastN ?? 64;
+  if (!Number.isInteger(repeatLastN) || repeatLastN < 0 || repeatLastN > 1 << 20) {
+    throw new OptionError('repeatLastN', `must be an integer in [0, 1048576], got ${String(repeatLastN)}.`);
+  }
+  return {
+    temperature, topK, topP, seed, repeatLastN,
+    minP: checkRange('minP', o.minP ?? 0, 0, 1, '0 = disabled'),
+    repeatPenalty: checkRange('repeatPenalty', o.repeatPenalty ?? 1, 0.01, 100, '1 = disabled'),
+    presencePenalty: checkRange('presencePenalty', o.presencePenalty ?? 0, -2, 2, '0 = disabled'),
+    frequencyPenalty: checkRange('frequencyPenalty', o.frequencyPenalty ?? 0, -2, 2, '0 = disabled'),
+    logitBias: normalizeBias(o.logitBias),
+  };
 }
 
 /** xoshiro128** (Blackman & Vigna 2018), seeded through splitmix32; uniform floats in [0, 1). */
@@ -85,8 +128,36 @@ export class Sampler {
     return this.options.temperature === 0 || this.options.topK === 1;
   }
 
-  /** Picks the next token from raw logits (not modified). */
-  sample(logits: Float32Array): number {
+  /** Whether the choice depends on the raw logits' argmax alone (a backend may compute it for us). */
+  get argmaxOnly(): boolean {
+    const o = this.options;
+    return this.greedy && o.repeatPenalty === 1 && o.presencePenalty === 0 && o.frequencyPenalty === 0 && o.logitBias.length === 0;
+  }
+
+  /** The logits after biases and penalties (a copy when any applies). */
+  adjusted(raw: Float32Array, history: readonly number[]): Float32Array {
+    const o = this.options;
+    const penalize = o.repeatPenalty !== 1 || o.presencePenalty !== 0 || o.frequencyPenalty !== 0;
+    if (!penalize && o.logitBias.length === 0) return raw;
+    const out = raw.slice();
+    for (const [id, b] of o.logitBias) if (id < out.length) out[id]! += b;
+    if (penalize) {
+      // llama.cpp's llama_sampler_penalties: repeat penalty by sign, then frequency and presence.
+      for (const [id, count] of window(history, o.repeatLastN)) {
+        if (id >= out.length) continue;
+        const l = out[id]!;
+        out[id] = (l <= 0 ? l * o.repeatPenalty : l / o.repeatPenalty) - count * o.frequencyPenalty - o.presencePenalty;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Picks the next token from raw logits (not modified); `history` is every token so far (prompt and
+   * generated), the window of the penalties.
+   */
+  sample(raw: Float32Array, history: readonly number[] = []): number {
+    const logits = this.adjusted(raw, history);
     const n = logits.length;
     if (this.greedy) return argmaxOf(logits);
     const { temperature, topK, topP } = this.options;
@@ -109,6 +180,13 @@ export class Sampler {
     for (let i = 0; i < n; i++) order[i] = i;
     order.sort((a, b) => probs[b]! - probs[a]! || a - b);
     let keep = topK > 0 ? Math.min(topK, n) : n;
+    if (this.options.minP > 0) {
+      // p_i ≥ minP·p_max before temperature ⇔ l_i ≥ l_max + ln(minP)
+      const cut = logits[order[0]!]! + Math.log(this.options.minP);
+      let m = 1;
+      while (m < keep && logits[order[m]!]! >= cut) m++;
+      keep = m;
+    }
     if (topP < 1) {
       let cum = 0;
       for (let i = 0; i < keep; i++) {
@@ -128,6 +206,13 @@ export class Sampler {
     }
     return order[keep - 1]!;
   }
+}
+
+/** Token counts in the last `n` of `history`. */
+function window(history: readonly number[], n: number): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (let i = Math.max(0, history.length - n); i < history.length; i++) counts.set(history[i]!, (counts.get(history[i]!) ?? 0) + 1);
+  return counts;
 }
 
 /** Index of the largest logit; lowest index on ties. */

@@ -11,7 +11,8 @@ import type { LlamaWeights } from '../model/weights.js';
 
 export const USAGE = `usage:
   was-edge generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T]
-                    [--top-k K] [--top-p P] [--seed S] [--stop TEXT]... [--ctx N]
+                    [--top-k K] [--top-p P] [--min-p P] [--seed S] [--stop TEXT]... [--ctx N]
+                    [--repeat-penalty R] [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty F]
                     [--backend webgpu|cpu|reference] [--threads N] [--json]
   was-edge eval --model PATH --text PATH --ctx N [--first-chunk N] [--max-chunks N] [--backend webgpu|cpu|reference]
                 [--threads N] [--json]

@@ -20,6 +20,8 @@ export async function cmdGenerate(args: string[], out: (s: string) => void, err:
       model: { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'string' },
       temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' },
       seed: { type: 'string' }, stop: { type: 'string', multiple: true }, ctx: { type: 'string' },
+      'min-p': { type: 'string' }, 'repeat-penalty': { type: 'string' }, 'repeat-last-n': { type: 'string' },
+      'presence-penalty': { type: 'string' }, 'frequency-penalty': { type: 'string' },
       backend: { type: 'string' }, json: { type: 'boolean' }, ...SPARSITY_OPTIONS, ...CPU_OPTIONS,
     },
     strict: true,
@@ -31,6 +33,11 @@ export async function cmdGenerate(args: string[], out: (s: string) => void, err:
     topP: numOption('top-p', v['top-p']),
     seed: intOption('seed', v.seed),
     stop: v.stop,
+    minP: numOption('min-p', v['min-p']),
+    repeatPenalty: numOption('repeat-penalty', v['repeat-penalty']),
+    repeatLastN: intOption('repeat-last-n', v['repeat-last-n']),
+    presencePenalty: numOption('presence-penalty', v['presence-penalty']),
+    frequencyPenalty: numOption('frequency-penalty', v['frequency-penalty']),
   };
   const modelPath = v.model ?? (await resolveDefaultModel(err));
   const model = await loadModelFile(modelPath);

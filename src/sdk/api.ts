@@ -130,6 +130,8 @@ export interface GenerationResult {
   tokensPerSecond: number;
   prefillMs: number;
   decodeMs: number;
+  /** Prompt tokens whose KV the engine kept from the previous call (a shared prefix), not fed again. */
+  cachedTokens: number;
   /**
    * Fraction of block weights whose input channel was skipped, measured while running (0 for
    * dense); null when the backend does not measure it.

@@ -6,7 +6,7 @@
 import type { Backend } from '../backend.js';
 import { BACKEND_CHOICES, createBackend, type BackendPlatform } from '../create-backend.js';
 import { AbortError, EngineError, ModelLoadError, OptionError } from '../errors.js';
-import { generate, normalizeGenerate } from '../generate.js';
+import { generate, normalizeGenerate, type KvState } from '../generate.js';
 import { openModel, type Model } from '../model/model.js';
 import { projectionNorms, type ProjectionNorms, type Thresholds } from '../model/projections.js';
 import { resolveSchedule, SCHEDULE_NAME } from '../sparsity/resolve.js';
@@ -37,10 +37,15 @@ interface Loaded {
   norms: ProjectionNorms | null;
   /** Thresholds of (schedule, level) already built. */
   thresholds: Map<string, Thresholds>;
+  /** What the backend's KV cache holds, and the schedule it was computed under. */
+  kv: KvState;
+  kvSchedule: string;
 }
 
 const LOAD_OPTIONS = new Set(['integrity', 'cache', 'id', 'contextSize', 'backend', 'threads', 'schedules', 'schedulesUrl']);
-const GENERATE_OPTIONS = new Set(['maxTokens', 'temperature', 'topK', 'topP', 'seed', 'stop', 'schedule']);
+const GENERATE_OPTIONS = new Set([
+  'maxTokens', 'temperature', 'topK', 'topP', 'seed', 'stop', 'schedule', 'minP', 'repeatPenalty', 'repeatLastN', 'presencePenalty', 'frequencyPenalty', 'logitBias',
+]);
 
 /** Unknown keys are mistakes (`max_tokens`): name them rather than ignore them. */
 function checkKeys(o: object, known: Set<string>, call: string): void {
@@ -176,7 +181,7 @@ export class Engine implements EngineWorkerApi {
       fromCache: read.fromCache,
       schedules: schedules.info(),
     };
-    this.loaded = { model, info, backend, schedules, norms: null, thresholds: new Map() };
+    this.loaded = { model, info, backend, schedules, norms: null, thresholds: new Map(), kv: { ids: [] }, kvSchedule: 'dense' };
     await Promise.all(pending);
     return info;
   }
@@ -198,15 +203,19 @@ export class Engine implements EngineWorkerApi {
     });
     L.backend.setThresholds(thresholds);
     await L.backend.skippedWeightFraction(); // counts this call's tokens only
+    // A KV cache computed under other thresholds is not this call's prefix.
+    const schedule = JSON.stringify(label);
+    if (schedule !== L.kvSchedule) L.kv.ids = [];
+    L.kvSchedule = schedule;
     // Each piece is delivered (awaited on the main thread) before the result, which travels on
     // another port and could otherwise overtake the last pieces.
     const pending: Promise<unknown>[] = [];
     const r = await generate(L.backend, L.model.tokenizer, prompt, { ...rest, signal },
-      onText && ((piece) => void pending.push(Promise.resolve(onText(piece)))));
+      onText && ((piece) => void pending.push(Promise.resolve(onText(piece)))), L.kv);
     await Promise.all(pending);
     return {
       text: r.text, promptIds: r.promptIds, tokenIds: r.generatedIds, finishReason: r.finishReason,
-      tokensPerSecond: r.tokensPerSecond, prefillMs: r.prefillMs, decodeMs: r.decodeMs,
+      tokensPerSecond: r.tokensPerSecond, prefillMs: r.prefillMs, decodeMs: r.decodeMs, cachedTokens: r.cachedTokens,
       skippedWeightFraction: thresholds ? (await L.backend.skippedWeightFraction()) ?? 0 : 0, schedule: label, backend: L.backend.name,
     };
   }

@@ -29,7 +29,9 @@ describe('sampling options are checked once, at the edge', () => {
       expect(() => normalizeGenerate(opts)).toThrowError(expect.objectContaining({ option: name }));
     });
   test('defaults are greedy', () => {
-    expect(normalizeSampling()).toEqual({ temperature: 0, topK: 0, topP: 1, seed: 0 });
+    expect(normalizeSampling()).toEqual({
+      temperature: 0, topK: 0, topP: 1, seed: 0, minP: 0, repeatPenalty: 1, repeatLastN: 64, presencePenalty: 0, frequencyPenalty: 0, logitBias: [],
+    });
   });
 });
 
