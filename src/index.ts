@@ -23,6 +23,7 @@ export { cpuWasmUrl, type CpuWasmVariant } from './cpu/wasm.js';
 export { webWorkerSpawner, type ThreadSpawner, type ThreadHandle } from './cpu/threads.js';
 export { createEngine, type CreateEngineOptions } from './client.js';
 export type {
+  ChatFinishReason, ChatFunction, ChatMessage, ChatOptions, ChatResult, ChatRole, ChatStream,
   CachedModel, CacheStoreKind, Engine, EngineOptions, GenerateOptions as EngineGenerateOptions, GenerationResult,
   GenerationStream, LoadOptions, LoadProgress, MessageEndpoint, ModelInfo, ModelSource, ScheduleInfo,
 } from './sdk/api.js';
@@ -33,3 +34,6 @@ export {
 } from './model/projections.js';
 export { resolveSchedule, type ScheduleSelection, type ScheduleLabel } from './sparsity/resolve.js';
 export { createBackend, isSoftwareAdapter, type BackendChoice, type BackendPlatform, type CreateBackendOptions } from './create-backend.js';
+export { BUILTIN_TEMPLATES, renderChat, type BuiltinTemplate } from './chat.js';
+export type { ChatCompletion, ChatCompletionChunk, ChatCompletionParams, ChatCompletions, ChatCompletionUsage } from './sdk/openai.js';
+export { generateTokens, type KvState } from './generate.js';

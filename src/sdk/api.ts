@@ -5,6 +5,8 @@
 import type { FinishReason } from '../generate.js';
 import type { SamplingOptions } from '../sampler.js';
 import type { BackendKind } from '../backend.js';
+import type { ChatMessage } from '../chat.js';
+import type { ChatCompletions } from './openai.js';
 import type { BackendChoice } from '../create-backend.js';
 import type { ScheduleLabel, ScheduleSelection } from '../sparsity/resolve.js';
 import type { LossKind, Schedule, ScheduleMethod } from '../sparsity/schedule.js';
@@ -107,6 +109,7 @@ export interface ScheduleInfo {
 
 /** The sparsity of one generate() call (src/sparsity/resolve.ts). */
 export type { ScheduleSelection, ScheduleLabel } from '../sparsity/resolve.js';
+export type { ChatMessage, ChatRole } from '../chat.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most tokens to generate. Default 128. */
@@ -117,6 +120,30 @@ export interface GenerateOptions extends SamplingOptions {
   schedule?: ScheduleSelection;
   /** Aborts this call (AbortError), also while it waits behind another call. */
   signal?: AbortSignal;
+}
+
+export interface ChatOptions extends GenerateOptions {
+  /** The chat template: template text, or a built-in 'chatml' | 'llama2' | 'llama3'. Default: the model's own. */
+  template?: string;
+}
+
+/** Why a chat reply ended: the model's end-of-generation token, maxTokens, a stop string, or a full context. */
+export type ChatFinishReason = 'eog' | 'length' | 'stop' | 'context';
+
+export interface ChatResult extends Omit<GenerationResult, 'finishReason'> {
+  finishReason: ChatFinishReason;
+  usage: { promptTokens: number; completionTokens: number; cachedTokens: number };
+}
+
+/** Text pieces of a chat reply as they are generated; `result` settles when it ends. */
+export interface ChatStream extends AsyncIterable<string> {
+  readonly result: Promise<ChatResult>;
+}
+
+/** `engine.chat(messages)`, with the OpenAI-shaped facade on it (src/sdk/openai.ts). */
+export interface ChatFunction {
+  (messages: ChatMessage[], options?: ChatOptions): ChatStream;
+  readonly completions: ChatCompletions;
 }
 
 export interface GenerationResult {
@@ -163,6 +190,12 @@ export interface Engine {
   load(source: ModelSource, options?: LoadOptions): Promise<ModelInfo>;
   /** Generates from `prompt`; calls are queued and run one at a time. */
   generate(prompt: string, options?: GenerateOptions): GenerationStream;
+  /** Chat: messages rendered with the model's chat template; the reply streams like generate()'s. */
+  readonly chat: ChatFunction;
+  /** The token ids of `text` (special tokens parsed), as a prompt would get them, without BOS. */
+  tokenize(text: string): Promise<number[]>;
+  /** Prompt tokens `messages` take with the chat template (to budget the context). */
+  countTokens(messages: ChatMessage[], options?: Pick<ChatOptions, 'template'>): Promise<number>;
   /** Schedules available for the loaded model. */
   schedules(): Promise<ScheduleInfo[]>;
   /** Models in the cache (Cache API and OPFS). */
@@ -195,6 +228,9 @@ export type Callback<T> = (value: T) => unknown;
 export interface EngineWorkerApi {
   load(source: WireSource, options: WireLoadOptions, signal: AbortSignal | undefined, onProgress: Callback<LoadProgress> | undefined): Promise<ModelInfo>;
   generate(prompt: string, options: WireGenerateOptions, signal: AbortSignal | undefined, onText: Callback<string>): Promise<GenerationResult>;
+  chat(messages: ChatMessage[], options: Omit<ChatOptions, 'signal'>, signal: AbortSignal | undefined, onText: Callback<string>): Promise<ChatResult>;
+  tokenize(text: string): Promise<number[]>;
+  countTokens(messages: ChatMessage[], template: string | undefined): Promise<number>;
   schedules(): Promise<ScheduleInfo[]>;
   cachedModels(): Promise<CachedModel[]>;
   deleteCachedModel(url: string): Promise<boolean>;

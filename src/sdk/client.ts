@@ -4,12 +4,14 @@
 // into a stream of pieces plus a result, and gives every call its own signal port.
 
 import { proxy, wrap, type Endpoint, type Remote } from 'comlink';
+import type { ChatMessage } from '../chat.js';
 import { AbortError, EngineError, OptionError } from '../errors.js';
 import type {
-  CachedModel, Engine, EngineOptions, EngineWorkerApi, GenerateOptions, GenerationResult, GenerationStream, LoadOptions, LoadProgress,
+  CachedModel, ChatFunction, ChatOptions, ChatStream, Engine, EngineOptions, EngineWorkerApi, GenerateOptions, GenerationStream, LoadOptions, LoadProgress,
   ModelInfo, ModelSource, ScheduleInfo, WireLoadOptions, WireSource,
 } from './api.js';
 import { WORKER_READY } from './api.js';
+import { chatCompletions } from './openai.js';
 import { anySignal } from './queue.js';
 import { installTransferHandlers, releaseSignal } from './transfer.js';
 
@@ -118,6 +120,8 @@ class EngineClient implements Engine {
   private disposed = false;
   private broken: unknown = null;
   private readonly loadDefaults: WireLoadOptions = {};
+  /** The loaded model's id (the OpenAI facade's `model`). */
+  private modelName = '';
 
   constructor(private readonly c: Connection, private readonly defaults: EngineOptions) {
     this.started = whenStarted(c);
@@ -162,7 +166,9 @@ class EngineClient implements Engine {
       const wireSource = this.c.source(source);
       const link = callSignal(signal);
       try {
-        return await this.remote.load(wireSource, wire, link, onProgress && proxy((p: LoadProgress) => onProgress(p)));
+        const info = await this.remote.load(wireSource, wire, link, onProgress && proxy((p: LoadProgress) => onProgress(p)));
+        this.modelName = info.id ?? info.name;
+        return info;
       } finally {
         releaseSignal(link);
       }
@@ -170,25 +176,50 @@ class EngineClient implements Engine {
   }
 
   generate(prompt: string, options: GenerateOptions = {}): GenerationStream {
-    const stream = new PieceStream();
-    const stop = new AbortController();
-    const result: Promise<GenerationResult> = this.call(async () => {
-      checkOptions(options, 'generate()');
+    return this.stream(options, 'generate()', (rest, link, push) => {
       if (typeof prompt !== 'string') throw new OptionError('prompt', `must be a string, got ${prompt === null ? 'null' : typeof prompt}.`);
+      return this.remote.generate(prompt, rest, link, push);
+    });
+  }
+
+  readonly chat: ChatFunction = Object.assign(
+    (messages: ChatMessage[], options: ChatOptions = {}): ChatStream =>
+      this.stream(options, 'chat()', (rest, link, push) => this.remote.chat(messages, rest, link, push)),
+    { completions: chatCompletions((m, o) => this.chat(m, o), () => this.modelName) },
+  );
+
+  tokenize(text: string): Promise<number[]> {
+    return this.call(() => this.remote.tokenize(text));
+  }
+
+  countTokens(messages: ChatMessage[], options: Pick<ChatOptions, 'template'> = {}): Promise<number> {
+    return this.call(() => this.remote.countTokens(messages, options?.template));
+  }
+
+  /**
+   * A streamed call: pieces as the worker sends them, then the result. The caller's signal and the
+   * reader's early exit both abort it.
+   */
+  private stream<O extends { signal?: AbortSignal }, R>(options: O, name: string,
+    run: (rest: Omit<O, 'signal'>, link: AbortSignal | undefined, push: (piece: string) => void) => Promise<R>): AsyncIterable<string> & { result: Promise<R> } {
+    const pieces = new PieceStream();
+    const stop = new AbortController();
+    const result: Promise<R> = this.call(async () => {
+      checkOptions(options, name);
       const { signal, ...rest } = options;
       const link = anySignal(stop.signal, callSignal(signal));
       try {
-        return await this.remote.generate(prompt, rest, link, proxy((piece: string) => stream.push(piece)));
+        return await run(rest, link, proxy((piece: string) => pieces.push(piece)));
       } finally {
         releaseSignal(link);
       }
     }).then(
       (r) => {
-        stream.end();
+        pieces.end();
         return r;
       },
       (e: unknown) => {
-        stream.fail(e);
+        pieces.fail(e);
         throw e;
       },
     );
@@ -197,7 +228,7 @@ class EngineClient implements Engine {
     result.catch(() => undefined);
     return {
       result,
-      [Symbol.asyncIterator]: () => stream.iterate(() => stop.abort(new AbortError(undefined, 'Generation (the reader stopped iterating)'))),
+      [Symbol.asyncIterator]: () => pieces.iterate(() => stop.abort(new AbortError(undefined, 'Generation (the reader stopped iterating)'))),
     };
   }
 

@@ -6,12 +6,13 @@
 import type { Backend } from '../backend.js';
 import { BACKEND_CHOICES, createBackend, type BackendPlatform } from '../create-backend.js';
 import { AbortError, EngineError, ModelLoadError, OptionError } from '../errors.js';
-import { generate, normalizeGenerate, type KvState } from '../generate.js';
+import { checkMessages, chatTemplate, renderChat, type ChatMessage } from '../chat.js';
+import { generate, generateTokens, normalizeGenerate, type KvState } from '../generate.js';
 import { openModel, type Model } from '../model/model.js';
 import { projectionNorms, type ProjectionNorms, type Thresholds } from '../model/projections.js';
 import { resolveSchedule, SCHEDULE_NAME } from '../sparsity/resolve.js';
 import type {
-  Callback, CachedModel, EngineWorkerApi, GenerationResult, LoadProgress, ModelInfo, ScheduleInfo, WireGenerateOptions, WireLoadOptions, WireSource,
+  Callback, CachedModel, ChatOptions, ChatResult, EngineWorkerApi, GenerationResult, LoadProgress, ModelInfo, ScheduleInfo, WireGenerateOptions, WireLoadOptions, WireSource,
 } from './api.js';
 import { availableStores, pickStore } from './cache.js';
 import { parseIntegrity, readModel, type FileUrlReader, type PathReader } from './loader.js';
@@ -186,11 +187,44 @@ export class Engine implements EngineWorkerApi {
     return info;
   }
 
-  private async doGenerate(prompt: string, o: WireGenerateOptions, signal: AbortSignal, onText?: Callback<string>): Promise<GenerationResult> {
+  chat(messages: ChatMessage[], options: Omit<ChatOptions, 'signal'> = {}, signal?: AbortSignal, onText?: Callback<string>): Promise<ChatResult> {
+    const all = anySignal(signal, this.lifetime.signal);
+    return this.queue.run(async () => {
+      const L = this.ready();
+      if (typeof options !== 'object' || options === null) throw new OptionError('options', 'must be an object.');
+      const { template, ...rest } = options;
+      const ids = chatPromptIds(L.model, checkMessages(messages), template);
+      const r = await this.run(L, ids, rest, all, onText);
+      return {
+        ...r, finishReason: r.finishReason === 'eos' ? 'eog' : r.finishReason,
+        usage: { promptTokens: ids.length, completionTokens: r.tokenIds.length, cachedTokens: r.cachedTokens },
+      };
+    }, all);
+  }
+
+  async tokenize(text: string): Promise<number[]> {
+    if (typeof text !== 'string') throw new OptionError('text', `must be a string, got ${typeof text}.`);
+    return this.ready().model.tokenizer.encode(text, { bos: false });
+  }
+
+  async countTokens(messages: ChatMessage[], template?: string): Promise<number> {
+    return chatPromptIds(this.ready().model, checkMessages(messages), template).length;
+  }
+
+  private ready(): Loaded {
     this.checkAlive();
-    const L = this.loaded;
-    if (!L) throw new EngineError('NO_MODEL', 'no model is loaded: call engine.load(source) first.');
+    if (!this.loaded) throw new EngineError('NO_MODEL', 'no model is loaded: call engine.load(source) first.');
+    return this.loaded;
+  }
+
+  private async doGenerate(prompt: string, o: WireGenerateOptions, signal: AbortSignal, onText?: Callback<string>): Promise<GenerationResult> {
+    const L = this.ready();
     if (typeof prompt !== 'string') throw new OptionError('prompt', `must be a string, got ${typeof prompt}.`);
+    return this.run(L, prompt, o, signal, onText);
+  }
+
+  /** One generation on the loaded model: options, schedule, KV reuse, streaming. */
+  private async run(L: Loaded, prompt: string | number[], o: WireGenerateOptions, signal: AbortSignal, onText?: Callback<string>): Promise<GenerationResult> {
     if (typeof o !== 'object' || o === null) throw new OptionError('options', 'must be an object.');
     checkKeys(o, GENERATE_OPTIONS, 'generate()');
     const { schedule: selection, ...rest } = o;
@@ -210,8 +244,11 @@ export class Engine implements EngineWorkerApi {
     // Each piece is delivered (awaited on the main thread) before the result, which travels on
     // another port and could otherwise overtake the last pieces.
     const pending: Promise<unknown>[] = [];
-    const r = await generate(L.backend, L.model.tokenizer, prompt, { ...rest, signal },
-      onText && ((piece) => void pending.push(Promise.resolve(onText(piece)))), L.kv);
+    const piece = onText && ((p: string) => void pending.push(Promise.resolve(onText(p))));
+    const options = { ...rest, signal };
+    const r = typeof prompt === 'string'
+      ? await generate(L.backend, L.model.tokenizer, prompt, options, piece, L.kv)
+      : await generateTokens(L.backend, L.model.tokenizer, prompt, options, piece, L.kv);
     await Promise.all(pending);
     return {
       text: r.text, promptIds: r.promptIds, tokenIds: r.generatedIds, finishReason: r.finishReason,
@@ -219,4 +256,18 @@ export class Engine implements EngineWorkerApi {
       skippedWeightFraction: thresholds ? (await L.backend.skippedWeightFraction()) ?? 0 : 0, schedule: label, backend: L.backend.name,
     };
   }
+}
+
+/** The prompt tokens of a conversation: the chat template rendered, then tokenised (one BOS at most). */
+function chatPromptIds(model: Model, messages: ChatMessage[], template: string | undefined): number[] {
+  const tok = model.tokenizer;
+  const text = (id: number) => {
+    const tokens = model.file.metadata.get('tokenizer.ggml.tokens');
+    return Array.isArray(tokens) && typeof tokens[id] === 'string' ? tokens[id] : '';
+  };
+  const rendered = renderChat(chatTemplate(model.file, template), messages, { bos_token: text(tok.bos), eos_token: text(tok.eos) });
+  const ids = tok.encode(rendered);
+  // A template that writes bos_token itself, on a vocabulary that adds BOS too: one BOS, as llama.cpp warns.
+  if (ids.length > 1 && ids[0] === tok.bos && ids[1] === tok.bos) ids.shift();
+  return ids;
 }

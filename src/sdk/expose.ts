@@ -24,6 +24,10 @@ export function serveEngine(endpoint: MessageEndpoint, platform: EnginePlatform)
       engine.load(source, options, signal, onProgress).finally(() => { releaseSignal(signal); release(onProgress); }),
     generate: (prompt, options, signal, onText) =>
       engine.generate(prompt, options, signal, onText).finally(() => { releaseSignal(signal); release(onText); }),
+    chat: (messages, options, signal, onText) =>
+      engine.chat(messages, options, signal, onText).finally(() => { releaseSignal(signal); release(onText); }),
+    tokenize: (text) => engine.tokenize(text),
+    countTokens: (messages, template) => engine.countTokens(messages, template),
     schedules: () => engine.schedules(),
     cachedModels: () => engine.cachedModels(),
     deleteCachedModel: (url) => engine.deleteCachedModel(url),
