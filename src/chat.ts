@@ -5,6 +5,7 @@
 import { Template } from '@huggingface/jinja';
 import { OptionError } from './errors.js';
 import type { GGUFFile } from './model/gguf.js';
+import type { Model } from './model/model.js';
 
 export type ChatRole = 'system' | 'user' | 'assistant';
 export interface ChatMessage {
@@ -75,4 +76,18 @@ export function renderChat(template: string, messages: ChatMessage[], vars: { bo
     // Templates raise errors on purpose (raise_exception: "roles must alternate").
     throw new OptionError('messages', `the chat template refused them: ${(cause as Error).message}.`);
   }
+}
+
+/** The prompt tokens of a conversation: the chat template rendered, then tokenised (one BOS at most). */
+export function chatPromptIds(model: Model, messages: ChatMessage[], template: string | undefined): number[] {
+  const tok = model.tokenizer;
+  const text = (id: number) => {
+    const tokens = model.file.metadata.get('tokenizer.ggml.tokens');
+    return Array.isArray(tokens) && typeof tokens[id] === 'string' ? tokens[id] : '';
+  };
+  const rendered = renderChat(chatTemplate(model.file, template), messages, { bos_token: text(tok.bos), eos_token: text(tok.eos) });
+  const ids = tok.encode(rendered);
+  // A template that writes bos_token itself, on a vocabulary that adds BOS too: one BOS, as llama.cpp warns.
+  if (ids.length > 1 && ids[0] === tok.bos && ids[1] === tok.bos) ids.shift();
+  return ids;
 }

@@ -14,6 +14,9 @@ export const USAGE = `usage:
                     [--top-k K] [--top-p P] [--min-p P] [--seed S] [--stop TEXT]... [--ctx N]
                     [--repeat-penalty R] [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty F]
                     [--backend webgpu|cpu|reference] [--threads N] [--json]
+  was-edge chat [--model PATH] (--messages-file F.json | a terminal) [--template chatml|llama2|llama3|TEXT]
+                [--max-tokens N] [--temperature T] [--seed S] [--repeat-penalty R] [--ctx N]
+                [--backend webgpu|cpu|reference] [--threads N] [--json]
   was-edge eval --model PATH --text PATH --ctx N [--first-chunk N] [--max-chunks N] [--backend webgpu|cpu|reference]
                 [--threads N] [--json]
   was-edge calibrate --model PATH --text PATH [--tokens N] [--ctx N] [--greedy-tokens N] --out FILE

@@ -4,6 +4,7 @@
 
 import { WasEdgeError } from '../errors.js';
 import { USAGE, usage } from './args.js';
+import { cmdChat } from './chat.js';
 import { cmdGenerate, cmdEval } from './run.js';
 import { cmdCalibrate, cmdSchedule } from './search.js';
 
@@ -16,6 +17,7 @@ export async function main(argv: string[],
     switch (cmd) {
       case 'generate': await cmdGenerate(rest, out, err); return 0;
       case 'eval': await cmdEval(rest, out, err); return 0;
+      case 'chat': await cmdChat(rest, out, err); return 0;
       case 'calibrate': await cmdCalibrate(rest, out, err); return 0;
       case 'schedule': await cmdSchedule(rest, out, err); return 0;
       case undefined: case '-h': case '--help': case 'help': out(USAGE + '\n'); return cmd ? 0 : 2;

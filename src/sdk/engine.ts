@@ -6,7 +6,7 @@
 import type { Backend } from '../backend.js';
 import { BACKEND_CHOICES, createBackend, type BackendPlatform } from '../create-backend.js';
 import { AbortError, EngineError, ModelLoadError, OptionError } from '../errors.js';
-import { checkMessages, chatTemplate, renderChat, type ChatMessage } from '../chat.js';
+import { chatPromptIds, checkMessages, type ChatMessage } from '../chat.js';
 import { generate, generateTokens, normalizeGenerate, type KvState } from '../generate.js';
 import { openModel, type Model } from '../model/model.js';
 import { projectionNorms, type ProjectionNorms, type Thresholds } from '../model/projections.js';
@@ -256,18 +256,4 @@ export class Engine implements EngineWorkerApi {
       skippedWeightFraction: thresholds ? (await L.backend.skippedWeightFraction()) ?? 0 : 0, schedule: label, backend: L.backend.name,
     };
   }
-}
-
-/** The prompt tokens of a conversation: the chat template rendered, then tokenised (one BOS at most). */
-function chatPromptIds(model: Model, messages: ChatMessage[], template: string | undefined): number[] {
-  const tok = model.tokenizer;
-  const text = (id: number) => {
-    const tokens = model.file.metadata.get('tokenizer.ggml.tokens');
-    return Array.isArray(tokens) && typeof tokens[id] === 'string' ? tokens[id] : '';
-  };
-  const rendered = renderChat(chatTemplate(model.file, template), messages, { bos_token: text(tok.bos), eos_token: text(tok.eos) });
-  const ids = tok.encode(rendered);
-  // A template that writes bos_token itself, on a vocabulary that adds BOS too: one BOS, as llama.cpp warns.
-  if (ids.length > 1 && ids[0] === tok.bos && ids[1] === tok.bos) ids.shift();
-  return ids;
 }
