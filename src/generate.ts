@@ -183,7 +183,7 @@ export async function generate(
   let pos = promptIds.length;
   while (generatedIds.length < o.maxTokens) {
     checkAbort();
-    if (next === tokenizer.eos) {
+    if (tokenizer.eogIds.has(next)) { // eos, eot (<|eot_id|>, <|im_end|>) and the like
       finishReason = 'eos';
       break;
     }

@@ -268,7 +268,8 @@ describe('bad tokenizer metadata → ModelFormatError', () => {
   const base: [string, number][] = [['▁', -1], ['a', -1]];
   test.each<[string, Record<string, GGUFValue | undefined>, string]>([
     ['no model', { 'tokenizer.ggml.model': undefined }, 'MISSING_METADATA'],
-    ['gpt2 model', { 'tokenizer.ggml.model': 'gpt2' }, 'UNSUPPORTED_TOKENIZER'],
+    ['bert model', { 'tokenizer.ggml.model': 'bert' }, 'UNSUPPORTED_TOKENIZER'],
+    ['gpt2 model without merges', { 'tokenizer.ggml.model': 'gpt2' }, 'MISSING_METADATA'],
     ['no tokens', { 'tokenizer.ggml.tokens': undefined }, 'MISSING_METADATA'],
     ['tokens not strings', { 'tokenizer.ggml.tokens': Float32Array.of(1, 2) }, 'BAD_VALUE'],
     ['tokens with a number', { 'tokenizer.ggml.tokens': ['a', 1 as unknown as string] }, 'BAD_VALUE'],
