@@ -73,6 +73,8 @@ const CORPUS = [
   '   leading spaces', 'trailing spaces   ', 'a  b   c    d     e', '\t\t tabs \t mixed\t', '\n\n\nnewlines\r\n\r\nCRLF\n', ' \n \n ', '\n',
   '😀 👍🏽 👨‍👩‍👧‍👦 🇫🇷 ❤️', '你好，世界！这是一个测试。', '日本語のテキスト、カタカナとひらがな', '한국어 텍스트입니다',
   'Café naïve façade Ærøskøbing Zürich São Paulo', 'Ελληνικά и русский текст', 'עברית والعربية', 'x\u00a0y\u2003z\u3000w\u0085v',
+  // Llama 3 has these words as tokens that its merges do not reach: ignore_merges decides.
+  'Tiếng Việt: việc hợp nhiều điều ngoài nhiên. Türkçe: ektedir, gelmektedir, aldı yıldı. Česky: jeho. ایران',
   "Don't stop 'til you get enough — “quotes” and ‘apostrophes’…", 'ＦＵＬＬＷＩＤＴＨ　ｔｅｘｔ１２３', '﷽ ﬁ ß ẞ İ ı',
 ];
 
@@ -178,9 +180,20 @@ describe('special tokens', () => {
 describe('pre-tokenizers', () => {
   const pieces = (m: Model, s: string) => load(m).ours.encode(s, { bos: false }).map((id) => load(m).ours.piece(id));
 
-  test('Llama 3 groups digits by three, Qwen splits every digit', () => {
+  test('Llama 3 groups digits by three, Qwen and SmolLM split every digit', () => {
     expect(pieces(MODELS[0]!, '1234567')).toEqual(['123', '456', '7']);
-    expect(pieces(MODELS[1]!, '1234567')).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+    // Qwen's vocabulary has no multi-digit tokens, so its ids cannot tell; the split can.
+    expect(new PreTokenize('qwen2').split('x 1234')).toEqual(['x', ' ', '1', '2', '3', '4']);
+    expect(new PreTokenize('llama-bpe').split('x 1234')).toEqual(['x', ' ', '123', '4']);
+    expect(new PreTokenize('smollm').split('x 1234')).toEqual(['x', ' ', '1', '2', '3', '4']);
+    expect(new PreTokenize('gpt-2').split('x 1234')).toEqual(['x', ' 1234']);
+  });
+
+  test('whitespace: a run leaves its last space to the next word; Llama 3 keeps newline runs whole', () => {
+    expect(new PreTokenize('gpt-2').split('a   b\n\nc')).toEqual(['a', '  ', ' b', '\n', '\n', 'c']);
+    expect(new PreTokenize('llama-bpe').split('a   b\n\n  c!!\n')).toEqual(['a', '  ', ' b', '\n\n', ' ', ' c', '!!\n']);
+    // U+FEFF is no White_Space (JavaScript's \s says it is); U+0085 is.
+    expect(new PreTokenize('gpt-2').split('a\uFEFFb\u0085')).toEqual(['a', '\uFEFF', 'b', '\u0085']);
   });
 
   test('"default" applies llama.cpp\'s four expressions in turn', () => {
