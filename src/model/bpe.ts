@@ -27,6 +27,7 @@ import {
 
 const utf8Encoder = new TextEncoder();
 const WORD_CACHE_LIMIT = 1 << 14; // distinct words kept; the cache is dropped whole when full
+const WORD_CACHE_MAX_LENGTH = 64; // longer words (rare, and costly to hold) are merged each time
 
 export class BpeTokenizer implements Tokenizer {
   readonly model = 'gpt2' as const;
@@ -176,8 +177,10 @@ export class BpeTokenizer implements Tokenizer {
     let ids = this.cache.get(word);
     if (ids === undefined) {
       ids = this.mergeWord(utf8Encoder.encode(word));
-      if (this.cache.size >= WORD_CACHE_LIMIT) this.cache = new Map();
-      this.cache.set(word, ids);
+      if (word.length <= WORD_CACHE_MAX_LENGTH) {
+        if (this.cache.size >= WORD_CACHE_LIMIT) this.cache = new Map();
+        this.cache.set(word, ids);
+      }
     }
     for (const id of ids) out.push(id);
   }

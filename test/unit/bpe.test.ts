@@ -257,7 +257,7 @@ describe('llama100m-debtext-bpe from its GGUF', () => {
 });
 
 describe('bounded work', () => {
-  test('a 200,000-character word and a 1 MB text encode in near-linear time', () => {
+  test('a 200,000-character word, 100,000-character runs and a 1 MB text encode in near-linear time', () => {
     const tok = load(MODELS[0]!).ours;
     const next = mulberry32(3);
     const word = Array.from({ length: 200_000 }, () => String.fromCharCode(97 + ((next() * 26) | 0))).join('');
@@ -265,6 +265,11 @@ describe('bounded work', () => {
     const ids = tok.encode(word, { bos: false });
     expect(performance.now() - t).toBeLessThan(10_000); // a quadratic merge would need minutes
     expect(tok.decode(ids)).toBe(word);
+    t = performance.now();
+    for (const run of [' '.repeat(100_000) + 'x', '\n '.repeat(50_000), '!'.repeat(100_000), '1'.repeat(100_000)]) {
+      expect(tok.decode(tok.encode(run, { bos: false }))).toBe(run);
+    }
+    expect(performance.now() - t).toBeLessThan(10_000); // regex backtracking over runs stays linear
     const big = slice(['data', 'wiki.test.raw'], 0, 1_000_000);
     t = performance.now();
     expect(tok.decode(tok.encode(big, { bos: false }))).toBe(big);
