@@ -11,7 +11,11 @@ import { PreTokenize } from '../../src/model/bpe-pre.js';
 import { parseGGUF } from '../../src/model/gguf.js';
 import { StreamDecoder } from '../../src/model/stream-decoder.js';
 import { Tokenizer } from '../../src/model/tokenizer.js';
-import { setU64 } from '../helpers/gguf-writer.js';
+import { generate } from '../../src/generate.js';
+import { openModel } from '../../src/model/model.js';
+import { loadWeightsF32 } from '../../src/model/weights.js';
+import { ReferenceBackend } from '../../src/reference/backend.js';
+import { kv, setU64, tinyLlamaSpec, withMeta, writeGGUF } from '../helpers/gguf-writer.js';
 import { ggufVocab, packageJson, type HFTokenizerJson, type VocabOptions } from '../helpers/hf-vocab.js';
 import { mulberry32 } from '../helpers/random.js';
 import { readShared, sharedPath } from '../helpers/shared.js';
@@ -253,6 +257,35 @@ describe('llama100m-debtext-bpe from its GGUF', () => {
     expect(emoji.length).toBeGreaterThan(1); // split over byte tokens: held back until whole
     const e = new StreamDecoder(tok());
     expect(emoji.map((id) => e.push(id))).toEqual([...new Array<string>(emoji.length - 1).fill(''), '😀']);
+  });
+});
+
+describe('a byte-level BPE model end to end', () => {
+  test('openModel picks the BPE tokenizer; generate streams text equal to decode(generatedIds)', async () => {
+    // A tiny llama carrying the 100M model's vocabulary, so openModel and generate run on BPE.
+    const bytes = readShared(...BPE_DIR, 'llama100m-debtext-bpe-Q4_K_M.gguf').slice();
+    setU64(bytes, 8, 0n);
+    const meta = parseGGUF(bytes).metadata;
+    const tokens = meta.get('tokenizer.ggml.tokens') as string[];
+    const spec = withMeta(tinyLlamaSpec({ vocab: tokens.length }), {
+      'tokenizer.ggml.model': kv.str('gpt2'),
+      'tokenizer.ggml.pre': kv.str('gpt-2'),
+      'tokenizer.ggml.tokens': kv.arr('string', tokens),
+      'tokenizer.ggml.token_type': kv.arr('i32', [...(meta.get('tokenizer.ggml.token_type') as Int32Array)]),
+      'tokenizer.ggml.merges': kv.arr('string', meta.get('tokenizer.ggml.merges') as string[]),
+      'tokenizer.ggml.bos_token_id': kv.u32(0),
+      'tokenizer.ggml.eos_token_id': kv.u32(1),
+      'tokenizer.ggml.add_bos_token': kv.bool(true),
+    });
+    const model = openModel(writeGGUF(spec).bytes);
+    expect(model.tokenizer.model).toBe('gpt2');
+    const backend = new ReferenceBackend(model.config, loadWeightsF32(model.file, model.config), 64);
+    let streamed = '';
+    const r = await generate(backend, model.tokenizer, 'The Linux kernel', { maxTokens: 12 }, (t) => { streamed += t; });
+    expect(r.promptIds).toEqual([0, 487, 1956, 1023]); // llama.cpp's ids (reference/llama100m-debtext-bpe)
+    expect(r.generatedIds.length).toBeGreaterThan(0);
+    expect(streamed).toBe(r.text);
+    expect(r.text).toBe(model.tokenizer.decode(r.generatedIds));
   });
 });
 
