@@ -45,7 +45,8 @@ const PRE: Record<string, PreTokenizer> = {
   'dbrx': { ...llama3, ignoreMerges: false, addBos: false },
   'smaug-bpe': { ...llama3, ignoreMerges: false, addBos: false },
   'qwen2': qwen2, 'deepseek-r1-qwen': qwen2, 'megrez': qwen2, 'stablelm2': qwen2,
-  'smollm': smollm, 'starcoder': smollm, 'refact': smollm, 'codeshell': smollm,
+  'smollm': smollm, 'starcoder': smollm, 'refact': smollm, 'codeshell': smollm, 'command-r': smollm,
+  'exaone': smollm, 'minerva-7b': smollm,
   'gpt-2': gpt2, 'phi-2': gpt2, 'mpt': gpt2, 'olmo': gpt2, 'jais': gpt2,
 };
 

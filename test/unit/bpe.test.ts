@@ -7,7 +7,7 @@ import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
 import { describe, expect, test } from 'vitest';
 import { ModelFormatError } from '../../src/errors.js';
 import { BpeTokenizer } from '../../src/model/bpe.js';
-import { PreTokenize } from '../../src/model/bpe-pre.js';
+import { PreTokenize, SUPPORTED_PRE } from '../../src/model/bpe-pre.js';
 import { parseGGUF } from '../../src/model/gguf.js';
 import { StreamDecoder } from '../../src/model/stream-decoder.js';
 import { Tokenizer } from '../../src/model/tokenizer.js';
@@ -203,6 +203,11 @@ describe('pre-tokenizers', () => {
   test('"default" applies llama.cpp\'s four expressions in turn', () => {
     expect(new PreTokenize('default').split('Hello, world 12345!')).toEqual(['Hello', ',', ' world', ' ', '123', '45', '!']);
     expect(new PreTokenize(undefined).split('a+b')).toEqual(['a', '+', 'b']);
+  });
+
+  test('every supported name builds and splits losslessly', () => {
+    const text = "Hello, world 12345! It's   fine\n\n日本語 😀";
+    for (const pre of SUPPORTED_PRE) expect(new PreTokenize(pre).split(text).join(''), pre).toBe(text);
   });
 
   test('an unknown pre is a ModelFormatError naming it', () => {
