@@ -6,11 +6,12 @@
 // llm_tokenizer_spm_session, token_to_piece, detokenize; checked against commit c392e509).
 //
 // Encoding: user-defined tokens are cut out first (tokenizer_st_partition with parse_special off
-// unless EncodeOptions.parseSpecial: control and unknown texts stay plain text); each remaining fragment gets the dummy-prefix space
-// when it starts the input or follows a cut-out token, spaces become '▁' (U+2581), and the fragment
-// is merged bottom-up from code points: always the adjacent pair whose concatenation is a vocabulary
-// piece of the highest score, the leftmost on ties (a linked list of symbols and a binary heap of
-// bigrams, as llm_tokenizer_spm). A final symbol that is no piece becomes byte tokens <0xXX>.
+// unless EncodeOptions.parseSpecial: control and unknown texts stay plain text); each remaining
+// fragment gets the dummy-prefix space when it starts the input or follows a cut-out token, spaces
+// become '▁' (U+2581), and the fragment is merged bottom-up from code points: always the adjacent
+// pair whose concatenation is a vocabulary piece of the highest score, the leftmost on ties (a
+// linked list of symbols and a binary heap of bigrams, as llm_tokenizer_spm). A final symbol that
+// is no piece becomes byte tokens <0xXX>.
 //
 // Decoding: '▁' becomes ' ', byte tokens are raw bytes joined into UTF-8 (invalid bytes become
 // U+FFFD), control and unused tokens are '', unknown and user-defined tokens are their text.
