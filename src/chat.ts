@@ -81,12 +81,9 @@ export function renderChat(template: string, messages: ChatMessage[], vars: { bo
 /** The prompt tokens of a conversation: the chat template rendered, then tokenised (one BOS at most). */
 export function chatPromptIds(model: Model, messages: ChatMessage[], template: string | undefined): number[] {
   const tok = model.tokenizer;
-  const text = (id: number) => {
-    const tokens = model.file.metadata.get('tokenizer.ggml.tokens');
-    return Array.isArray(tokens) && typeof tokens[id] === 'string' ? tokens[id] : '';
-  };
-  const rendered = renderChat(chatTemplate(model.file, template), messages, { bos_token: text(tok.bos), eos_token: text(tok.eos) });
-  const ids = tok.encode(rendered);
+  const rendered = renderChat(chatTemplate(model.file, template), messages, { bos_token: tok.piece(tok.bos), eos_token: tok.piece(tok.eos) });
+  // The template writes control tokens as text (<|im_start|>, <s>): they must come back as those tokens.
+  const ids = tok.encode(rendered, { parseSpecial: true });
   // A template that writes bos_token itself, on a vocabulary that adds BOS too: one BOS, as llama.cpp warns.
   if (ids.length > 1 && ids[0] === tok.bos && ids[1] === tok.bos) ids.shift();
   return ids;

@@ -218,7 +218,7 @@ export async function generateTokens(
   const t1 = performance.now();
   while (generatedIds.length < o.maxTokens) {
     checkAbort();
-    if (next === tokenizer.eos) {
+    if (tokenizer.eogIds.has(next)) { // eos, eot (<|eot_id|>, <|im_end|>) and the like
       finishReason = 'eos';
       break;
     }

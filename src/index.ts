@@ -8,7 +8,7 @@ export { parseGGUF, tensorBytes, type GGUFFile, type GGUFTensorInfo, type GGUFVa
 export { llamaConfig, type LlamaConfig } from './model/config.js';
 export { openModel, type Model } from './model/model.js';
 export { loadWeightsF32, type LlamaWeights } from './model/weights.js';
-export { Tokenizer } from './model/tokenizer.js';
+export { Tokenizer, type EncodeOptions } from './model/tokenizer.js';
 export { StreamDecoder } from './model/stream-decoder.js';
 export { dequantize, f16ToF32, f32ToF16, GGMLType } from './model/tensor.js';
 export { densePrefix, PREFILL_MODES, type Backend, type BackendKind, type PrefillMode } from './backend.js';

@@ -4,7 +4,8 @@ import type { Tokenizer } from './tokenizer.js';
 
 /**
  * Streaming detokenizer: `push(id)` returns the text that became complete, holding back the bytes
- * of a UTF-8 character split over several byte tokens. Pushes followed by `flush()` concatenate to
+ * of a UTF-8 character split over several tokens (SentencePiece <0xXX> byte tokens, or byte-level
+ * BPE pieces, which may end mid-character: pieceBytes gives raw bytes for both). Pushes followed by `flush()` concatenate to
  * exactly `tok.decode(ids)`, including the leading-space rule when the stream starts with BOS (push
  * the prompt too, so that the first generated token keeps or drops its space as a full decode would).
  */

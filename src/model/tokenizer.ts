@@ -1,13 +1,17 @@
+// The model's tokenizer, chosen by tokenizer.ggml.model: "llama" is the SentencePiece tokenizer
+// below, "gpt2" the byte-level BPE of bpe.ts; both implement the Tokenizer interface of vocab.ts.
+//
 // Llama SentencePiece tokenizer built from GGUF vocabulary metadata, token for token what
 // llama.cpp does for LLAMA_VOCAB_TYPE_SPM (src/llama-vocab.cpp: llama_vocab::impl::tokenize,
 // llm_tokenizer_spm_session, token_to_piece, detokenize; checked against commit c392e509).
 //
-// Encoding: user-defined tokens are cut out first (tokenizer_st_partition with parse_special off:
-// control and unknown texts stay plain text); each remaining fragment gets the dummy-prefix space
-// when it starts the input or follows a cut-out token, spaces become '▁' (U+2581), and the fragment
-// is merged bottom-up from code points: always the adjacent pair whose concatenation is a vocabulary
-// piece of the highest score, the leftmost on ties (a linked list of symbols and a binary heap of
-// bigrams, as llm_tokenizer_spm). A final symbol that is no piece becomes byte tokens <0xXX>.
+// Encoding: user-defined tokens are cut out first (tokenizer_st_partition with parse_special off
+// unless EncodeOptions.parseSpecial: control and unknown texts stay plain text); each remaining
+// fragment gets the dummy-prefix space when it starts the input or follows a cut-out token, spaces
+// become '▁' (U+2581), and the fragment is merged bottom-up from code points: always the adjacent
+// pair whose concatenation is a vocabulary piece of the highest score, the leftmost on ties (a
+// linked list of symbols and a binary heap of bigrams, as llm_tokenizer_spm). A final symbol that
+// is no piece becomes byte tokens <0xXX>.
 //
 // Decoding: '▁' becomes ' ', byte tokens are raw bytes joined into UTF-8 (invalid bytes become
 // U+FFFD), control and unused tokens are '', unknown and user-defined tokens are their text.
@@ -19,28 +23,46 @@
 
 import { ModelFormatError, OptionError } from '../errors.js';
 import { BigramQueue } from './bigram-queue.js';
-import type { GGUFFile, GGUFValue } from './gguf.js';
+import { BpeTokenizer } from './bpe.js';
+import type { GGUFFile } from './gguf.js';
 import { DummyPrefix } from './stream-decoder.js';
+import {
+  bad, eogIds, flag, LONE_SURROGATE, missing, partition, readPieces, readTypes, specialId, specialsOf, TokenType,
+  type EncodeOptions, type Metadata, type Special, type Tokenizer as TokenizerShape,
+} from './vocab.js';
 
-/** llama.cpp's llama_token_type, as stored in tokenizer.ggml.token_type. */
-export const enum TokenType {
-  UNDEFINED = 0, NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5, BYTE = 6,
-}
+export { TokenType, type EncodeOptions } from './vocab.js';
+
+/** The tokenizer of a model: SentencePiece or byte-level BPE, behind one interface (vocab.ts). */
+export type Tokenizer = TokenizerShape;
+
+export const Tokenizer = {
+  /** Reads the vocabulary from `tokenizer.ggml.*` metadata, choosing the implementation by tokenizer.ggml.model. */
+  fromGGUF(file: GGUFFile): Tokenizer {
+    return Tokenizer.fromMetadata(file.metadata);
+  },
+  fromMetadata(meta: Metadata): Tokenizer {
+    const model = meta.get('tokenizer.ggml.model');
+    if (model === undefined) missing('tokenizer.ggml.model');
+    if (model === 'llama') return SpmTokenizer.fromMetadata(meta);
+    if (model === 'gpt2') return BpeTokenizer.fromMetadata(meta);
+    throw new ModelFormatError('UNSUPPORTED_TOKENIZER',
+      `GGUF tokenizer.ggml.model is ${JSON.stringify(model)}; was-edge reads SentencePiece ("llama") and ` +
+      `byte-level BPE ("gpt2") vocabularies.`);
+  },
+};
 
 const SPACE = '\u2581'; // '▁', sentencepiece's visible space
-const NONE = 0xffffffff; // a u32 special-token id that GGUF writers use for "no such token"
 const HEX = '0123456789ABCDEF';
 const utf8Encoder = new TextEncoder();
 
-export interface EncodeOptions {
-  /** Prepend BOS; defaults to the model's tokenizer.ggml.add_bos_token (true when absent). */
-  bos?: boolean;
-}
-
-export class Tokenizer {
+export class SpmTokenizer implements Tokenizer {
+  readonly model = 'llama' as const;
   readonly vocabSize: number;
   readonly bos: number;
   readonly eos: number;
+  readonly eogIds: ReadonlySet<number>;
+  readonly addEos: boolean;
   /** Unknown-token id, or -1 when the vocabulary has none. */
   readonly unk: number;
   readonly addBos: boolean;
@@ -53,13 +75,14 @@ export class Tokenizer {
   private readonly ids = new Map<string, number>();
   private readonly byteIds = new Int32Array(256);
   private readonly bytes: Uint8Array[]; // (vocab) what each token contributes to decoded text
-  private readonly userDefined: { text: string; id: number }[]; // longest first
+  private readonly userDefined: Special[]; // longest first
+  private readonly specials: Special[]; // control, user-defined and unknown, for parseSpecial
   /** UTF-16 units of the longest piece: no token covers more of a text. */
   readonly maxPieceLength: number;
 
   private constructor(
     pieces: string[], scores: Float32Array, types: Uint8Array,
-    special: { bos: number; eos: number; unk: number; addBos: boolean; addSpacePrefix: boolean },
+    special: { bos: number; eos: number; unk: number; addBos: boolean; addEos: boolean; addSpacePrefix: boolean; eogIds: ReadonlySet<number> },
   ) {
     this.pieces = pieces;
     this.scores = scores;
@@ -69,7 +92,9 @@ export class Tokenizer {
     this.eos = special.eos;
     this.unk = special.unk;
     this.addBos = special.addBos;
+    this.addEos = special.addEos;
     this.addSpacePrefix = special.addSpacePrefix;
+    this.eogIds = special.eogIds;
 
     let maxLen = 0;
     // Later duplicates win, as in llama.cpp's token_to_id.
@@ -104,30 +129,20 @@ export class Tokenizer {
       }
     });
 
-    this.userDefined = [];
-    for (let id = 0; id < pieces.length; id++) {
-      if (types[id] === TokenType.USER_DEFINED) this.userDefined.push({ text: pieces[id]!, id });
-    }
-    this.userDefined.sort((a, b) => b.text.length - a.text.length || a.id - b.id);
+    this.userDefined = specialsOf(pieces, types, (t) => t === TokenType.USER_DEFINED);
+    this.specials = specialsOf(pieces, types, (t) =>
+      t === TokenType.CONTROL || t === TokenType.USER_DEFINED || t === TokenType.UNKNOWN);
   }
 
   /** Reads the vocabulary from `tokenizer.ggml.*` metadata; throws ModelFormatError when it is missing or inconsistent. */
-  static fromGGUF(file: GGUFFile): Tokenizer {
-    const meta = file.metadata;
-    const model = meta.get('tokenizer.ggml.model');
-    if (model === undefined) missing('tokenizer.ggml.model');
-    if (model !== 'llama') {
-      throw new ModelFormatError('UNSUPPORTED_TOKENIZER',
-        `GGUF tokenizer.ggml.model is ${JSON.stringify(model)}; was-edge reads SentencePiece vocabularies ("llama") only.`);
-    }
+  static fromGGUF(file: GGUFFile): SpmTokenizer {
+    return SpmTokenizer.fromMetadata(file.metadata);
+  }
 
-    const tokens = meta.get('tokenizer.ggml.tokens');
-    if (tokens === undefined) missing('tokenizer.ggml.tokens');
-    if (!Array.isArray(tokens) || tokens.length === 0 || !tokens.every((t) => typeof t === 'string')) {
-      bad('tokenizer.ggml.tokens', 'should be a non-empty array of strings');
-    }
-    // llama.cpp names empty pieces so that no empty string can ever match.
-    const pieces = (tokens as string[]).map((t, i) => (t === '' ? `[EMPTY_${i}]` : t));
+  static fromMetadata(meta: Metadata): SpmTokenizer {
+    const model = meta.get('tokenizer.ggml.model');
+    if (model !== 'llama') bad('tokenizer.ggml.model', `is ${JSON.stringify(model)}; a SentencePiece vocabulary says "llama"`);
+    const pieces = readPieces(meta);
     const n = pieces.length;
 
     const scoresValue = meta.get('tokenizer.ggml.scores');
@@ -138,35 +153,37 @@ export class Tokenizer {
     if (scoresValue.length !== n) bad('tokenizer.ggml.scores', `has ${scoresValue.length} entries for ${n} tokens`);
     const scores = Float32Array.from(scoresValue);
 
-    const typesValue = meta.get('tokenizer.ggml.token_type');
-    if (typesValue === undefined) missing('tokenizer.ggml.token_type');
-    if (!isIntArray(typesValue)) bad('tokenizer.ggml.token_type', 'should be an array of integers');
-    if (typesValue.length !== n) bad('tokenizer.ggml.token_type', `has ${typesValue.length} entries for ${n} tokens`);
-    const types = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      const t = typesValue[i]!;
-      if (!(t >= TokenType.UNDEFINED && t <= TokenType.BYTE)) bad('tokenizer.ggml.token_type', `token ${i} has type ${t} (0..6 allowed)`);
-      types[i] = t;
-    }
+    const types = readTypes(meta, n, false);
 
     // llama.cpp's defaults for SPM vocabularies when the keys are absent.
     const bos = specialId(meta, 'tokenizer.ggml.bos_token_id', 1, n, false);
     const eos = specialId(meta, 'tokenizer.ggml.eos_token_id', 2, n, false);
     const unk = specialId(meta, 'tokenizer.ggml.unknown_token_id', 0, n, true);
     const addBos = flag(meta, 'tokenizer.ggml.add_bos_token', true);
+    const addEos = flag(meta, 'tokenizer.ggml.add_eos_token', false);
     const addSpacePrefix = flag(meta, 'tokenizer.ggml.add_space_prefix', true);
-    return new Tokenizer(pieces, scores, types, { bos, eos, unk, addBos, addSpacePrefix });
+    return new SpmTokenizer(pieces, scores, types,
+      { bos, eos, unk, addBos, addEos, addSpacePrefix, eogIds: eogIds(meta, pieces, eos) });
   }
 
-  /** Token ids of `text`; BOS first when `opts.bos` (default `addBos`). Empty text gives [BOS] or []. */
+  /**
+   * Token ids of `text`; BOS first when `opts.bos` (default `addBos`), EOS last when `opts.eos`
+   * (default `addEos`). Empty text gives [BOS] or []. Control texts stay plain text unless
+   * `opts.parseSpecial` (this tokenizer's goldens were made with llama.cpp's parse_special off).
+   */
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const out: number[] = [];
     if (opts.bos ?? this.addBos) out.push(this.bos);
-    if (text.length === 0) return out;
+    if (text.length > 0) this.encodeText(text, opts.parseSpecial ?? false, out);
+    if (opts.eos ?? this.addEos) out.push(this.eos);
+    return out;
+  }
+
+  private encodeText(text: string, parseSpecial: boolean, out: number[]): void {
     // A UTF-8 encoder would write a lone surrogate as U+FFFD; do the same before tokenising.
     text = text.replace(LONE_SURROGATE, '\uFFFD');
     let afterSpecial = true; // the dummy prefix goes on the first fragment and after each cut-out token
-    for (const fragment of this.partition(text)) {
+    for (const fragment of partition(text, parseSpecial ? this.specials : this.userDefined)) {
       if (typeof fragment === 'number') {
         out.push(fragment);
         afterSpecial = true;
@@ -176,7 +193,6 @@ export class Tokenizer {
       this.encodeFragment(prefixed.replaceAll(' ', SPACE), out);
       afterSpecial = false;
     }
-    return out;
   }
 
   /** The piece as stored in the vocabulary ('▁' for spaces, "<0x0A>" for bytes), for display and debugging. */
@@ -217,26 +233,6 @@ export class Tokenizer {
       throw new OptionError('id', `token id ${id} is outside the vocabulary (0..${this.vocabSize - 1}).`);
     }
     return id;
-  }
-
-  /** Cuts user-defined tokens out of `text`, longest first (llama.cpp tokenizer_st_partition). */
-  private partition(text: string): (string | number)[] {
-    let fragments: (string | number)[] = [text];
-    for (const { text: special, id } of this.userDefined) {
-      const next: (string | number)[] = [];
-      for (const f of fragments) {
-        if (typeof f === 'number' || !f.includes(special)) {
-          next.push(f);
-          continue;
-        }
-        f.split(special).forEach((part, i) => {
-          if (i > 0) next.push(id);
-          if (part.length > 0) next.push(part);
-        });
-      }
-      fragments = next;
-    }
-    return fragments;
   }
 
   /** llm_tokenizer_spm_session::tokenize over one escaped fragment, appending to `out`. */
@@ -295,41 +291,4 @@ export class Tokenizer {
       for (const b of utf8Encoder.encode(text)) out.push(this.byteIds[b]!);
     }
   }
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-function missing(key: string): never {
-  throw new ModelFormatError('MISSING_METADATA',
-    `GGUF metadata "${key}" is missing; the file has no usable tokenizer. Re-convert the model with llama.cpp.`);
-}
-
-function bad(key: string, what: string): never {
-  throw new ModelFormatError('BAD_VALUE', `GGUF metadata "${key}" ${what}. Re-convert the model with llama.cpp.`);
-}
-
-function isIntArray(v: GGUFValue): v is Int32Array | Uint32Array | Int16Array | Uint16Array | Int8Array | Uint8Array {
-  return v instanceof Int32Array || v instanceof Uint32Array || v instanceof Int16Array ||
-    v instanceof Uint16Array || v instanceof Int8Array || v instanceof Uint8Array;
-}
-
-function specialId(meta: Map<string, GGUFValue>, key: string, fallback: number, n: number, optional: boolean): number {
-  const v = meta.get(key);
-  if (v === undefined) {
-    if (fallback < n) return fallback;
-    if (optional) return -1;
-    missing(key);
-  }
-  if (optional && (v === NONE || v === -1)) return -1;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= n) {
-    bad(key, `is ${String(v)}; it must be a token id in 0..${n - 1}`);
-  }
-  return v;
-}
-
-function flag(meta: Map<string, GGUFValue>, key: string, fallback: boolean): boolean {
-  const v = meta.get(key);
-  if (v === undefined) return fallback;
-  if (typeof v !== 'boolean') bad(key, `should be a bool, found ${typeof v}`);
-  return v;
 }

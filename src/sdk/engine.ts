@@ -204,7 +204,7 @@ export class Engine implements EngineWorkerApi {
 
   async tokenize(text: string): Promise<number[]> {
     if (typeof text !== 'string') throw new OptionError('text', `must be a string, got ${typeof text}.`);
-    return this.ready().model.tokenizer.encode(text, { bos: false });
+    return this.ready().model.tokenizer.encode(text, { bos: false, parseSpecial: true });
   }
 
   async countTokens(messages: ChatMessage[], template?: string): Promise<number> {

@@ -32,6 +32,14 @@ describe('generate', () => {
     expect(r.finishReason).toBe('stop');
   });
 
+  test('any end-of-generation id ends generation (an eot like <|im_end|>, not only eos)', async () => {
+    // The second greedy token (383) made an end-of-turn id of this vocabulary.
+    const tok = Object.create(model.tokenizer, { eogIds: { value: new Set([model.tokenizer.eos, 383]) } }) as typeof model.tokenizer;
+    const r = await generate(backend(), tok, 'Once upon a time', { maxTokens: 8 });
+    expect(r.generatedIds).toEqual([432]);
+    expect(r.finishReason).toBe('eos');
+  });
+
   test('maxTokens 0 generates nothing; the context limit ends generation with finishReason "context"', async () => {
     expect((await generate(backend(), model.tokenizer, 'Once', { maxTokens: 0 })).generatedIds).toEqual([]);
     const small = new ReferenceBackend(model.config, loadWeightsF32(model.file, model.config), 8);

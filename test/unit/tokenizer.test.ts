@@ -246,6 +246,18 @@ describe('merge order and options on a small vocabulary', () => {
     expect(tok.decode([1, FIRST + 2, FIRST + 1])).toBe('<x>a');
   });
 
+  test('control texts stay text unless parseSpecial; add_eos_token; eogIds holds eos and eot', () => {
+    const f = vocabFile([['▁', -1], ['a', -1], ['<|im_end|>', 0]], { 'tokenizer.ggml.add_eos_token': true });
+    (f.metadata.get('tokenizer.ggml.token_type') as Int32Array)[FIRST + 2] = 3;
+    const tok = Tokenizer.fromGGUF(f);
+    expect(tok.encode('a</s>', { parseSpecial: true })).toEqual([1, FIRST, FIRST + 1, 2, 2]);
+    expect(tok.encode('a</s>')).not.toContain(FIRST + 2);
+    expect(tok.encode('a</s>').slice(-2)).not.toEqual([2, 2]);
+    expect(tok.encode('a', { eos: false })).toEqual([1, FIRST, FIRST + 1]);
+    expect([...tok.eogIds].sort((x, y) => x - y)).toEqual([2, FIRST + 2]); // </s>, and <|im_end|> by its text
+    expect(stories().eogIds).toEqual(new Set([stories().eos]));
+  });
+
   test('control tokens decode to nothing and isControl says so', () => {
     const tok = stories();
     expect(tok.isControl(tok.bos)).toBe(true);
@@ -268,7 +280,8 @@ describe('bad tokenizer metadata → ModelFormatError', () => {
   const base: [string, number][] = [['▁', -1], ['a', -1]];
   test.each<[string, Record<string, GGUFValue | undefined>, string]>([
     ['no model', { 'tokenizer.ggml.model': undefined }, 'MISSING_METADATA'],
-    ['gpt2 model', { 'tokenizer.ggml.model': 'gpt2' }, 'UNSUPPORTED_TOKENIZER'],
+    ['bert model', { 'tokenizer.ggml.model': 'bert' }, 'UNSUPPORTED_TOKENIZER'],
+    ['gpt2 model without merges', { 'tokenizer.ggml.model': 'gpt2' }, 'MISSING_METADATA'],
     ['no tokens', { 'tokenizer.ggml.tokens': undefined }, 'MISSING_METADATA'],
     ['tokens not strings', { 'tokenizer.ggml.tokens': Float32Array.of(1, 2) }, 'BAD_VALUE'],
     ['tokens with a number', { 'tokenizer.ggml.tokens': ['a', 1 as unknown as string] }, 'BAD_VALUE'],
