@@ -31,7 +31,7 @@ describe('chat over worker_threads', () => {
     for await (const p of stream) pieces.push(p);
     const r = await stream.result;
     const rendered = renderChat(BUILTIN_TEMPLATES.chatml, turn1, { bos_token: '<s>', eos_token: '</s>' });
-    expect(r.promptIds).toEqual(model.tokenizer.encode(rendered));
+    expect(r.promptIds).toEqual(model.tokenizer.encode(rendered, { parseSpecial: true }));
     expect(pieces.join('')).toBe(r.text);
     expect(r.usage).toEqual({ promptTokens: r.promptIds.length, completionTokens: r.tokenIds.length, cachedTokens: r.cachedTokens });
     expect(['eog', 'length', 'stop', 'context']).toContain(r.finishReason);
@@ -67,6 +67,6 @@ describe('chat over worker_threads', () => {
   });
 
   test('tokenize gives the ids a prompt gets, without BOS', async () => {
-    expect(await engine.tokenize('Once upon a time')).toEqual(model.tokenizer.encode('Once upon a time', { bos: false }));
+    expect(await engine.tokenize('Once upon a time</s>')).toEqual(model.tokenizer.encode('Once upon a time</s>', { bos: false, parseSpecial: true }));
   });
 });
