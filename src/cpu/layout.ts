@@ -17,7 +17,8 @@
 // one row is dequantised per token; the output projection uses this layout like any other.
 
 import { tensorBytes, type GGUFFile, type GGUFTensorInfo } from '../model/gguf.js';
-import { GGMLType } from '../model/tensor.js';
+import { ModelFormatError } from '../errors.js';
+import { GGMLType, typeName } from '../model/tensor.js';
 
 /** Weight format ids of assembly/cpu/layout.ts. */
 export const enum Format {
@@ -35,6 +36,7 @@ export function formatOf(type: GGMLType): Format {
     case GGMLType.F16: return Format.F16;
     case GGMLType.Q8_0: return Format.Q8_0;
     case GGMLType.Q4_0: return Format.Q4_0;
+    default: throw new ModelFormatError('UNSUPPORTED_TENSOR_TYPE', `the CPU backend does not pack ${typeName(type)} weights yet`);
   }
 }
 

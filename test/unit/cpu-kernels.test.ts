@@ -51,6 +51,7 @@ function randomTensor(type: GGMLType, rows: number, cols: number, next: () => nu
       }
       return out;
     }
+    default: throw new Error(`randomTensor: type ${type}`);
   }
 }
 
