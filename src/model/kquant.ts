@@ -13,10 +13,10 @@ export const Q8_K_BYTES = 292; // f32 d, 256 int8 codes, 16 i16 block sums (unus
 
 /** One unpacked super-block: weight e = fround(scale[g] · codes[e]) − min[g], g = e / group. */
 export interface KBlock {
-  codes: Int8Array; // (256) Q4_K 0..15, Q5_K 0..31, Q6_K −32..31
+  codes: Int8Array; // (256) Q4_K 0..15, Q5_K 0..31, Q6_K −32..31, Q8_K −128..127
   scale: Float32Array; // (256 / group) d·sc, rounded to f32 as ggml computes it
   min: Float32Array; // (256 / group) dmin·m, f32 (zero for Q6_K)
-  group: number; // weights per sub-block: 32 (Q4_K, Q5_K) or 16 (Q6_K)
+  group: number; // weights per sub-block: 32 (Q4_K, Q5_K) or 16 (Q6_K, Q8_K)
 }
 
 export function newKBlock(): KBlock {
@@ -111,9 +111,8 @@ export function unpackQ6K(src: Uint8Array, at: number, out: KBlock): void {
   }
 }
 
-/** out[0..n) ← the n weights (whole super-blocks) of Q4_K/Q5_K/Q6_K `src`, exactly as ggml computes them in f32. */
-export function dequantizeK(unpack: (src: Uint8Array, at: number, out: KBlock) => void, bytes: number,
-  src: Uint8Array, n: number, out: Float32Array): void {
+/** out[0..n) ← the n weights (whole super-blocks) of K-quant `src`, exactly as ggml computes them in f32. */
+export function dequantizeK(unpack: Unpack, bytes: number, src: Uint8Array, n: number, out: Float32Array): void {
   const blk = newKBlock();
   for (let b = 0; b < n / QK_K; b++) {
     unpack(src, b * bytes, blk);
@@ -126,12 +125,24 @@ export function dequantizeK(unpack: (src: Uint8Array, at: number, out: KBlock) =
   }
 }
 
-/** Q8_K (dequantize_row_q8_K): y = d · q with an f32 d per 256 weights. */
-export function dequantizeQ8K(src: Uint8Array, n: number, out: Float32Array): void {
-  const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
-  for (let b = 0; b < n / QK_K; b++) {
-    const at = b * Q8_K_BYTES;
-    const d = view.getFloat32(at, true);
-    for (let e = 0; e < QK_K; e++) out[b * QK_K + e] = d * view.getInt8(at + 4 + e);
+/** Q8_K (dequantize_row_q8_K): y = d · q, one f32 d for all 256 int8 codes (given to each of 16 sub-blocks). */
+export function unpackQ8K(src: Uint8Array, at: number, out: KBlock): void {
+  const d = new DataView(src.buffer, src.byteOffset + at, 4).getFloat32(0, true);
+  out.group = 16;
+  out.scale.fill(d);
+  out.min.fill(0);
+  for (let e = 0; e < QK_K; e++) out.codes[e] = (src[at + 4 + e]! << 24) >> 24;
+}
+
+type Unpack = (src: Uint8Array, at: number, out: KBlock) => void;
+
+/** The unpacker and block bytes of a K type by its ggml id (GGMLType.Q4_K … Q8_K), or undefined. */
+export function kquantCodec(type: number): { unpack: Unpack; bytes: number } | undefined {
+  switch (type) {
+    case 12: return { unpack: unpackQ4K, bytes: Q4_K_BYTES };
+    case 13: return { unpack: unpackQ5K, bytes: Q5_K_BYTES };
+    case 14: return { unpack: unpackQ6K, bytes: Q6_K_BYTES };
+    case 15: return { unpack: unpackQ8K, bytes: Q8_K_BYTES };
+    default: return undefined;
   }
 }

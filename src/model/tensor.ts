@@ -1,7 +1,7 @@
 // ggml tensor types that was-edge reads, their block layouts (ggml-common.h) and dequantisation.
 
 import { ModelFormatError } from '../errors.js';
-import { dequantizeK, dequantizeQ8K, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES, Q8_K_BYTES, QK_K, unpackQ4K, unpackQ5K, unpackQ6K } from './kquant.js';
+import { dequantizeK, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES, Q8_K_BYTES, QK_K, unpackQ4K, unpackQ5K, unpackQ6K, unpackQ8K } from './kquant.js';
 
 export const enum GGMLType {
   F32 = 0,
@@ -152,7 +152,7 @@ export function dequantize(type: GGMLType, src: Uint8Array, n: number, dst?: Flo
     case GGMLType.Q4_K: dequantizeK(unpackQ4K, Q4_K_BYTES, src, n, out); break;
     case GGMLType.Q5_K: dequantizeK(unpackQ5K, Q5_K_BYTES, src, n, out); break;
     case GGMLType.Q6_K: dequantizeK(unpackQ6K, Q6_K_BYTES, src, n, out); break;
-    case GGMLType.Q8_K: dequantizeQ8K(src, n, out); break;
+    case GGMLType.Q8_K: dequantizeK(unpackQ8K, Q8_K_BYTES, src, n, out); break;
     default:
       throw new ModelFormatError('UNSUPPORTED_TENSOR_TYPE', `cannot dequantise ${typeName(type)}`);
   }
