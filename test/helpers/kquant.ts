@@ -1,7 +1,11 @@
 // K-quant blocks for tests, written from ggml's block layouts (ggml-common.h) without importing
 // src/: a simple quantizer (round to nearest, no error search: ggml's quantize_row_q*_K_ref choose
 // scales more cleverly, but any choice yields valid blocks) and a per-element dequantiser that
-// decodes each weight straight from its bytes, to check src/model/kquant.ts against.
+// decodes each weight straight from its bytes, to check src/model/kquant.ts against; and a small
+// llama whose matrices are K-quants.
+
+import { f32Bytes, kv, tinyLlamaSpec, TYPE, withMeta, type GGUFSpec } from './gguf-writer.js';
+import { mulberry32 } from './random.js';
 
 export const QK = 256;
 export const K_BYTES = { 12: 144, 13: 176, 14: 210 } as Record<number, number>;
@@ -137,4 +141,36 @@ export function kWeights(type: number, bytes: Uint8Array, n: number): Float32Arr
 /** K-quant bytes of `x` in `type` (12 Q4_K, 13 Q5_K, 14 Q6_K). */
 export function quantizeK(type: number, x: Float32Array): Uint8Array {
   return type === 14 ? quantizeQ6K(x) : quantizeQ45K(x, type === 12 ? 4 : 5);
+}
+
+/** Which K type each tensor gets, in the spirit of llama.cpp's Q4_K_M (Q6_K for v, down and output). */
+function kTypeOf(name: string): number {
+  if (/attn_v|ffn_down|^output\./.test(name)) return TYPE.Q6_K;
+  if (/ffn_up/.test(name)) return TYPE.Q5_K;
+  return TYPE.Q4_K;
+}
+
+/** A 2-layer llama (dim 256, hidden 512, 4 heads, 2 KV heads) with K-quant matrices and a SentencePiece vocabulary. */
+export function kquantLlama(seed: number): GGUFSpec {
+  const vocab = 40;
+  // The merges of "▁Once" keep the fuzz test's prompt ("Once") at two tokens.
+  const words = ['▁Once', '▁Onc', '▁On', '▁O', '▁', 'O', 'n', 'c', 'e'];
+  const pieces = Array.from({ length: vocab }, (_, i) => (i === 0 ? '<unk>' : i === 1 ? '<s>' : i === 2 ? '</s>' : words[i - 3] ?? `▁w${i}`));
+  const spec = withMeta(tinyLlamaSpec({ dim: 256, hidden: 512, heads: 4, kvHeads: 2, layers: 2, vocab }), {
+    'tokenizer.ggml.model': kv.str('llama'),
+    'tokenizer.ggml.tokens': kv.arr('string', pieces),
+    'tokenizer.ggml.scores': kv.arr('f32', pieces.map(() => 0)),
+    'tokenizer.ggml.token_type': kv.arr('i32', pieces.map((_, i) => (i === 0 ? 2 : i < 3 ? 3 : 1))),
+  });
+  const rnd = mulberry32(seed);
+  const tensors = spec.tensors!.map((t) => {
+    const n = t.dims.reduce<number>((a, d) => a * Number(d), 1);
+    if (t.dims.length === 1) return { ...t, data: f32Bytes(Array.from({ length: n }, () => 0.8 + 0.4 * rnd())) };
+    const type = kTypeOf(t.name);
+    // Weights of a trained model's spread (≈ 1/√dim), with a stronger embedding so logits spread out.
+    const scale = t.name === 'token_embd.weight' ? 1 : 0.12;
+    const x = Float32Array.from({ length: n }, () => (rnd() + rnd() + rnd() - 1.5) * scale);
+    return { ...t, type, data: quantizeK(type, x) };
+  });
+  return { ...spec, tensors };
 }

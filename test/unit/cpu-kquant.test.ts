@@ -14,40 +14,9 @@ import { openModel, type Model } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
 import { ReferenceBackend } from '../../src/reference/backend.js';
 import { allLogits, greedy, maxDelta } from '../helpers/backend.js';
-import { f32Bytes, kv, tinyLlamaSpec, TYPE, withMeta, writeGGUF, type GGUFSpec } from '../helpers/gguf-writer.js';
-import { quantizeK } from '../helpers/kquant.js';
-import { mulberry32 } from '../helpers/random.js';
+import { TYPE, writeGGUF } from '../helpers/gguf-writer.js';
+import { kquantLlama } from '../helpers/kquant.js';
 import { hasShared, readShared, sharedPath } from '../helpers/shared.js';
-
-/** Which K type each tensor gets, in the spirit of llama.cpp's Q4_K_M (Q6_K for v, down and output). */
-function kTypeOf(name: string): number {
-  if (/attn_v|ffn_down|^output\./.test(name)) return TYPE.Q6_K;
-  if (/ffn_up/.test(name)) return TYPE.Q5_K;
-  return TYPE.Q4_K;
-}
-
-/** A 2-layer llama (dim 256, hidden 512, 4 heads, 2 KV heads) with K-quant matrices and a SentencePiece vocabulary. */
-function kquantLlama(seed: number): GGUFSpec {
-  const vocab = 40;
-  const pieces = Array.from({ length: vocab }, (_, i) => (i === 0 ? '<unk>' : i === 1 ? '<s>' : i === 2 ? '</s>' : `▁w${i}`));
-  const spec = withMeta(tinyLlamaSpec({ dim: 256, hidden: 512, heads: 4, kvHeads: 2, layers: 2, vocab }), {
-    'tokenizer.ggml.model': kv.str('llama'),
-    'tokenizer.ggml.tokens': kv.arr('string', pieces),
-    'tokenizer.ggml.scores': kv.arr('f32', pieces.map(() => 0)),
-    'tokenizer.ggml.token_type': kv.arr('i32', pieces.map((_, i) => (i === 0 ? 2 : i < 3 ? 3 : 1))),
-  });
-  const rnd = mulberry32(seed);
-  const tensors = spec.tensors!.map((t) => {
-    const n = t.dims.reduce<number>((a, d) => a * Number(d), 1);
-    if (t.dims.length === 1) return { ...t, data: f32Bytes(Array.from({ length: n }, () => 0.8 + 0.4 * rnd())) };
-    const type = kTypeOf(t.name);
-    // Weights of a trained model's spread (≈ 1/√dim), with a stronger embedding so logits spread out.
-    const scale = t.name === 'token_embd.weight' ? 1 : 0.12;
-    const x = Float32Array.from({ length: n }, () => (rnd() + rnd() + rnd() - 1.5) * scale);
-    return { ...t, type, data: quantizeK(type, x) };
-  });
-  return { ...spec, tensors };
-}
 
 const reference = (m: Model, contextSize: number) => new ReferenceBackend(m.config, loadWeightsF32(m.file, m.config), contextSize);
 
