@@ -1,12 +1,12 @@
 // K-quant models on the CPU backend: a synthetic llama whose matrices are Q4_K, Q5_K and Q6_K (mixed
 // as in a Q4_K_M file, embedding included) with a SentencePiece vocabulary, through CpuBackend.create
-// and createBackend('cpu'), against the reference forward over the exactly dequantised weights; then
-// the real llama100m-debtext-bpe Q4_K_M file from token ids (no BPE tokenizer needed) against the
-// reference and llama.cpp's logits and greedy tokens.
+// and createBackend('cpu'), dense, sparse and threaded, against the reference forward over the exactly
+// dequantised weights; then the real llama100m-debtext-bpe Q4_K_M file from token ids (no BPE
+// tokenizer needed) against the reference and llama.cpp's logits and greedy tokens.
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { CpuBackend, cpuMemoryBytes } from '../../src/cpu/backend.js';
-import { cpuWasmNode } from '../../src/cpu/node.js';
+import { cpuWasmNode, nodeCpuOptions } from '../../src/cpu/node.js';
 import { createBackend } from '../../src/create-backend.js';
 import { llamaConfig } from '../../src/model/config.js';
 import { parseGGUF } from '../../src/model/gguf.js';
@@ -51,6 +51,30 @@ describe('CPU backend, a synthetic K-quant llama', () => {
     expect(b.name).toBe('cpu');
     expect(await greedy(b, [1, 7, 30], 16)).toEqual(await greedy(reference(model, 32), [1, 7, 30], 16));
     b.dispose();
+  });
+
+  test('activation-sparse decode (τ = 0.3 on every channel): logits and skipped weights as the reference\'s', async () => {
+    const c = model.config;
+    const inputs = [c.dim, c.dim, c.dim, c.dim, c.dim, c.dim, c.hiddenDim]; // q k v o gate up down
+    const tau = Array.from({ length: c.nLayers }, () => inputs.map((n) => new Float32Array(n).fill(0.3)));
+    const b = await CpuBackend.create(model, { contextSize: 16, wasm: await cpuWasmNode('debug'), thresholds: tau, prefill: 'sparse' });
+    const ref = new ReferenceBackend(c, loadWeightsF32(model.file, c), 16, { thresholds: tau, prefill: 'sparse' });
+    const d = maxDelta(await allLogits(b, ids), await allLogits(ref, ids), c.vocabSize);
+    const skipped = await b.skippedWeightFraction();
+    console.log(`synthetic K-quant llama, sparse: max |Δlogit| = ${d.toExponential(2)}, ${(100 * skipped!).toFixed(1)} % of weights skipped`);
+    expect(d).toBeLessThanOrEqual(1e-4);
+    expect(skipped).toBeGreaterThan(0.1);
+    expect(skipped).toBe(await ref.skippedWeightFraction());
+    b.dispose();
+  });
+
+  test('worker threads (-mt build) give the logits of one thread, bit for bit', async () => {
+    const one = await CpuBackend.create(model, { contextSize: 16, wasm: await cpuWasmNode('release') });
+    const three = await CpuBackend.create(model, { contextSize: 16, ...nodeCpuOptions(3) });
+    expect(three.threads).toBe(3);
+    expect(maxDelta(await allLogits(three, ids), await allLogits(one, ids), model.config.vocabSize)).toBe(0);
+    three.dispose();
+    one.dispose();
   });
 });
 
