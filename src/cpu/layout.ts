@@ -15,7 +15,7 @@
 //   Q4_K  rows as Q4_0 holding q (0..15); table per 32 inputs g: np f32 s[g][o], then np f32 m[g][o]
 //   Q5_K  rows as Q8_0 holding q (0..31); table as Q4_K
 //   Q6_K  rows as Q8_0 holding q (−32..31); table per 16 inputs: np f32 s[g][o] (no mins). Q8_K packs
-//         into this format too (its one f32 d repeated for each 16 inputs)                  (exact)
+//         into this format too (its one f32 d repeated for each 16 inputs)           (all exact)
 //
 // No re-quantisation: every stored weight is the GGUF's own, so the CPU forward pass computes with
 // exactly the weights the reference dequantises. (Scales stay f16, not f32: 0.5625 bytes a Q4_0

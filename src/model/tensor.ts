@@ -1,7 +1,7 @@
 // ggml tensor types that was-edge reads, their block layouts (ggml-common.h) and dequantisation.
 
 import { ModelFormatError } from '../errors.js';
-import { dequantizeK, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES, Q8_K_BYTES, QK_K, unpackQ4K, unpackQ5K, unpackQ6K, unpackQ8K } from './kquant.js';
+import { dequantizeK, kquantCodec, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES, Q8_K_BYTES, QK_K } from './kquant.js';
 
 export const enum GGMLType {
   F32 = 0,
@@ -35,8 +35,8 @@ export function supportedTypeNames(): string {
 
 /** ggml's names of the types we do not read, for error messages. */
 const OTHER_NAMES: Record<number, string> = {
-  3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K', 16: 'IQ2_XXS', 17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL',
-  21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64',
+  3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K', 16: 'IQ2_XXS', 17: 'IQ2_XS',
+  18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL', 21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64',
   29: 'IQ1_M', 30: 'BF16', 34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4',
 };
 
@@ -149,10 +149,11 @@ export function dequantize(type: GGMLType, src: Uint8Array, n: number, dst?: Flo
         }
       }
       break;
-    case GGMLType.Q4_K: dequantizeK(unpackQ4K, Q4_K_BYTES, src, n, out); break;
-    case GGMLType.Q5_K: dequantizeK(unpackQ5K, Q5_K_BYTES, src, n, out); break;
-    case GGMLType.Q6_K: dequantizeK(unpackQ6K, Q6_K_BYTES, src, n, out); break;
-    case GGMLType.Q8_K: dequantizeK(unpackQ8K, Q8_K_BYTES, src, n, out); break;
+    case GGMLType.Q4_K: case GGMLType.Q5_K: case GGMLType.Q6_K: case GGMLType.Q8_K: {
+      const { unpack, bytes } = kquantCodec(type)!;
+      dequantizeK(unpack, bytes, src, n, out);
+      break;
+    }
     default:
       throw new ModelFormatError('UNSUPPORTED_TENSOR_TYPE', `cannot dequantise ${typeName(type)}`);
   }
