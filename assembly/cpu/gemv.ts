@@ -3,11 +3,17 @@
 // skipped contiguous row. y[o] = Σ_{k active} x_k · W[o][k] for the outputs o of one range.
 //
 // The loop streams active rows (4 at a time) and accumulates a tile of outputs that stays in L1, so
-// every weight byte is read once, front to back, per tile; Q8_0/Q4_0 accumulate the rows of one
-// 32-channel group unscaled in `tmp` and fold in that group's per-output f16 scale once. Outputs come in
-// units of 32 (rows are padded to that), so no loop has a tail.
+// every weight byte is read once, front to back, per tile; quantized formats accumulate the rows of
+// one channel group (32, or 16 for Q6_K) unscaled in `tmp` and fold in that group's per-output scale
+// once (f16 for Q8_0/Q4_0, f32 for K-quants, whose mins add −m·Σx over the group's active channels).
+// Outputs come in units of 32 (rows are padded to that), so no loop has a tail.
 
-import { FMT_F16, FMT_F32, FMT_Q4_0, FMT_Q8_0, rowBytes } from "./layout";
+import { FMT_F16, FMT_F32, FMT_Q4_0, FMT_Q4_K, FMT_Q5_K, FMT_Q6_K, FMT_Q8_0, rowBytes } from "./layout";
+
+// How a quantized format's per-group table is laid out (see assembly/cpu/layout.ts).
+const TABLE_F16: i32 = 0; // (groups, np) f16 scales
+const TABLE_F32: i32 = 1; // (groups, np) f32 scales
+const TABLE_F32_MIN: i32 = 2; // per group: np f32 scales, then np f32 mins
 
 /** Outputs per tile: y and tmp (4 KiB each) stay in L1 while the rows stream past. */
 // @ts-ignore: decorator
@@ -16,9 +22,9 @@ import { FMT_F16, FMT_F32, FMT_Q4_0, FMT_Q8_0, rowBytes } from "./layout";
 /**
  * y[o] = Σ_{a < nActive} x[k_a] · W[o][k_a] for o in [o0, o1), k_a = idx[a] (idx = 0: k_a = a, dense).
  *
- * fmt:    FMT_F32 | FMT_F16 | FMT_Q8_0 | FMT_Q4_0
+ * fmt:    FMT_F32 | FMT_F16 | FMT_Q8_0 | FMT_Q4_0 | FMT_Q4_K | FMT_Q5_K | FMT_Q6_K
  * w:      (in, rowBytes(fmt, np)) the rows, 16-byte aligned
- * scales: (in / 32, np) f16 per-group scales (Q8_0, Q4_0), 16-byte aligned, else unused
+ * scales: the per-group table of a quantized format (assembly/cpu/layout.ts), 16-byte aligned, else unused
  * np:     outputs per row, a multiple of 32 (padding outputs have zero weights)
  * x:      (in) f32; idx: (nActive) i32 ascending channel indices, or 0
  * out:    (np) f32, o0 ≤ o < o1 written; o0, o1 multiples of 32
@@ -36,22 +42,37 @@ export function gemvRange(
     memory.fill(y, 0, <usize>len << 2);
     if (fmt == FMT_F32) plainRows<f32>(w + (<usize>t << 2), rb, x, idx, nActive, y, len);
     else if (fmt == FMT_F16) plainRows<u16>(w + (<usize>t << 1), rb, x, idx, nActive, y, len);
-    else if (fmt == FMT_Q8_0) quantRuns<i8>(w + <usize>t, rb, scales + (<usize>t << 1), np, x, idx, nActive, y, len, tmp);
-    else if (fmt == FMT_Q4_0) quantRuns<u8>(w + (<usize>t >> 1), rb, scales + (<usize>t << 1), np, x, idx, nActive, y, len, tmp);
+    else if (fmt == FMT_Q8_0) quantRuns<i8>(w + <usize>t, rb, scales + (<usize>t << 1), np, x, idx, nActive, y, len, tmp, 5, TABLE_F16);
+    else if (fmt == FMT_Q4_0) quantRuns<u8>(w + (<usize>t >> 1), rb, scales + (<usize>t << 1), np, x, idx, nActive, y, len, tmp, 5, TABLE_F16);
+    else if (fmt == FMT_Q4_K) quantRuns<u8>(w + (<usize>t >> 1), rb, scales + (<usize>t << 2), np, x, idx, nActive, y, len, tmp, 5, TABLE_F32_MIN);
+    else if (fmt == FMT_Q5_K) quantRuns<i8>(w + <usize>t, rb, scales + (<usize>t << 2), np, x, idx, nActive, y, len, tmp, 5, TABLE_F32_MIN);
+    else if (fmt == FMT_Q6_K) quantRuns<i8>(w + <usize>t, rb, scales + (<usize>t << 2), np, x, idx, nActive, y, len, tmp, 4, TABLE_F32);
     else assert(false, "gemvRange: unknown format");
   }
 }
 
-/** Quantized rows (T = i8: Q8_0, u8: Q4_0) run by run of active channels in one 32-channel group. */
-function quantRuns<T>(w: usize, rb: usize, s: usize, np: i32, x: usize, idx: usize, nActive: i32, y: usize, len: i32, tmp: usize): void {
+/**
+ * Quantized rows (T = i8: byte codes, u8: 4-bit codes) run by run of active channels in one group of
+ * 2^shift channels; `s` points at this tile's entries of group 0 of the table.
+ */
+function quantRuns<T>(
+  w: usize, rb: usize, s: usize, np: i32, x: usize, idx: usize, nActive: i32, y: usize, len: i32, tmp: usize, shift: i32, table: i32,
+): void {
   let a = 0;
   while (a < nActive) {
-    const g = channel(idx, a) >> 5;
+    const g = channel(idx, a) >> shift;
     let b = a + 1;
-    while (b < nActive && channel(idx, b) >> 5 == g) b++;
+    while (b < nActive && channel(idx, b) >> shift == g) b++;
     memory.fill(tmp, 0, <usize>len << 2);
     quantRows<T>(w, rb, x, idx, a, b, tmp, len);
-    scaleAdd(y, tmp, s + ((<usize>g * <usize>np) << 1), len);
+    if (table == TABLE_F16) scaleAdd(y, tmp, s + ((<usize>g * <usize>np) << 1), len);
+    else if (table == TABLE_F32) affineAdd(y, tmp, s + ((<usize>g * <usize>np) << 2), 0, 0, false, len);
+    else {
+      let sum: f32 = 0; // Σx over the run: the min's share, −m·Σx
+      for (let c = a; c < b; c++) sum += load<f32>(x + (<usize>channel(idx, c) << 2));
+      const at = s + ((<usize>g * <usize>np) << 3);
+      affineAdd(y, tmp, at, at + (<usize>np << 2), sum, !isSigned<T>(), len);
+    }
     a = b;
   }
 }
@@ -209,5 +230,21 @@ function scaleAdd(y: usize, t: usize, s: usize, len: i32): void {
     const h = v128.load(s + (<usize>o << 1));
     v128.store(y + q, f32x4.add(v128.load(y + q), f32x4.mul(halfLo(h), v128.load(t + q))));
     v128.store(y + q, f32x4.add(v128.load(y + q, 16), f32x4.mul(halfHi(h), v128.load(t + q, 16))), 16);
+  }
+}
+
+/**
+ * y[0..len) += s·t − m·Σx, f32 scales s and mins m (m = 0: none). 4-bit codes reach t as q − 8
+ * (codes16), so for them (offset8) s·q − m = s·(q − 8) + (8s − m) and y += s·t + (8s − m)·Σx.
+ */
+function affineAdd(y: usize, t: usize, s: usize, m: usize, sumX: f32, offset8: bool, len: i32): void {
+  const sum = f32x4.splat(sumX);
+  const eight = f32x4.splat(offset8 ? 8 : 0);
+  for (let o = 0; o < len; o += 4) {
+    const q = <usize>o << 2;
+    const sv = v128.load(s + q);
+    let acc = f32x4.mul(sv, v128.load(t + q));
+    if (m != 0) acc = f32x4.add(acc, f32x4.mul(f32x4.sub(f32x4.mul(eight, sv), v128.load(m + q)), sum));
+    v128.store(y + q, f32x4.add(v128.load(y + q), acc));
   }
 }

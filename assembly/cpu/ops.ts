@@ -2,6 +2,8 @@
 // src/reference/ops.ts with the same arithmetic (f64 where the reference sums or calls exp/cos/sin,
 // f32 storage), so that only summation order separates the two.
 
+import { dequantizeRowK } from "./kquant";
+
 /** out = x / rms(x) · w (RMSNorm, eps inside the root as llama.cpp); out may alias x. */
 export function rmsnorm(out: usize, x: usize, w: usize, n: i32, eps: f64): void {
   let ss: f64 = 0;
@@ -85,7 +87,7 @@ export function selectActive(x: usize, tau: usize, n: i32, idx: usize): i32 {
 
 /** IEEE half → float, exact (subnormals, infinities, NaN). */
 // @ts-ignore: decorator
-@inline function halfToFloat(h: u32): f32 {
+@inline export function halfToFloat(h: u32): f32 {
   const sign = (h & 0x8000) << 16;
   const e = (h >> 10) & 0x1f;
   const m = h & 0x3ff;
@@ -107,7 +109,7 @@ const GGML_Q8_0: i32 = 8;
  * out(dim) ← row `row` of a ggml matrix of `dim` columns at src, dequantised (exact): F32, F16, Q8_0
  * (blocks of 34 bytes: f16 d, 32 int8) or Q4_0 (18 bytes: f16 d, 16 bytes whose low nibbles are
  * elements 0..15 and high nibbles 16..31, value nibble − 8; ggml-quants.c dequantize_row_q4_0).
- * src needs only 1-byte alignment. Returns 0, or −1 for another type.
+ * src needs only 1-byte alignment. K-quants: assembly/cpu/kquant.ts. Returns 0, or −1 for another type.
  */
 export function dequantizeRow(out: usize, src: usize, type: i32, row: i32, dim: i32): i32 {
   if (type == GGML_F32) {
@@ -133,6 +135,6 @@ export function dequantizeRow(out: usize, src: usize, type: i32, row: i32, dim: 
         store<f32>(out + (<usize>(b * 32 + j + 16) << 2), d * <f32>((q >> 4) - 8));
       }
     }
-  } else return -1;
+  } else return dequantizeRowK(out, src, type, row, dim);
   return 0;
 }

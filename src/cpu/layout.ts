@@ -10,14 +10,24 @@
 //         of output o's block covering channels 32g..32g+31, as the file has it; W[o][k] = scale[k/32][o]·q
 //   Q4_0  row k = np 4-bit codes, two a byte: byte i has output 2i in the low nibble and 2i+1 in the
 //         high nibble, value nibble − 8; scales as Q8_0                                  (exact)
+//   K-quants (src/model/kquant.ts) keep their integer codes and, per sub-block and output, ggml's f32
+//   scale s = d·sc and min m = dmin·m (rounded to f32 as dequantize_row_q*_K rounds them): W = s·q − m
+//   Q4_K  rows as Q4_0 holding q (0..15); table per 32 inputs g: np f32 s[g][o], then np f32 m[g][o]
+//   Q5_K  rows as Q8_0 holding q (0..31); table as Q4_K
+//   Q6_K  rows as Q8_0 holding q (−32..31); table per 16 inputs: np f32 s[g][o] (no mins). Q8_K packs
+//         into this format too (its one f32 d repeated for each 16 inputs)           (all exact)
 //
 // No re-quantisation: every stored weight is the GGUF's own, so the CPU forward pass computes with
 // exactly the weights the reference dequantises. (Scales stay f16, not f32: 0.5625 bytes a Q4_0
-// weight instead of 0.625, which is what lets a 7B Q4_0 model fit Wasm32's 4 GiB.) The embedding table stays in the file's layout and
+// weight instead of 0.625, which is what lets a 7B Q4_0 model fit Wasm32's 4 GiB.) K-quant tables are
+// f32 since d·sc needs up to 17 significant bits: Q4_K takes 0.75 bytes a weight (file: 0.5625), Q5_K
+// and Q6_K 1.25 (file: 0.69, 0.82). The embedding table stays in the file's layout and
 // one row is dequantised per token; the output projection uses this layout like any other.
 
 import { tensorBytes, type GGUFFile, type GGUFTensorInfo } from '../model/gguf.js';
-import { GGMLType } from '../model/tensor.js';
+import { ModelFormatError } from '../errors.js';
+import { kquantCodec, newKBlock, QK_K } from '../model/kquant.js';
+import { GGMLType, typeName } from '../model/tensor.js';
 
 /** Weight format ids of assembly/cpu/layout.ts. */
 export const enum Format {
@@ -25,9 +35,12 @@ export const enum Format {
   F16 = 1,
   Q8_0 = 2,
   Q4_0 = 3,
+  Q4_K = 4,
+  Q5_K = 5,
+  Q6_K = 6,
 }
 
-export const FORMAT_NAMES = ['f32', 'f16', 'q8_0', 'q4_0'] as const;
+export const FORMAT_NAMES = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'] as const;
 
 export function formatOf(type: GGMLType): Format {
   switch (type) {
@@ -35,6 +48,20 @@ export function formatOf(type: GGMLType): Format {
     case GGMLType.F16: return Format.F16;
     case GGMLType.Q8_0: return Format.Q8_0;
     case GGMLType.Q4_0: return Format.Q4_0;
+    case GGMLType.Q4_K: return Format.Q4_K;
+    case GGMLType.Q5_K: return Format.Q5_K;
+    case GGMLType.Q6_K: case GGMLType.Q8_K: return Format.Q6_K;
+    default: throw new ModelFormatError('UNSUPPORTED_TENSOR_TYPE', `the CPU backend does not pack ${typeName(type)} weights`);
+  }
+}
+
+/** Inputs per scale-table group of a quantized format, and whether the group also has mins. */
+function tableGroup(fmt: Format): { inputs: number; mins: boolean; bytes: number } | null {
+  switch (fmt) {
+    case Format.Q8_0: case Format.Q4_0: return { inputs: 32, mins: false, bytes: 2 };
+    case Format.Q4_K: case Format.Q5_K: return { inputs: 32, mins: true, bytes: 4 };
+    case Format.Q6_K: return { inputs: 16, mins: false, bytes: 4 };
+    default: return null;
   }
 }
 
@@ -45,14 +72,14 @@ export function paddedOutputs(n: number): number {
 
 /** Bytes of one stored row of np outputs. */
 export function rowBytes(fmt: Format, np: number): number {
-  return fmt === Format.F32 ? 4 * np : fmt === Format.F16 ? 2 * np : fmt === Format.Q8_0 ? np : np / 2;
+  return fmt === Format.F32 ? 4 * np : fmt === Format.F16 ? 2 * np : fmt === Format.Q4_0 || fmt === Format.Q4_K ? np / 2 : np;
 }
 
 /** Bytes of the rows and of the scale table of a matrix with `inputs` channels and `outputs` outputs. */
 export function matrixBytes(fmt: Format, inputs: number, outputs: number): { rows: number; scales: number } {
   const np = paddedOutputs(outputs);
-  const quantized = fmt === Format.Q8_0 || fmt === Format.Q4_0;
-  return { rows: inputs * rowBytes(fmt, np), scales: quantized ? (inputs / 32) * np * 2 : 0 };
+  const g = tableGroup(fmt);
+  return { rows: inputs * rowBytes(fmt, np), scales: g ? (inputs / g.inputs) * np * g.bytes * (g.mins ? 2 : 1) : 0 };
 }
 
 /** d[k·np + o] = s[o·K + k] for o < N, k < K, in blocks of B outputs (reads B source rows side by side). */
@@ -64,8 +91,8 @@ function transpose<T extends Float32Array | Uint16Array>(s: T, d: T, K: number, 
 }
 
 /**
- * Writes the GGUF matrix `t` (dims [in, out]) into `heap` in the CPU layout: rows at byte `w`, scales
- * (Q8_0, Q4_0) at byte `scales`. The destination must be zero (fresh Wasm memory is).
+ * Writes the GGUF matrix `t` (dims [in, out]) into `heap` in the CPU layout: rows at byte `w`, scale
+ * table (quantized formats) at byte `scales`. The destination must be zero (fresh Wasm memory is).
  */
 export function packMatrix(file: GGUFFile, t: GGUFTensorInfo, heap: ArrayBuffer | SharedArrayBuffer, w: number, scales: number): void {
   const [K, N] = t.dims as [number, number];
@@ -115,6 +142,38 @@ export function packMatrix(file: GGUFFile, t: GGUFTensorInfo, heap: ArrayBuffer 
         }
       }
       break;
+    }
+    default:
+      packK(src, t, heap, w, scales, fmt);
+  }
+}
+
+/** K-quant blocks (one output's row of K/256 super-blocks after another) into Q4_K/Q5_K/Q6_K rows and tables. */
+function packK(src: Uint8Array, t: GGUFTensorInfo, heap: ArrayBuffer | SharedArrayBuffer, w: number, scales: number, fmt: Format): void {
+  const [K, N] = t.dims as [number, number];
+  const np = paddedOutputs(N);
+  const { unpack, bytes } = kquantCodec(t.type)!;
+  const g = tableGroup(fmt)!;
+  const stride = g.mins ? 2 * np : np; // table floats per group
+  const table = new Float32Array(heap, scales, (K / g.inputs) * stride);
+  const nibbles = fmt === Format.Q4_K;
+  const d = nibbles ? new Uint8Array(heap, w, (K * np) / 2) : new Int8Array(heap, w, K * np);
+  const half = np / 2;
+  const blk = newKBlock();
+  const perBlock = QK_K / g.inputs;
+  for (let o = 0; o < N; o++) {
+    const shift = 4 * (o & 1);
+    for (let b = 0; b < K / QK_K; b++) {
+      unpack(src, (o * (K / QK_K) + b) * bytes, blk);
+      for (let j = 0; j < perBlock; j++) {
+        table[(b * perBlock + j) * stride + o] = blk.scale[j]!;
+        if (g.mins) table[(b * perBlock + j) * stride + np + o] = blk.min[j]!;
+      }
+      for (let e = 0; e < QK_K; e++) {
+        const k = b * QK_K + e;
+        if (nibbles) d[k * half + (o >> 1)] |= blk.codes[e]! << shift;
+        else d[k * np + o] = blk.codes[e]!;
+      }
     }
   }
 }

@@ -28,7 +28,7 @@ export interface MatrixPlan {
   outputs: number;
   np: number; // outputs padded to 32
   w: number; // rows
-  scales: number; // (inputs / 32, np) f16, or 0
+  scales: number; // the format's scale table (src/cpu/layout.ts), or 0
 }
 
 export interface LayerPlan {

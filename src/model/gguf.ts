@@ -4,7 +4,7 @@
 // allocation, a hang or a RangeError from a typed-array constructor.
 
 import { ModelFormatError } from '../errors.js';
-import { GGMLType, tensorByteSize, isSupportedType, typeName } from './tensor.js';
+import { GGMLType, tensorByteSize, isSupportedType, supportedTypeNames, typeName } from './tensor.js';
 
 const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 const DEFAULT_ALIGNMENT = 32;
@@ -251,8 +251,8 @@ function readTensorInfo(c: Cursor, alignment: number): RawTensorInfo {
   const type = c.u32();
   if (!isSupportedType(type)) {
     throw new ModelFormatError('UNSUPPORTED_TENSOR_TYPE',
-      `GGUF tensor "${name}" has type ${typeName(type)}; was-edge reads F32, F16, Q8_0 and Q4_0. ` +
-      `Re-quantise the model to one of those with llama.cpp's llama-quantize.`);
+      `GGUF tensor "${name}" has type ${typeName(type)}; was-edge reads ${supportedTypeNames()}. ` +
+      `Re-quantise the model to one of those (e.g. Q4_K_M) with llama.cpp's llama-quantize.`);
   }
   // An offset past the end is checked in placeTensors as TENSOR_OUT_OF_BOUNDS: a cut-short file, not nonsense.
   const rel = c.u64(`offset of "${name}"`, Number.MAX_SAFE_INTEGER);

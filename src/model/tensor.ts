@@ -1,12 +1,17 @@
 // ggml tensor types that was-edge reads, their block layouts (ggml-common.h) and dequantisation.
 
 import { ModelFormatError } from '../errors.js';
+import { dequantizeK, kquantCodec, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES, Q8_K_BYTES, QK_K } from './kquant.js';
 
 export const enum GGMLType {
   F32 = 0,
   F16 = 1,
   Q4_0 = 2,
   Q8_0 = 8,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
+  Q8_K = 15,
 }
 
 /** Elements per block and bytes per block. */
@@ -15,13 +20,23 @@ const LAYOUT: Record<number, { block: number; bytes: number; name: string }> = {
   [GGMLType.F16]: { block: 1, bytes: 2, name: 'F16' },
   [GGMLType.Q4_0]: { block: 32, bytes: 18, name: 'Q4_0' }, // f16 scale + 16 bytes of 4-bit codes
   [GGMLType.Q8_0]: { block: 32, bytes: 34, name: 'Q8_0' }, // f16 scale + 32 int8 codes
+  // K-quants: super-blocks of 256 weights (src/model/kquant.ts)
+  [GGMLType.Q4_K]: { block: QK_K, bytes: Q4_K_BYTES, name: 'Q4_K' },
+  [GGMLType.Q5_K]: { block: QK_K, bytes: Q5_K_BYTES, name: 'Q5_K' },
+  [GGMLType.Q6_K]: { block: QK_K, bytes: Q6_K_BYTES, name: 'Q6_K' },
+  [GGMLType.Q8_K]: { block: QK_K, bytes: Q8_K_BYTES, name: 'Q8_K' },
 };
+
+/** Names of the types we read, for error messages ("F32, F16, …, Q6_K and Q8_K"). */
+export function supportedTypeNames(): string {
+  const names = Object.values(LAYOUT).map((l) => l.name);
+  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
 
 /** ggml's names of the types we do not read, for error messages. */
 const OTHER_NAMES: Record<number, string> = {
-  3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K', 12: 'Q4_K', 13: 'Q5_K',
-  14: 'Q6_K', 15: 'Q8_K', 16: 'IQ2_XXS', 17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL',
-  21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64',
+  3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K', 16: 'IQ2_XXS', 17: 'IQ2_XS',
+  18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL', 21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64',
   29: 'IQ1_M', 30: 'BF16', 34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4',
 };
 
@@ -93,7 +108,7 @@ export function f32ToF16(f: number): number {
 /**
  * Dequantises `n` elements of `type` from `src` into `out` (f32). Q8_0: x = d·q;
  * Q4_0: x = d·(q − 8) with the low nibbles holding elements 0..15 of a block and the high
- * nibbles 16..31 (ggml-quants.c dequantize_row_q4_0).
+ * nibbles 16..31 (ggml-quants.c dequantize_row_q4_0). K-quants: src/model/kquant.ts.
  */
 export function dequantize(type: GGMLType, src: Uint8Array, n: number, dst?: Float32Array): Float32Array {
   const layout = LAYOUT[type];
@@ -134,6 +149,11 @@ export function dequantize(type: GGMLType, src: Uint8Array, n: number, dst?: Flo
         }
       }
       break;
+    case GGMLType.Q4_K: case GGMLType.Q5_K: case GGMLType.Q6_K: case GGMLType.Q8_K: {
+      const { unpack, bytes } = kquantCodec(type)!;
+      dequantizeK(unpack, bytes, src, n, out);
+      break;
+    }
     default:
       throw new ModelFormatError('UNSUPPORTED_TENSOR_TYPE', `cannot dequantise ${typeName(type)}`);
   }

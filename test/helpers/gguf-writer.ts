@@ -54,11 +54,13 @@ export const kv = {
 };
 
 /** ggml tensor type codes the tests use (ggml.h enum ggml_type). */
-export const TYPE = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 8, Q4_K: 12 } as const;
+export const TYPE = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 8, Q2_K: 10, Q4_K: 12, Q5_K: 13, Q6_K: 14, Q8_K: 15 } as const;
 
 /** Elements and bytes per block of the types whose size the writer can work out by itself. */
 const BLOCKS: Record<number, [elements: number, bytes: number]> = {
   [TYPE.F32]: [1, 4], [TYPE.F16]: [1, 2], [TYPE.Q4_0]: [32, 18], [TYPE.Q8_0]: [32, 34],
+  // K-quants: 256 weights a super-block (ggml-common.h block_q4_K, block_q5_K, block_q6_K, block_q8_K)
+  [TYPE.Q4_K]: [256, 144], [TYPE.Q5_K]: [256, 176], [TYPE.Q6_K]: [256, 210], [TYPE.Q8_K]: [256, 292],
 };
 
 export interface TensorSpec {

@@ -3,13 +3,14 @@
 // format packed by src/cpu/layout.ts from GGUF bytes, odd shapes, dense and sparse at 0, ½ and all
 // channels skipped, run whole and cut into slices as threads run it.
 import { beforeAll, describe, expect, test } from 'vitest';
-import { Format, packMatrix, paddedOutputs, rowBytes } from '../../src/cpu/layout.js';
+import { Format, matrixBytes, packMatrix, paddedOutputs, rowBytes } from '../../src/cpu/layout.js';
 import { cpuWasmNode } from '../../src/cpu/node.js';
 import { GEMV_HEADER_WORDS, KIND_ATTENTION, KIND_GEMV } from '../../src/cpu/plan.js';
 import { HEAP_START, instantiateCpu, type CpuExports } from '../../src/cpu/wasm.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../src/model/gguf.js';
 import { dequantize, f32ToF16, GGMLType } from '../../src/model/tensor.js';
 import { attention, matvec, rmsnorm, rope, sparseMatvec, swiglu } from '../../src/reference/ops.js';
+import { quantizeK } from '../helpers/kquant.js';
 import { mulberry32 } from '../helpers/random.js';
 
 let e: CpuExports;
@@ -51,22 +52,35 @@ function randomTensor(type: GGMLType, rows: number, cols: number, next: () => nu
       }
       return out;
     }
+    case GGMLType.Q8_K: {
+      const out = new Uint8Array((n / 256) * 292);
+      for (let b = 0; b < n / 256; b++) {
+        new DataView(out.buffer).setFloat32(b * 292, (0.2 + next()) / 127 * (next() < 0.5 ? -1 : 1), true);
+        for (let j = 4; j < 260; j++) out[b * 292 + j] = Math.floor(next() * 256);
+      }
+      return out;
+    }
+    default: // K-quants: the test quantizer's blocks of weights around ±1, a few rows ten times larger
+      return quantizeK(type, Float32Array.from({ length: n }, (_, i) => (next() * 2 - 1) * (i % 997 === 0 ? 10 : 1)));
   }
 }
 
 const FORMATS: [string, GGMLType, Format][] = [
   ['f32', GGMLType.F32, Format.F32], ['f16', GGMLType.F16, Format.F16],
   ['q8_0', GGMLType.Q8_0, Format.Q8_0], ['q4_0', GGMLType.Q4_0, Format.Q4_0],
+  ['q4_k', GGMLType.Q4_K, Format.Q4_K], ['q5_k', GGMLType.Q5_K, Format.Q5_K], ['q6_k', GGMLType.Q6_K, Format.Q6_K],
+  ['q8_k as q6_k', GGMLType.Q8_K, Format.Q6_K],
 ];
 /** (inputs, outputs): odd outputs everywhere, odd inputs where the format allows, > 1024 outputs (two tiles). */
 const SHAPES: Record<string, [number, number][]> = {
   plain: [[1, 1], [45, 37], [77, 100], [300, 1100], [13, 64]],
   quantized: [[32, 1], [96, 37], [64, 173], [1024, 1100], [160, 64]],
+  kquant: [[256, 1], [256, 37], [512, 173], [1024, 1100], [768, 64]],
 };
 
 describe('gemv over the input-channel-major layout', () => {
   test.each(FORMATS)('%s: dense and sparse, whole and in slices, against the reference matvec', (name, type, fmt) => {
-    const shapes = fmt === Format.F32 || fmt === Format.F16 ? SHAPES.plain! : SHAPES.quantized!;
+    const shapes = fmt === Format.F32 || fmt === Format.F16 ? SHAPES.plain! : fmt >= Format.Q4_K ? SHAPES.kquant! : SHAPES.quantized!;
     const next = mulberry32(0x5eed + type);
     let worst = 0;
     for (const [K, N] of shapes) {
@@ -77,8 +91,8 @@ describe('gemv over the input-channel-major layout', () => {
       const W = dequantize(type, bytes, K * N); // (N, K) row-major: the reference's layout
       const np = paddedOutputs(N);
       const w = take(K * rowBytes(fmt, np));
-      const quantized = fmt === Format.Q8_0 || fmt === Format.Q4_0;
-      const scales = quantized ? take((K / 32) * np * 2) : 0;
+      const tableBytes = matrixBytes(fmt, K, N).scales;
+      const scales = tableBytes ? take(tableBytes) : 0;
       packMatrix(file, info, memory.buffer, w, scales);
       const x = take(4 * K);
       const tau = take(4 * K);
@@ -225,8 +239,8 @@ describe('block ops', () => {
 
   test('embedding rows of every ggml type are dequantised exactly; argmax takes the lowest index of ties', () => {
     const next = mulberry32(17);
-    const dim = 96;
     for (const [name, type] of FORMATS.map(([n, t]) => [n, t] as const)) {
+      const dim = type >= GGMLType.Q4_K ? 512 : 96; // K-quant rows hold whole super-blocks of 256
       const mark = end;
       const bytes = randomTensor(type, 5, dim, next);
       const src = take(bytes.byteLength + 1) + 1; // the file's bytes need not be aligned

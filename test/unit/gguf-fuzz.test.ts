@@ -1,5 +1,5 @@
 // Mutation fuzzing of the GGUF reader: flipped bytes, extreme u64 values and truncations of a real
-// model (and of a synthetic one with every metadata kind). Every outcome must be a model or a
+// model (and of synthetic ones: every metadata kind, K-quant blocks). Every outcome must be a model or a
 // ModelFormatError with a code: never another exception, a hang or a huge allocation. Real models
 // that still load go further: tokenizer, f32 weights (whose planned size must stay in proportion to
 // the file) and a few sampled tokens on the reference backend, where non-finite logits must be
@@ -15,6 +15,7 @@ import { llamaConfig } from '../../src/model/config.js';
 import { parseGGUF } from '../../src/model/gguf.js';
 import { dequantizeTensor, modelTensors } from '../../src/model/weights.js';
 import { kv, tinyLlamaSpec, withMeta, writeGGUF } from '../helpers/gguf-writer.js';
+import { kquantLlama } from '../helpers/kquant.js';
 import { readShared } from '../helpers/shared.js';
 import { mulberry32 as prng } from '../helpers/random.js';
 
@@ -173,6 +174,17 @@ describe('GGUF fuzzing', () => {
     const t0 = performance.now();
     const r = await fuzz(original, regions, 300, SEED + 2, true);
     report('llama16m Q4_0', r, performance.now() - t0);
+  });
+
+  test('a synthetic K-quant llama (Q4_K, Q5_K, Q6_K): 300 mutations of the header and the blocks, a loaded model generates', async () => {
+    const { bytes, layout } = writeGGUF(kquantLlama(3));
+    const regions: Region[] = [
+      { from: 0, to: layout.dataOffset, weight: 0.5 }, // metadata and tensor infos (types, dims)
+      { from: layout.dataOffset, to: bytes.length, weight: 0.5 }, // d, dmin, packed 6-bit scales, codes
+    ];
+    const t0 = performance.now();
+    const r = await fuzz(bytes, regions, 300, SEED + 3, true);
+    report('synthetic K-quant', r, performance.now() - t0);
   });
 
   test('a synthetic model with every metadata kind: 2,000 mutations and truncations', async () => {
