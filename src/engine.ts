@@ -15,7 +15,7 @@ import { CpuBackend, type CpuBackendOptions } from './cpu/backend.js';
 import { EngineError, ModelLoadError, OptionError } from './errors.js';
 import { AbortError, generate, normalizeGenerate } from './generate.js';
 import { acquireDevice, type GpuContext } from './gpu/device.js';
-import { ggufWeights, hasQuantizedBlocks, WebGPUBackend } from './gpu/engine.js';
+import { WebGPUBackend } from './gpu/engine/backend.js';
 import { WebGPUUnavailableError } from './gpu/errors.js';
 import { openModel, type Model } from './model/model.js';
 import { loadWeightsF32, type LlamaWeights } from './model/weights.js';
@@ -178,10 +178,10 @@ async function webgpuRunner(model: Model, contextSize: number, gpu: GPU | undefi
   // so one engine serves both modes, thresholds swapped per call (calls never interleave): the model is
   // held on the GPU and loaded once. Float weights keep a row-major dense engine and load a sparse one
   // on the first sparse call.
-  const shared = hasQuantizedBlocks(ggufWeights(model));
+  const shared = true; // one weight copy serves dense and sparse calls (src/gpu/engine/upload.ts)
   let dense: WebGPUBackend;
   try {
-    dense = await WebGPUBackend.create(ctx, model, shared ? { contextSize, sparse: { tau: [] } } : { contextSize });
+    dense = await WebGPUBackend.create(ctx, model, { contextSize });
   } catch (e) {
     ctx.device.destroy();
     throw e;
@@ -192,7 +192,7 @@ async function webgpuRunner(model: Model, contextSize: number, gpu: GPU | undefi
   return {
     kind: 'webgpu',
     dense() {
-      if (sparseNow) dense.setThresholds([]);
+      if (sparseNow) dense.setThresholds(null);
       sparseNow = false;
       return dense;
     },
@@ -202,7 +202,7 @@ async function webgpuRunner(model: Model, contextSize: number, gpu: GPU | undefi
         sparseNow = true;
         sparse = dense;
       } else if (sparse) sparse.setThresholds(tau);
-      else sparse = await WebGPUBackend.create(ctx, model, { contextSize, sparse: { tau } });
+      else (sparse = await WebGPUBackend.create(ctx, model, { contextSize })).setThresholds(tau);
       await sparse.skippedWeightFraction(); // resets the GPU's counters for this run
       return sparse;
     },

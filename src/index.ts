@@ -15,7 +15,7 @@ export { Sampler, normalizeSampling, type SamplingOptions } from './sampler.js';
 export { perplexity, type PerplexityResult } from './eval.js';
 export { acquireDevice, type GpuContext, type AcquireOptions } from './gpu/device.js';
 export { WebGPUUnavailableError, GpuDeviceLostError, GpuOutOfMemoryError, KernelArgumentError } from './gpu/errors.js';
-export { WebGPUBackend, type WebGPUBackendOptions, type GpuMemoryReport } from './gpu/engine.js';
+export { WebGPUBackend, type WebGPUBackendOptions, type GpuMemoryReport } from './gpu/engine/backend.js';
 export { CpuBackend, cpuMemoryBytes, WASM32_MAX_BYTES, type CpuBackendOptions } from './cpu/backend.js';
 export { CpuMemoryError, CpuThreadError } from './cpu/errors.js';
 export { cpuWasmUrl, type CpuWasmVariant } from './cpu/wasm.js';

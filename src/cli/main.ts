@@ -203,9 +203,9 @@ async function makeBackend(model: Model, name: string | undefined, ctx: number |
   const reference = () => new ReferenceBackend(c, weightsCache.get(model)?.weights ?? loadWeightsF32(model.file, c), size, sparse ? { sparse } : {}, prefill);
   const webgpu = async () => {
     const { acquireDevice } = await import('../gpu/device.js');
-    const { WebGPUBackend } = await import('../gpu/engine.js');
+    const { WebGPUBackend } = await import('../gpu/engine/backend.js');
     const { nodeGPU } = await import('../gpu/node-gpu.js');
-    return WebGPUBackend.create(await acquireDevice({ gpu: await nodeGPU() }), model, { contextSize: size, ...(sparse ? { sparse: { tau: sparse.tau, prefill } } : {}) });
+    return WebGPUBackend.create(await acquireDevice({ gpu: await nodeGPU() }), model, { contextSize: size, prefill }).then((b) => { b.setThresholds(sparse?.tau ?? null); return b; });
   };
   const cpu = async () => {
     const { CpuBackend } = await import('../cpu/backend.js');
@@ -381,8 +381,8 @@ async function thresholdedBackend(model: Model, name: string | undefined, ctx: n
     return { backend: new ReferenceBackend(c, weights, ctx, { sparse: run }, 'sparse'), setTau: (tau) => { run.tau = tau; } };
   };
   const webgpu = async (gpu?: GpuContext): Promise<ThresholdedBackend> => {
-    const { WebGPUBackend } = await import('../gpu/engine.js');
-    const backend = await WebGPUBackend.create(gpu ?? await nodeDevice(), model, { contextSize: ctx, sparse: { tau: [], prefill: 'sparse' } });
+    const { WebGPUBackend } = await import('../gpu/engine/backend.js');
+    const backend = await WebGPUBackend.create(gpu ?? await nodeDevice(), model, { contextSize: ctx, prefill: 'sparse' });
     return { backend, setTau: (tau) => backend.setThresholds(tau) };
   };
   switch (name) {
