@@ -39,8 +39,18 @@ export interface Programs {
 export interface ProgramTuning {
   /** Stored rows in flight per trip of the dense decode GEMVs (sparse_gemv unroll; default 8). */
   denseUnroll?: number;
-  /** Input channels per workgroup of the dense decode GEMVs (default: sparse_gemv's defaultKChunk; not below it). */
+  /** Input channels per workgroup of the dense decode GEMVs (default: denseKChunk; not below defaultKChunk). */
   denseKChunk?: number;
+}
+
+/**
+ * Dense decode's K-chunk: 512 channels (fewer than 512: cols rounded up to a power of two, at least 64).
+ * Half the partials of the sparse split (256): a 7B-shaped f16 step of 8 layers took 1.550 ms against
+ * 1.606 with 256 on an H100 (BENCHMARKS.md, 2026-12-05); sparse decode keeps 256, where skipped
+ * channels leave fewer rows per chunk to walk.
+ */
+export function denseKChunk(w: SparseWeights): number {
+  return Math.min(512, Math.max(64, 2 ** Math.ceil(Math.log2(w.cols))));
 }
 
 /** Builds the decode and prefill programs (pipelines, uniforms and bind groups made here, once). */
@@ -49,7 +59,7 @@ export async function buildPrograms(ctx: GpuContext, c: LlamaConfig, W: ModelWei
   const decodeDense = [decode.embedding];
   const decodeSparse = [decode.embedding];
   for (let l = 0; l < c.nLayers; l++) {
-    const dense = { unroll: tuning.denseUnroll ?? 8, ...(tuning.denseKChunk ? { kChunk: tuning.denseKChunk } : {}) };
+    const dense = { unroll: tuning.denseUnroll ?? 8, kChunk: tuning.denseKChunk ?? denseKChunk };
     decodeDense.push(...await decodeLayer(ctx, c, W, S, l, decode.attention[l]!, dense));
     decodeSparse.push(...await decodeLayer(ctx, c, W, S, l, decode.attention[l]!, { sparse: true }));
   }
@@ -74,10 +84,10 @@ async function decodeFrame(ctx: GpuContext, c: LlamaConfig, W: ModelWeights, S: 
 
 /** One decode layer: four GEMVs over Wᵀ, with rope and attention between them. */
 async function decodeLayer(ctx: GpuContext, c: LlamaConfig, W: ModelWeights, S: RunState, l: number, attention: PreparedOp,
-  mode: { sparse?: boolean; unroll?: number; kChunk?: number }): Promise<PreparedOp[]> {
+  mode: { sparse?: boolean; unroll?: number; kChunk?: number | ((w: SparseWeights) => number) }): Promise<PreparedOp[]> {
   const L: LayerWeights = W.layers[l]!;
   const eps = c.rmsEps;
-  const kc = (w: SparseWeights) => mode.kChunk ?? defaultKChunk(w);
+  const kc = (w: SparseWeights) => (typeof mode.kChunk === 'function' ? mode.kChunk(w) : mode.kChunk ?? defaultKChunk(w));
   const gemv = (name: string, w: SparseWeights, group: number, slot: number, o: Partial<SparseGemvOptions>) => kernels.sparse_gemv.prepare(ctx, {
     label: `L${l}.${name}`, weights: w, scratch: S.scratch, kChunk: kc(w), ...o,
     ...(mode.sparse ? { tau: S.tau[l]![group]!, stats: { buffer: S.counters, slot: counterSlot(l, slot) } } : { unroll: mode.unroll }),
