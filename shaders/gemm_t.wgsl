@@ -2,10 +2,11 @@
 // sparse_gemv reads when decoding): Y[t, first_s + r] (+)= Σ_j x'[t, j] · Wᵀ[j, offset_s + r] for the
 // tokens t < step.n_tokens, segments s stacked in each stored row (q|k|v, gate|up).
 // x' = x, RMSNorm(x)·norm_w per token (PRE_NORM), or silu(gate)·up (SWIGLU: x holds gate, up at
-// x_offset + up_offset). A workgroup holds CH output chunks (16 bytes of a stored row each) × TT tokens
-// × LANES lanes; the TT invocations that read the same weight chunk for different tokens sit in one
-// workgroup, so that chunk comes from memory once per token tile. Lanes take every LANES-th channel of
-// the shard and are summed by a tree in workgroup memory (a fixed order: deterministic).
+// x_offset + up_offset). A workgroup owns CH output chunks (16 bytes of a stored row each) for TT
+// tokens; its LANES lanes per chunk take every LANES-th channel. Each weight chunk is loaded once into
+// registers and multiplied by the TT tokens' x' (staged in workgroup memory a piece of PK channels at a
+// time), so a weight byte is read once per TT tokens. Lanes are summed by a tree in workgroup memory (a
+// fixed order: deterministic).
 
 struct Params {
   cols: u32,         // input channels of the whole matrix (the norm's Σx² runs over all of them)
@@ -27,8 +28,9 @@ struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 
 const WG = {{WG}}u;
 const CH = {{CH}}u;         // output chunks per workgroup
-const TT = {{TT}}u;         // tokens per workgroup
-const LANES = WG / (CH * TT);
+const TT = {{TT}}u;         // tokens per workgroup: accumulators per invocation
+const PK = {{PK}}u;         // channels of x' staged per piece
+const LANES = WG / CH;
 const NSEG = {{NSEG}}u;
 #if F16
 const CHUNK = 8u;  // outputs per invocation: a vec4<u32> of packed halves
@@ -50,6 +52,7 @@ const CHUNK = 4u;  // a vec4<f32>
 var<workgroup> scales: array<f32, TT>;
 #endif
 
+var<workgroup> xs: array<f32, TT * PK>;  // x'[t, piece channel k] at t · PK + k
 #if F16
 var<workgroup> red: array<vec4<f32>, 2u * WG>;
 #else
@@ -75,23 +78,43 @@ fn emit(i: u32, v: f32) {
 #endif
 }
 
+// Writes output chunk c of token tok: element e of the stored row belongs to the segment whose
+// [offset, offset + rows) holds it; padding is dropped.
+fn store(tok: u32, c: u32, a: vec4<f32>, b: vec4<f32>) {
+  let yb = p.y_offset + tok * p.y_stride;
+  for (var k = 0u; k < CHUNK; k++) {
+    let e = c * CHUNK + k;
+#if F16
+    var v = b[k % 4u];
+    if (k < 4u) { v = a[k]; }
+#else
+    let v = a[k];
+#endif
+    for (var s = 0u; s < NSEG; s++) {
+      let sg = p.seg[s];
+      if (e >= sg.x && e < sg.x + sg.y) { emit(yb + sg.z + e - sg.x, v); }
+    }
+  }
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let c = (wid.x + wid.y * nwg.x) * CH + lid % CH;  // this invocation's chunk of the stored row
-  let tl = (lid / CH) % TT;
-  let tok = wid.z * TT + tl;
-  let lane = lid / (CH * TT);
-  if ((wid.x + wid.y * nwg.x) * CH >= p.stride || wid.z * TT >= step.n_tokens) { return; }
-  let live = c < p.stride && tok < step.n_tokens;
+  let c0 = (wid.x + wid.y * nwg.x) * CH;
+  let t0 = wid.z * TT;
+  if (c0 >= p.stride || t0 >= step.n_tokens) { return; }
+  let c = c0 + lid % CH;  // this invocation's chunk of the stored row
+  let lane = lid / CH;
+  let live = c < p.stride;
+  let nt = min(TT, step.n_tokens - t0);  // tokens of this tile
 
 #if PRE_NORM
-  // Σx² of each token over all of x: the CH · LANES invocations of a token share the loop, then one sums.
+  // Σx² of each token over all of x: invocation i sums token i % TT over every (WG / TT)-th channel.
   var ss = 0.0;
-  if (tok < step.n_tokens) {
-    let k = lid % CH + CH * lane;
-    for (var j = k; j < p.cols; j += CH * LANES) {
-      let v = x[p.x_offset + tok * p.x_stride + j];
+  let tt = lid % TT;
+  if (tt < nt) {
+    for (var j = lid / TT; j < p.cols; j += WG / TT) {
+      let v = x[p.x_offset + (t0 + tt) * p.x_stride + j];
       ss += v * v;
     }
   }
@@ -99,69 +122,80 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   workgroupBarrier();
   if (lid < TT) {
     var t = 0.0;
-    for (var l = 0u; l < LANES; l++) {
-      for (var q = 0u; q < CH; q++) { t += red[q + CH * (lid + TT * l)].x; }
-    }
+    for (var q = 0u; q < WG / TT; q++) { t += red[lid + q * TT].x; }
     scales[lid] = 1.0 / sqrt(t / f32(p.cols) + p.eps);
   }
   workgroupBarrier();
 #endif
 
-  var a = vec4<f32>(0.0);
-  var b = vec4<f32>(0.0);
-  if (live) {
-    for (var j = lane; j < p.shard_cols; j += LANES) {
-      let ch = p.shard_first + j;
-      var v = xin(tok, ch);
+  var acc_a: array<vec4<f32>, TT>;
+#if F16
+  var acc_b: array<vec4<f32>, TT>;
+#endif
+  for (var k0 = 0u; k0 < p.shard_cols; k0 += PK) {
+    let m = min(PK, p.shard_cols - k0);
+    // Stage x' of the piece for the tile's tokens (zero for tokens past n_tokens).
+    for (var i = lid; i < TT * PK; i += WG) {
+      let t = i / PK;
+      let k = i % PK;
+      var v = 0.0;
+      if (t < nt && k < m) {
+        let ch = p.shard_first + k0 + k;
+        v = xin(t0 + t, ch);
 #if PRE_NORM
-      v *= norm_w[ch];
+        v *= norm_w[ch];
 #endif
-      let q = w[j * p.stride + c];
-#if F16
-      a += v * vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
-      b += v * vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
-#else
-      a += v * q;
-#endif
+      }
+      xs[i] = v;
     }
-  }
-  red[lid] = a;
+    workgroupBarrier();
+    if (live) {
+      for (var k = lane; k < m; k += LANES) {
+        let q = w[(k0 + k) * p.stride + c];
 #if F16
-  red[WG + lid] = b;
+        let wa = vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
+        let wb = vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
+        for (var t = 0u; t < TT; t++) {
+          let v = xs[t * PK + k];
+          acc_a[t] += v * wa;
+          acc_b[t] += v * wb;
+        }
+#else
+        for (var t = 0u; t < TT; t++) { acc_a[t] += xs[t * PK + k] * q; }
 #endif
-  workgroupBarrier();
-  for (var h = LANES / 2u; h > 0u; h >>= 1u) {
-    if (lane < h) {
-      red[lid] += red[lid + h * CH * TT];
-#if F16
-      red[WG + lid] += red[WG + lid + h * CH * TT];
-#endif
+      }
     }
     workgroupBarrier();
   }
-  if (lane != 0u || !live) { return; }
-#if PRE_NORM
-  let scale = scales[tl];
-#else
-  let scale = 1.0;
-#endif
-  let sum_a = red[lid] * scale;
+
+  // Per token: sum the lanes (a tree over the lanes, CH apart), lane 0 stores.
+  for (var t = 0u; t < TT; t++) {
+    red[lid] = acc_a[t];
 #if F16
-  let sum_b = red[WG + lid] * scale;
+    red[WG + lid] = acc_b[t];
 #endif
-  // Element e of the stored row belongs to the segment whose [offset, offset + rows) holds it; padding is dropped.
-  let yb = p.y_offset + tok * p.y_stride;
-  for (var k = 0u; k < CHUNK; k++) {
-    let e = c * CHUNK + k;
+    workgroupBarrier();
+    for (var h = LANES / 2u; h > 0u; h >>= 1u) {
+      if (lane < h) {
+        red[lid] += red[lid + h * CH];
 #if F16
-    var v = sum_b[k % 4u];
-    if (k < 4u) { v = sum_a[k]; }
-#else
-    let v = sum_a[k];
+        red[WG + lid] += red[WG + lid + h * CH];
 #endif
-    for (var s = 0u; s < NSEG; s++) {
-      let sg = p.seg[s];
-      if (e >= sg.x && e < sg.x + sg.y) { emit(yb + sg.z + e - sg.x, v); }
+      }
+      workgroupBarrier();
     }
+    if (lane == 0u && live && t < nt) {
+#if PRE_NORM
+      let scale = scales[t];
+#else
+      let scale = 1.0;
+#endif
+#if F16
+      store(t0 + t, c, red[lid] * scale, red[WG + lid] * scale);
+#else
+      store(t0 + t, c, red[lid] * scale, vec4<f32>(0.0));
+#endif
+    }
+    workgroupBarrier();
   }
 }

@@ -3,7 +3,9 @@
 // prompts run a chunk of tokens per submit without a second, row-major copy. Segments (q|k|v, gate|up)
 // land at their own output rows. Fusions: RMSNorm of each token's x first (norm), SwiGLU of a gate|up
 // buffer first (swiglu: x' = silu(gate)·up), y += (accumulate). T is step.nTokens; dispatches cover
-// step.maxTokens.
+// step.maxTokens. Each invocation keeps `tile` tokens' accumulators, so a weight chunk loaded once
+// serves that many tokens (the first form, one token per invocation, ran a 64-token f16 prompt at
+// 2.85 ms a token against 1.34 for the row-major gemm on an H100: BENCHMARKS.md, 2026-12-05).
 import gemmTWGSL from '../../shaders/gemm_t.wgsl';
 import type { GpuContext } from './device.js';
 import { KernelArgumentError } from './errors.js';
@@ -26,12 +28,14 @@ export interface GemmTOptions {
   /** x' = silu(gate)·up: token t's gate at its x, up upOffset elements further. Not with norm. */
   swiglu?: { upOffset: number };
   accumulate?: boolean;
-  /** Output chunks per workgroup (power of two, default 8). */
+  /** Output chunks (16 bytes of a stored row) per workgroup (power of two, default 4). */
   chunks?: number;
-  /** Tokens per workgroup (power of two, default 8). */
+  /** Tokens per workgroup: accumulators per invocation (default 8). */
   tile?: number;
-  /** Power of two, default 256; lanes = workgroupSize / (chunks · tile) share a chunk's channels. */
+  /** Power of two, default 256; lanes = workgroupSize / chunks share a chunk's channels. */
   workgroupSize?: number;
+  /** Channels of x' staged in workgroup memory at a time (default 128). */
+  piece?: number;
   label?: string;
 }
 
@@ -39,6 +43,7 @@ export interface GemmTShape {
   WG: number;
   CH: number;
   TT: number;
+  PK: number;
   NSEG: number;
   F16: boolean;
   PRE_NORM: boolean;
@@ -59,11 +64,17 @@ export async function prepare(ctx: GpuContext, opts: GemmTOptions): Promise<Prep
   const yStride = opts.yStride ?? W.rows;
   const chunk = ELEMENTS_PER_16_BYTES[W.format];
   const WG = opts.workgroupSize ?? 256;
-  const CH = opts.chunks ?? 8;
+  const CH = opts.chunks ?? 4;
   const TT = opts.tile ?? 8;
+  const PK = opts.piece ?? 128;
   checkPow2(label, 'workgroupSize', WG, ctx.limits.maxComputeInvocationsPerWorkgroup);
   checkPow2(label, 'chunks', CH, WG);
-  checkPow2(label, 'tile', TT, WG / CH);
+  checkPow2(label, 'tile', TT, WG);
+  if (!Number.isInteger(PK) || PK < 1) throw new KernelArgumentError(label, `piece must be a positive integer, got ${PK}`);
+  const shared = 4 * TT * PK + 16 * WG * (W.format === 'f16' ? 2 : 1) + 4 * TT;
+  if (shared > ctx.limits.maxComputeWorkgroupStorageSize) {
+    throw new KernelArgumentError(label, `tile ${TT}, piece ${PK} and workgroupSize ${WG} need ${shared} bytes of workgroup memory, over the device's ${ctx.limits.maxComputeWorkgroupStorageSize}`);
+  }
   if (swiglu && norm) throw new KernelArgumentError(label, 'swiglu and norm cannot be combined');
   const upOffset = swiglu?.upOffset ?? 0;
   if (!Number.isInteger(upOffset) || upOffset < 0) throw new KernelArgumentError(label, `swiglu.upOffset must be a non-negative integer, got ${upOffset}`);
@@ -75,7 +86,7 @@ export async function prepare(ctx: GpuContext, opts: GemmTOptions): Promise<Prep
   if (norm) checkBuffer(label, 'norm.weight', norm.weight, 4 * W.cols);
 
   const NSEG = W.segments.length;
-  const shape = (accumulate: boolean): GemmTShape => ({ WG, CH, TT, NSEG, F16: W.format === 'f16', PRE_NORM: !!norm, SWIGLU: !!swiglu, ACCUMULATE: accumulate });
+  const shape = (accumulate: boolean): GemmTShape => ({ WG, CH, TT, PK, NSEG, F16: W.format === 'f16', PRE_NORM: !!norm, SWIGLU: !!swiglu, ACCUMULATE: accumulate });
   const first = await pipelineFor(ctx, 'gemm_t', wgsl(shape(!!opts.accumulate)));
   // Shards after the first add to what the first wrote.
   const rest = W.shards.length > 1 ? await pipelineFor(ctx, 'gemm_t', wgsl(shape(true))) : first;

@@ -24,6 +24,10 @@ interface Case {
   shardCols?: number;
   /** Extra elements between tokens of X and Y, and before the first. */
   pad?: number;
+  chunks?: number;
+  tile?: number;
+  piece?: number;
+  workgroupSize?: number;
 }
 
 async function check(c: Case, salt: number): Promise<void> {
@@ -59,6 +63,7 @@ async function check(c: Case, salt: number): Promise<void> {
     ...(c.norm ? { norm: { weight: nb, eps } } : {}),
     ...(c.swiglu ? { swiglu: c.swiglu } : {}),
     ...(c.accumulate ? { accumulate: true } : {}),
+    chunks: c.chunks, tile: c.tile, piece: c.piece, workgroupSize: c.workgroupSize,
   });
   await run(gpu, op);
   const got = await readBuffer(gpu, yb, Y0.length);
@@ -105,5 +110,11 @@ describeGpu('gemm_t', () => {
     await check({ segments: [64], cols: 172, T: 9, maxTokens: 16, swiglu: { upOffset: 176 }, accumulate: true, shardCols: 40 }, ++salt);
     await check({ segments: [65, 9], cols: 33, T: 37, norm: true, accumulate: true, format: 'f16', shardCols: 8 }, ++salt);
     await check({ segments: [40], cols: 100, T: 3, format: 'f16', swiglu: { upOffset: 100 }, pad: 1 }, ++salt);
+  });
+  test('tuning: chunks, tokens per invocation, pieces, workgroup sizes', async () => {
+    let salt = 200;
+    await check({ segments: [64, 16, 16], cols: 172, T: 13, norm: true, chunks: 8, tile: 4, piece: 33 }, ++salt);
+    await check({ segments: [100], cols: 300, T: 9, format: 'f16', accumulate: true, chunks: 16, tile: 1, workgroupSize: 64, shardCols: 64 }, ++salt);
+    await check({ segments: [33, 7], cols: 100, T: 37, norm: true, chunks: 1, tile: 16, piece: 16, workgroupSize: 32 }, ++salt);
   });
 });
