@@ -171,32 +171,33 @@ export function scratchBytes(W: SparseWeights, kChunk: number): number {
   return kChunks(W, kChunk) * W.rowStride * 4;
 }
 
-export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise<PreparedOp> {
-  const { weights: W, tau, y, norm, xPartials, leavePartials } = opts;
-  const label = opts.label ?? 'sparse_gemv';
+/** The input binding, after checking that x, xPartials, swiglu, norm and stats go together. */
+function resolveInput(label: string, opts: SparseGemvOptions): { x: GPUBuffer; xOffset: number; upOffset: number } {
+  const { xPartials, swiglu, norm } = opts;
   if (!opts.x === !xPartials) throw new KernelArgumentError(label, 'give x or xPartials (one of them)');
   if (xPartials && opts.xOffset !== undefined) throw new KernelArgumentError(label, 'xPartials sets the input offset (its segmentOffsets[0]): leave xOffset out');
-  const x = opts.x ?? xPartials!.buffer;
-  const xOffset = xPartials ? xPartials.segmentOffsets[0]! : opts.xOffset ?? 0;
-  const DENSE = !tau;
-  const yOffset = opts.yOffset ?? 0;
-  const chunk = outputsPerChunk(W);
-  const QUANT = isQuant(W);
-  const SPLIT = opts.kChunk !== 'none';
-  const { stats } = opts;
-  if (stats && DENSE) throw new KernelArgumentError(label, 'stats count active channels: they need tau');
-  if (opts.swiglu && norm) throw new KernelArgumentError(label, 'swiglu and norm cannot be combined');
+  if (opts.stats && !opts.tau) throw new KernelArgumentError(label, 'stats count active channels: they need tau');
+  if (swiglu && norm) throw new KernelArgumentError(label, 'swiglu and norm cannot be combined');
   if (xPartials && norm) throw new KernelArgumentError(label, 'xPartials and norm cannot be combined (the norm needs the summed x first)');
   if (xPartials && !(Number.isInteger(xPartials.chunks) && xPartials.chunks >= 1 && Number.isInteger(xPartials.rowElems) && xPartials.rowElems >= 0)) {
     throw new KernelArgumentError(label, `xPartials needs integer chunks ≥ 1 and rowElems ≥ 0, got ${JSON.stringify({ ...xPartials, buffer: undefined })}`);
   }
   // With xPartials, swiglu's up half is the producer's second segment.
-  const { swiglu } = opts;
   if (xPartials && swiglu && (xPartials.segmentOffsets.length !== 2 || swiglu.upOffset !== undefined)) {
     throw new KernelArgumentError(label, 'swiglu over xPartials needs a gate|up producer (two segments) and no upOffset (segment 1 is up)');
   }
   const upOffset = !swiglu ? 0 : xPartials ? xPartials.segmentOffsets[1]! - xPartials.segmentOffsets[0]! : swiglu.upOffset ?? -1;
-  if (leavePartials && opts.kChunk === 'none') throw new KernelArgumentError(label, "leavePartials needs a split op (kChunk is 'none')");
+  if (swiglu && !(Number.isInteger(upOffset) && upOffset >= 0)) throw new KernelArgumentError(label, `swiglu.upOffset must be a non-negative integer, got ${swiglu.upOffset}`);
+  return { x: opts.x ?? xPartials!.buffer, xOffset: xPartials ? xPartials.segmentOffsets[0]! : opts.xOffset ?? 0, upOffset };
+}
+
+/** The shader's shape (without ACCUMULATE) from the weights and the tuning, checked against the device. */
+function resolveShape(ctx: GpuContext, label: string, opts: SparseGemvOptions, xOffset: number): Omit<SparseGemvShape, 'ACCUMULATE'> {
+  const { weights: W, norm } = opts;
+  const chunk = outputsPerChunk(W);
+  const QUANT = isQuant(W);
+  const SPLIT = opts.kChunk !== 'none';
+  if (opts.leavePartials && !SPLIT) throw new KernelArgumentError(label, "leavePartials needs a split op (kChunk is 'none')");
   const WG = opts.workgroupSize ?? 256;
   const KC = SPLIT ? (opts.kChunk as number | undefined) ?? defaultKChunk(W) : 0;
   // 64 chunks a tile, or 32 where that leaves under 256 workgroups (4096×4096: 128 → 256, 13.1 → 11.7 µs
@@ -216,54 +217,63 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   if (shared > ctx.limits.maxComputeWorkgroupStorageSize) {
     throw new KernelArgumentError(label, `piece ${PIECE} and workgroupSize ${WG} need ${shared} bytes of workgroup memory, over the device's ${ctx.limits.maxComputeWorkgroupStorageSize}: lower piece`);
   }
+  const prologue = norm ? opts.normPrologue ?? 'vec4' : 'loop';
+  const NORM_VEC4 = prologue === 'vec4' && xOffset % 4 === 0 && W.cols % 4 === 0;
+  return {
+    WG, TILE, UNROLL, PIECE, NSEG: W.segments.length, F16: W.format === 'f16', Q8: W.format === 'q8_0', Q4: W.format === 'q4_0', QUANT,
+    WIDE: chunk === 8, PRE_NORM: !!norm, SWIGLU: !!opts.swiglu, STATS: !!opts.stats, SPLIT, KC, R_CHUNKS,
+    NORM_PER: prologue === 'loop' ? 0 : Math.ceil(W.cols / (NORM_VEC4 ? 4 : 1) / WG), NORM_VEC4,
+    X_PARTIALS: !!opts.xPartials, IN_CHUNKS: opts.xPartials?.chunks ?? 0, DENSE: !opts.tau,
+  };
+}
+
+/** Checks the caller's buffers against the weights; returns the split scratch (given, or made and owned). */
+function resolveBuffers(ctx: GpuContext, label: string, opts: SparseGemvOptions, input: ReturnType<typeof resolveInput>, nK: number, owned: GPUBuffer[]): GPUBuffer | undefined {
+  const { weights: W, tau, y, norm, stats, xPartials, leavePartials } = opts;
   if (!y !== !!leavePartials) throw new KernelArgumentError(label, leavePartials ? 'leavePartials writes no y: leave y out' : 'y is required (or leavePartials)');
-  if (x === y || (tau && tau === y)) throw new KernelArgumentError(label, 'x and tau must not be the buffer y is in (a writable binding may not alias a read-only one)');
-  const NSEG = W.segments.length;
-  if (swiglu && !(Number.isInteger(upOffset) && upOffset >= 0)) throw new KernelArgumentError(label, `swiglu.upOffset must be a non-negative integer, got ${swiglu.upOffset}`);
-  checkBuffer(label, 'x', x, 4 * (xOffset + W.cols + upOffset + (xPartials ? (xPartials.chunks - 1) * xPartials.rowElems : 0)));
+  if (input.x === y || (tau && tau === y)) throw new KernelArgumentError(label, 'x and tau must not be the buffer y is in (a writable binding may not alias a read-only one)');
+  checkBuffer(label, 'x', input.x, 4 * (input.xOffset + W.cols + input.upOffset + (xPartials ? (xPartials.chunks - 1) * xPartials.rowElems : 0)));
   if (stats) {
     if (!Number.isInteger(stats.slot) || stats.slot < 0) throw new KernelArgumentError(label, `stats.slot must be a non-negative integer, got ${stats.slot}`);
     checkBuffer(label, 'stats.buffer', stats.buffer, 4 * (stats.slot + W.segments.length));
   }
-  if (tau) checkBuffer(label, 'tau', tau, 4 * NSEG * W.cols);
-  if (y) checkBuffer(label, 'y', y, 4 * (yOffset + W.rows));
+  if (tau) checkBuffer(label, 'tau', tau, 4 * W.segments.length * W.cols);
+  if (y) checkBuffer(label, 'y', y, 4 * ((opts.yOffset ?? 0) + W.rows));
   if (norm) checkBuffer(label, 'norm.weight', norm.weight, 4 * W.cols);
+  if (opts.kChunk === 'none') return undefined;
+  const bytes = nK * W.rowStride * 4;
+  if (leavePartials && (leavePartials.chunks !== nK || leavePartials.rowElems !== W.rowStride)) {
+    throw new KernelArgumentError(label, `leavePartials was made for other weights or another kChunk (${leavePartials.chunks} chunks of ${leavePartials.rowElems}, here ${nK} of ${W.rowStride})`);
+  }
+  const given = leavePartials?.buffer ?? opts.scratch;
+  if (given) {
+    checkBuffer(label, 'scratch', given, bytes);
+    return given;
+  }
+  const scratch = ctx.device.createBuffer({ label: `${label}.scratch`, size: bytes, usage: GPUBufferUsage.STORAGE });
+  owned.push(scratch);
+  return scratch;
+}
 
+export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise<PreparedOp> {
+  const { weights: W, tau, y, norm, stats, xPartials, leavePartials } = opts;
+  const label = opts.label ?? 'sparse_gemv';
+  const input = resolveInput(label, opts);
+  const { x, xOffset, upOffset } = input;
+  const sh = resolveShape(ctx, label, opts, xOffset);
+  const { SPLIT, KC, TILE } = sh;
   const { device } = ctx;
   const owned: GPUBuffer[] = [];
   const nK = SPLIT ? kChunks(W, KC) : 0;
-  let scratch: GPUBuffer | undefined;
-  if (SPLIT) {
-    const bytes = scratchBytes(W, KC);
-    if (leavePartials && (leavePartials.chunks !== nK || leavePartials.rowElems !== W.rowStride)) {
-      throw new KernelArgumentError(label, `leavePartials was made for other weights or another kChunk (${leavePartials.chunks} chunks of ${leavePartials.rowElems}, here ${nK} of ${W.rowStride})`);
-    }
-    const given = leavePartials?.buffer ?? opts.scratch;
-    if (given) {
-      checkBuffer(label, 'scratch', given, bytes);
-      scratch = given;
-    } else {
-      scratch = device.createBuffer({ label: `${label}.scratch`, size: bytes, usage: GPUBufferUsage.STORAGE });
-      owned.push(scratch);
-    }
-  }
-
-  const prologue = norm ? opts.normPrologue ?? 'vec4' : 'loop';
-  const NORM_VEC4 = prologue === 'vec4' && xOffset % 4 === 0 && W.cols % 4 === 0;
-  const NORM_PER = prologue === 'loop' ? 0 : Math.ceil(W.cols / (NORM_VEC4 ? 4 : 1) / WG);
-  const shape = (accumulate: boolean): SparseGemvShape => ({
-    WG, TILE, UNROLL, PIECE, NSEG, F16: W.format === 'f16', Q8: W.format === 'q8_0', Q4: W.format === 'q4_0', QUANT, WIDE: chunk === 8, PRE_NORM: !!norm, ACCUMULATE: accumulate, SWIGLU: !!swiglu,
-    STATS: !!stats, SPLIT, KC, R_CHUNKS, NORM_PER, NORM_VEC4, X_PARTIALS: !!xPartials, IN_CHUNKS: xPartials?.chunks ?? 0, DENSE,
-  });
-  const accumulate = !!opts.accumulate;
-  const code = wgsl(shape(accumulate));
+  const scratch = resolveBuffers(ctx, label, opts, input, nK, owned);
+  const code = wgsl({ ...sh, ACCUMULATE: !!opts.accumulate });
   const main = await pipelineFor(ctx, 'sparse_gemv', code);
   // Without split-K, shards after the first add to what the first wrote.
-  const mainRest = !SPLIT && W.shards.length > 1 ? await pipelineFor(ctx, 'sparse_gemv', wgsl(shape(true))) : main;
+  const mainRest = !SPLIT && W.shards.length > 1 ? await pipelineFor(ctx, 'sparse_gemv', wgsl({ ...sh, ACCUMULATE: true })) : main;
   const reduce = SPLIT && !leavePartials ? await pipelineFor(ctx, 'sparse_gemv', code, 'reduce') : undefined;
 
+  const chunk = outputsPerChunk(W);
   const tiles = tileCount(W, TILE);
-  const stride = W.rowStride / chunk;
   const segWords: number[] = [];
   let firstTile = 0;
   for (const s of W.segments) {
@@ -273,7 +283,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   }
   const paramsFor = (firstCol: number, cols: number, kFirst: number, i: number | string): GPUBuffer => {
     const u = new UniformWriter()
-      .u32(W.cols).u32(firstCol).u32(cols).u32(stride).u32(xOffset).u32(yOffset).u32(tiles).u32(kFirst)
+      .u32(W.cols).u32(firstCol).u32(cols).u32(W.rowStride / chunk).u32(xOffset).u32(opts.yOffset ?? 0).u32(tiles).u32(kFirst)
       .u32(nK).f32(norm?.eps ?? 0).u32(upOffset)
       .u32(stats?.slot ?? 0).u32(xPartials?.rowElems ?? 0).u32(0).u32(0).u32(0); // then seg, on 16 bytes
     for (const v of segWords) u.u32(v);
@@ -297,7 +307,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
     if (tau) bound.push([3, tau]);
     if ('scales' in shard) bound.push([7, shard.scales]);
     if (norm) bound.push([5, norm.weight]);
-    if (NORM_VEC4) bound.push([9, x]);
+    if (sh.NORM_VEC4) bound.push([9, x]);
     if (stats) bound.push([8, stats.buffer]);
     const kHere = SPLIT ? Math.ceil(shard.cols / KC) : 1;
     dispatches.push({ pipeline, bindGroup: bind(pipeline, bound, i), size: grid(ctx, tiles * kHere) });
@@ -306,7 +316,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
   if (reduce) {
     dispatches.push({
       pipeline: reduce, bindGroup: bind(reduce, [[0, firstParams!], [4, y!], [6, scratch!]], 'reduce'),
-      size: grid(ctx, Math.ceil(W.rowStride / 4 / R_CHUNKS)),
+      size: grid(ctx, Math.ceil(W.rowStride / 4 / sh.R_CHUNKS)),
     });
   }
 
