@@ -7,7 +7,7 @@
 import type { LlamaConfig } from '../../model/config.js';
 import { tensorBytes, type GGUFFile, type GGUFTensorInfo } from '../../model/gguf.js';
 import type { Model } from '../../model/model.js';
-import { PROJECTIONS, projectionTensorName } from '../../model/projections.js';
+import { projectionTensorName } from '../../model/projections.js';
 import { dequantize, GGMLType } from '../../model/tensor.js';
 import { modelTensors } from '../../model/weights.js';
 import { createBufferChecked, type GpuContext } from '../device.js';
@@ -123,7 +123,7 @@ export async function uploadWeights(ctx: GpuContext, source: WeightSource, weigh
         qkv: await inputMajor([name(0), name(1), name(2)], `blk.${l}.qkv`),
         o: await inputMajor([name(3)], `blk.${l}.o`),
         gateUp: await inputMajor([name(4), name(5)], `blk.${l}.gate_up`),
-        down: await inputMajor([name(PROJECTIONS.length - 1)], `blk.${l}.down`),
+        down: await inputMajor([name(6)], `blk.${l}.down`),
         attnNorm: await vector(`blk.${l}.attn_norm.weight`),
         ffnNorm: await vector(`blk.${l}.ffn_norm.weight`),
       };
