@@ -2,10 +2,15 @@
 // Llama-7B shapes in f32 and packed f16, (c) one decode step of a Llama-7B-shaped model with random
 // weights, split into GEMV time and everything else. Prints a table of GB/s and % of the roofline.
 //
+// (c) uses the one input-major weight copy: dense mode (no thresholds), then the sparse levels on the
+// same backend. The row-major dense engine it replaced is measured by building this script at commit
+// 1862956 (see BENCHMARKS.md, 2026-12-05).
+//
 // Build and run (see BENCHMARKS.md):  npm run bench:build && node dist/bench-decode.mjs [--quick] [--layers N]
+//   [--formats f16,q4_0,f32] [--levels 0,0.6] [--dense-tuning 8/256,4/256] [--no-gemv] [--no-dense]
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/gpu/device.js';
-import { WebGPUBackend, type WeightSource } from '../src/gpu/engine.js';
+import { WebGPUBackend, type WeightSource } from '../src/gpu/engine/backend.js';
 import * as gemv from '../src/gpu/gemv.js';
 import { nodeGPU } from '../src/gpu/node-gpu.js';
 import type { PreparedOp } from '../src/gpu/pipeline.js';
@@ -13,17 +18,20 @@ import { vectorBytes } from '../src/gpu/pipeline.js';
 import { uploadMatrix, type WeightFormat } from '../src/gpu/weights.js';
 import type { LlamaConfig } from '../src/model/config.js';
 import type { QuantFormat, QuantSource } from '../src/gpu/quant.js';
+import { profileDecode, timeDecode } from './engine-timing.js';
 import { randomQuantBlocks, randomWeights, timePass } from './timing.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' }, formats: { type: 'string' }, 'no-gemv': { type: 'boolean' }, qgemv: { type: 'string' }, levels: { type: 'string' }, 'no-dense': { type: 'boolean' }, 'trace-pipelines': { type: 'string' }, 'quant-layout': { type: 'string' } } });
-// --quant-layout row-major|input-major: the dense engine's layout of Q8_0/Q4_0 weights (default the engine's, input-major).
-const quantLayout = args['quant-layout'] as 'row-major' | 'input-major' | undefined;
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, layers: { type: 'string' }, formats: { type: 'string' }, 'no-gemv': { type: 'boolean' }, levels: { type: 'string' }, 'no-dense': { type: 'boolean' }, 'trace-pipelines': { type: 'string' }, 'dense-tuning': { type: 'string' } } });
+// --dense-tuning 8/256,4/256,8/512: stored rows in flight / K-chunk of the dense decode GEMVs, one backend
+// each (the first also runs the levels); default the backend's.
+const denseTunings = (args['dense-tuning'] ?? '').split(',').map((v) => {
+  const [u, kc] = v.split('/').map(Number);
+  return { ...(u ? { denseUnroll: u } : {}), ...(kc ? { denseKChunk: kc } : {}) };
+});
 // --levels 0,0.5,0.6: the WAS levels of the sparse half; --no-dense: the sparse half only (its ratios then need a dense run).
 const t0Run = performance.now();
 /** Seconds since start, for the progress lines (a cut-short run still shows where its time went). */
 const stamp = () => `[${((performance.now() - t0Run) / 1e3).toFixed(1)} s]`;
-// --qgemv R,LANES,WG: the quantized GEMV variant of the engines (bench-sparse sweeps them).
-const qgemvTuning = args.qgemv ? (([r, l, w]) => ({ rowsPerGroup: Number(r), lanesPerRow: Number(l), workgroupSize: Number(w) }))(args.qgemv.split(',')) : undefined;
 const quick = !!args.quick; // small shapes: checks the script on a CPU adapter
 const ctx = await acquireDevice({ gpu: await nodeGPU() });
 const { device } = ctx;
@@ -162,84 +170,88 @@ for (const weightFormat of formats) {
   const quant = weightFormat === 'q4_0' || weightFormat === 'q8_0' ? weightFormat : undefined;
   const source = syntheticSource(config7b, quant);
   const engineFormat: 'auto' | WeightFormat = quant ? 'auto' : (weightFormat as WeightFormat);
-  const pos = 255; // attention over 256 cached positions
-  const n = quick ? 3 : 20;
   const label = weightFormat === 'f16' ? 'packed f16' : weightFormat === 'f32' ? 'f32' : weightFormat.toUpperCase();
-  const shape = `${layers} layers, pos ${pos}`;
-  let stepMs = NaN;
-  let gemvMs = NaN;
-  let denseWallMs = NaN;
-  if (!args['no-dense']) {
-    console.log(`# ${stamp()} dense engine (${label}) loading`);
-    const engine = await WebGPUBackend.fromSource(ctx, source, { weightFormat: engineFormat, contextSize: 512, prefillChunk: 8, qgemv: qgemvTuning, ...(quantLayout ? { quantLayout } : {}) });
-    if (quant) console.log(`# dense ${label} engine: ${engine.inputMajor ? 'input-major codes, the sparse program with nothing skipped' : 'row-major blocks, qgemv'}`);
-    await engine.timeDecode(quick ? 2 : 100, pos); // raise the GPU clocks before measuring
-    const step = await engine.timeDecode(n, pos);
-    const gemvs = await engine.timeDecode(n, pos, isGemv);
-    // GPU time from timestamp queries where the device has them (the wall time adds CPU recording).
-    stepMs = step.gpuMs ?? step.wallMs;
-    gemvMs = gemvs.gpuMs ?? gemvs.wallMs;
-    denseWallMs = step.wallMs;
-    const weightBytes = engine.memory.weights;
-    const row = (what: string, ms: number) => [what, shape, label, fmt(ms * 1e3), fmt(weightBytes / (ms * 1e-3) / 1e9, 0), fmt((100 * weightBytes / (ms * 1e-3)) / roofline)];
-    print(row(`decode step (${step.gpuMs === null ? 'wall' : 'GPU'})`, stepMs));
-    print(row('  GEMVs only', gemvMs));
-    print(['  non-GEMV', shape, label, fmt((stepMs - gemvMs) * 1e3), '', `${fmt((100 * (stepMs - gemvMs)) / stepMs)} % of step`]);
-    print(row('decode step (wall, with CPU recording)', step.wallMs));
-    // Prefill (GEMM, 32 tokens a submit) against decoding the same prompt token by token (GEMV).
-    const prompt = Array.from({ length: 64 }, (_, i) => (i * 7919) % config7b.vocabSize);
-    await engine.feed(prompt, 0);
-    let t0 = performance.now();
-    await engine.feed(prompt, 0);
-    const prefillMs = (performance.now() - t0) / prompt.length;
-    t0 = performance.now();
-    for (let i = 0; i < prompt.length; i++) await engine.feedArgmax(prompt[i]!, i);
-    const tokenByTokenMs = (performance.now() - t0) / prompt.length;
-    print(['prefill, per token', `${layers} layers, 64 tokens`, label, fmt(prefillMs * 1e3), '', `${fmt(tokenByTokenMs / prefillMs, 2)}× faster than token by token (${fmt(tokenByTokenMs * 1e3)} µs)`]);
-    const profile = await engine.profileDecode(quick ? 2 : 5, pos);
-    if (profile) {
-      const total = [...profile.values()].reduce((a, b) => a + b, 0);
-      console.log(`# ${label} per-dispatch GPU ms per step (one pass each): ` +
-        [...profile].map(([k, ms]) => `${k} ${ms.toFixed(3)} (${(100 * ms / total).toFixed(1)}%)`).join(', '));
-    }
-    console.log(`# decode ${label}: ${(weightBytes / 2 ** 30).toFixed(2)} GiB weights, ${(engine.memory.kvCache / 2 ** 20).toFixed(0)} MiB KV cache; ${(1000 / step.wallMs).toFixed(1)} tokens/s (wall)`);
+  for (const [k, tuning] of denseTunings.entries()) {
+    const t0Load = performance.now();
+    const tuned = args['dense-tuning'] ? `, dense unroll/kChunk ${tuning.denseUnroll ?? 'default'}/${tuning.denseKChunk ?? 'default'}` : '';
+    console.log(`# ${stamp()} backend (${label}${tuned}) loading`);
+    const engine = await WebGPUBackend.fromSource(ctx, source, { weightFormat: engineFormat, contextSize: 512, prefillChunk: 8, tuning });
+    console.log(`# backend (${label}) loaded in ${((performance.now() - t0Load) / 1e3).toFixed(1)} s; ${(engine.memory.weights / 2 ** 30).toFixed(2)} GiB weights, one input-major copy`);
+    const dense = args['no-dense'] ? null : await measureDense(engine, `${label}${tuned}`);
+    if (k === 0) await measureLevels(engine, label, dense);
     engine.dispose();
   }
+}
 
-  // WAS decode: the same model with weights stored transposed and a fraction s of every projection's
-  // input channels skipped (a random subset per projection: τ = +∞ there, −1 elsewhere, which is
-  // what thresholding random activations at their s-quantile does to the kernels). One engine; the
-  // levels are swapped with setThresholds. s = 0 is the sparse program with nothing skipped.
-  const t0Load = performance.now();
-  console.log(`# ${stamp()} sparse engine (${label}) loading`);
-  const sparse = await WebGPUBackend.fromSource(ctx, source, {
-    weightFormat: engineFormat, contextSize: 512, sparse: { tau: Array.from({ length: layers }, () => Array<null>(7).fill(null)) },
-  });
-  console.log(`# sparse engine (${label}) loaded in ${((performance.now() - t0Load) / 1e3).toFixed(1)} s`);
-  for (const s of (args.levels ?? '0,0.5,0.6,0.7').split(',').map(Number)) {
-    const mask = (n: number) => {
-      const t = new Float32Array(n).fill(-1);
-      const idx = Array.from({ length: n }, (_, i) => i);
-      for (let i = n - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [idx[i], idx[j]] = [idx[j]!, idx[i]!]; }
-      for (let i = 0; i < Math.round(s * n); i++) t[idx[i]!] = Infinity;
+/** Dense decode (no thresholds): step, GEMVs only, prefill against token by token, per-dispatch profile. */
+async function measureDense(engine: WebGPUBackend, label: string): Promise<{ stepMs: number; gemvMs: number; wallMs: number }> {
+  engine.setThresholds(null);
+  const pos = 255; // attention over 256 cached positions
+  const n = quick ? 3 : 20;
+  const shape = `${layers} layers, pos ${pos}`;
+  await timeDecode(engine, quick ? 2 : 100, pos); // raise the GPU clocks before measuring
+  const step = await timeDecode(engine, n, pos);
+  const gemvs = await timeDecode(engine, n, pos, isGemv);
+  // GPU time from timestamp queries where the device has them (the wall time adds CPU recording).
+  const stepMs = step.gpuMs ?? step.wallMs;
+  const gemvMs = gemvs.gpuMs ?? gemvs.wallMs;
+  const weightBytes = engine.memory.weights;
+  const row = (what: string, ms: number) => [what, shape, label, fmt(ms * 1e3), fmt(weightBytes / (ms * 1e-3) / 1e9, 0), fmt((100 * weightBytes / (ms * 1e-3)) / roofline)];
+  print(row(`decode step (${step.gpuMs === null ? 'wall' : 'GPU'})`, stepMs));
+  print(row('  GEMVs only', gemvMs));
+  print(['  non-GEMV', shape, label, fmt((stepMs - gemvMs) * 1e3), '', `${fmt((100 * (stepMs - gemvMs)) / stepMs)} % of step`]);
+  print(row('decode step (wall, with CPU recording)', step.wallMs));
+  // Prefill (gemm_t, 8 tokens a submit; token by token for quantized blocks) against feedArgmax one at a time.
+  const prompt = Array.from({ length: 64 }, (_, i) => (i * 7919) % config7b.vocabSize);
+  await engine.feed(prompt, 0);
+  let t0 = performance.now();
+  await engine.feed(prompt, 0);
+  const prefillMs = (performance.now() - t0) / prompt.length;
+  t0 = performance.now();
+  for (let i = 0; i < prompt.length; i++) await engine.feedArgmax(prompt[i]!, i);
+  const tokenByTokenMs = (performance.now() - t0) / prompt.length;
+  print(['prefill, per token', `${layers} layers, 64 tokens`, label, fmt(prefillMs * 1e3), '', `${fmt(tokenByTokenMs / prefillMs, 2)}× faster than token by token (${fmt(tokenByTokenMs * 1e3)} µs)`]);
+  const profile = await profileDecode(engine, quick ? 2 : 5, pos);
+  if (profile) {
+    const total = [...profile.values()].reduce((a, b) => a + b, 0);
+    console.log(`# ${label} per-dispatch GPU ms per step (one pass each): ` +
+      [...profile].map(([k, ms]) => `${k} ${ms.toFixed(3)} (${(100 * ms / total).toFixed(1)}%)`).join(', '));
+  }
+  console.log(`# decode ${label}: ${(weightBytes / 2 ** 30).toFixed(2)} GiB weights, ${(engine.memory.kvCache / 2 ** 20).toFixed(0)} MiB KV cache; ${(1000 / step.wallMs).toFixed(1)} tokens/s (wall)`);
+  return { stepMs, gemvMs, wallMs: step.wallMs };
+}
+
+/**
+ * WAS decode on the same backend: a fraction s of every projection's input channels skipped (a random
+ * subset per projection: τ = +∞ there, −1 elsewhere, which is what thresholding random activations at
+ * their s-quantile does to the kernels), thresholds swapped with setThresholds. s = 0 is the sparse
+ * program with nothing skipped.
+ */
+async function measureLevels(engine: WebGPUBackend, label: string, dense: { stepMs: number; gemvMs: number; wallMs: number } | null): Promise<void> {
+  const pos = 255;
+  const n = quick ? 3 : 20;
+  const shape = `${layers} layers, pos ${pos}`;
+  for (const s of (args.levels ?? '0,0.5,0.6,0.7').split(',').filter((v) => v !== '').map(Number)) {
+    const mask = (len: number) => {
+      const t = new Float32Array(len).fill(-1);
+      const idx = Array.from({ length: len }, (_, i) => i);
+      for (let i = len - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [idx[i], idx[j]] = [idx[j]!, idx[i]!]; }
+      for (let i = 0; i < Math.round(s * len); i++) t[idx[i]!] = Infinity;
       return t;
     };
-    const tau = Array.from({ length: layers }, () => [0, 1, 2, 3, 4, 5, 6].map((p) => mask(p === 6 ? config7b.hiddenDim : config7b.dim)));
-    sparse.setThresholds(tau);
+    engine.setThresholds(Array.from({ length: layers }, () => [0, 1, 2, 3, 4, 5, 6].map((p) => mask(p === 6 ? config7b.hiddenDim : config7b.dim))));
     console.log(`# ${stamp()} s=${s}: warm-up`);
-    await sparse.timeDecode(quick ? 2 : 100, pos);
-    await sparse.skippedWeightFraction(); // reset the counters
-    const st = await sparse.timeDecode(n, pos);
-    const skipped = await sparse.skippedWeightFraction();
+    await timeDecode(engine, quick ? 2 : 100, pos);
+    await engine.skippedWeightFraction(); // reset the counters
+    const st = await timeDecode(engine, n, pos);
+    const skipped = await engine.skippedWeightFraction();
     const ms = st.gpuMs ?? st.wallMs;
-    // Ideal: dense step time with the GEMV share scaled by (1 − s), the rest unchanged.
-    const ideal = stepMs / (stepMs - gemvMs + gemvMs * (1 - s));
-    print([`WAS decode step s=${s}`, shape, label, fmt(ms * 1e3), '', `${fmt(stepMs / ms, 2)}× dense (ideal ${fmt(ideal, 2)}×, GEMV-only ideal ${fmt(1 / (1 - s), 2)}×); ` +
-      `wall ${fmt(denseWallMs / st.wallMs, 2)}×; skipped ${fmt(100 * skipped!, 1)} % of weights (GPU count)`]);
-    const profile = await sparse.profileDecode(quick ? 2 : 5, pos);
+    const vsDense = dense ? `${fmt(dense.stepMs / ms, 2)}× dense (ideal ${fmt(dense.stepMs / (dense.stepMs - dense.gemvMs + dense.gemvMs * (1 - s)), 2)}×, ` +
+      `GEMV-only ideal ${fmt(1 / (1 - s), 2)}×); wall ${fmt(dense.wallMs / st.wallMs, 2)}×; ` : '';
+    print([`WAS decode step s=${s}`, shape, label, fmt(ms * 1e3), '', `${vsDense}skipped ${fmt(100 * skipped!, 1)} % of weights (GPU count)`]);
+    const profile = await profileDecode(engine, quick ? 2 : 5, pos);
     if (profile) console.log(`# ${label} WAS ${s} per-dispatch GPU ms: ` + [...profile].map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', '));
   }
-  sparse.dispose();
 }
 
 const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));

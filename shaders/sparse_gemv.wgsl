@@ -9,6 +9,8 @@
 // Per piece of PIECE channels: test every channel once (coalesced x, τ), compact the active ones into a
 // list in workgroup memory (mask bits + popcount: the order of j, so results are deterministic), then
 // each invocation walks the list with UNROLL stored rows in flight and no per-row branch.
+// DENSE (dense mode over the same weights: no τ): no test, no compaction, no mask; every channel of the
+// piece is walked, so one weight copy serves both modes at the cost of the dense path alone.
 
 struct Params {
   cols: u32,         // input channels (x, τ rows)
@@ -65,7 +67,9 @@ const R_LANES = WG / R_CHUNKS;    // reduce: invocations sharing a vec4, each su
 @group(0) @binding(7) var<storage, read> scales: array<vec4<u32>>;
 #endif
 @group(0) @binding(2) var<storage, read> x: array<f32>;
+#if !DENSE
 @group(0) @binding(3) var<storage, read> tau: array<f32>;
+#endif
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 #if STATS
 @group(0) @binding(8) var<storage, read_write> stats: array<atomic<u32>>;
@@ -111,11 +115,9 @@ fn xin(i: u32) -> f32 {
 #endif
 }
 
-// acc += x'_j · (this invocation's chunk of stored row j), for list entry e.
-fn add_row(acc: ptr<function, Acc>, e: u32, col: u32) {
-  let item = list[e];
-  let v = bitcast<f32>(item.y);
-  let q = w[item.x * p.stride + col];
+// acc += v · (this invocation's chunk of stored row `row` of the shard), v = x'_j of that channel.
+fn add_w(acc: ptr<function, Acc>, row: u32, v: f32, col: u32) {
+  let q = w[row * p.stride + col];
 #if F16
   (*acc).a += v * vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
   (*acc).b += v * vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
@@ -130,6 +132,17 @@ fn add_row(acc: ptr<function, Acc>, e: u32, col: u32) {
   (*acc).a += v * q;
 #endif
 }
+
+#if DENSE
+// Piece entry e is the piece's channel e (x' in xs).
+fn add_row(acc: ptr<function, Acc>, e: u32, col: u32, base: u32) { add_w(acc, base + e, xs[e], col); }
+#else
+// Piece entry e is active list entry e: (stored row, bits of x').
+fn add_row(acc: ptr<function, Acc>, e: u32, col: u32, base: u32) {
+  let item = list[e];
+  add_w(acc, item.x, bitcast<f32>(item.y), col);
+}
+#endif
 
 
 fn emit(i: u32, v: f32) {
@@ -166,7 +179,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let live = c < sg.z;
   let col = sg.y + c;
   let kl = lid / TILE;
+#if !DENSE
   let tau_base = s * p.cols;
+#endif
 
 #if PRE_NORM
   // Σx² over all of x (not only this K-chunk): every workgroup finds the same scale.
@@ -208,7 +223,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
   for (var p0 = k0; p0 < k1; p0 += PIECE) {
     let m = min(PIECE, k1 - p0);
-    // 1. Test each channel of the piece once: x', and its bit in the mask when |x'| > τ.
+    let base = p0 - p.shard_first;  // stored row of the piece's first channel in this shard
+    // 1. Compute each channel's x' once (and, sparse, its bit in the mask when |x'| > τ).
     for (var q = 0u; q < PER; q++) {
       let i = lid + q * WG;
       if (i < m) {
@@ -223,10 +239,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         v *= scale * norm_w[j];
 #endif
         xs[i] = v;
+#if !DENSE
         if (abs(v) > tau[tau_base + j]) { atomicOr(&mask[i / 32u], 1u << (i % 32u)); }
+#endif
       }
     }
     workgroupBarrier();
+#if DENSE
+    let n = m;
+#else
     // 2. Compact: active channel i goes to list[active channels before i].
     var before = 0u;
     var next_word = 0u;
@@ -241,7 +262,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #endif
         let bit = 1u << (i % 32u);
         if ((bits & bit) != 0u) {
-          list[before + countOneBits(bits & (bit - 1u))] = vec2<u32>(p0 + i - p.shard_first, bitcast<u32>(xs[i]));
+          list[before + countOneBits(bits & (bit - 1u))] = vec2<u32>(base + i, bitcast<u32>(xs[i]));
         }
       }
     }
@@ -252,21 +273,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #endif
     workgroupBarrier();
     for (var k = lid; k < WORDS; k += WG) { atomicStore(&mask[k], 0u); }  // for the next piece
+#endif
 #if QUANT
     // 3. Per 32-channel group (one mask word, one scale vector): lanes take whole groups, sum the
     // codes times x' of its active channels, then apply the group's scales once.
     if (live) {
       var start = 0u;
       for (var wd = 0u; wd < (m + 31u) / 32u; wd++) {
+#if DENSE
+        let cnt = min(32u, m - 32u * wd);
+#else
         let cnt = countOneBits(wbits[wd]);
+#endif
         if (wd % KL == kl && cnt > 0u) {
           var q = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
           var e = start;
           for (; e + (UNROLL - 1u) < start + cnt; e += UNROLL) {
-            for (var u = 0u; u < UNROLL; u++) { add_row(&q, e + u, col); }
+            for (var u = 0u; u < UNROLL; u++) { add_row(&q, e + u, col, base); }
           }
-          for (; e < start + cnt; e++) { add_row(&q, e, col); }
-          let sc = scales[((p0 - p.shard_first) / 32u + wd) * p.stride + col];
+          for (; e < start + cnt; e++) { add_row(&q, e, col, base); }
+          let sc = scales[(base / 32u + wd) * p.stride + col];
           acc.a += vec4<f32>(unpack2x16float(sc.x), unpack2x16float(sc.y)) * q.a;
           acc.b += vec4<f32>(unpack2x16float(sc.z), unpack2x16float(sc.w)) * q.b;
         }
@@ -278,9 +304,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (live) {
       var e = kl;
       for (; e + (UNROLL - 1u) * KL < n; e += UNROLL * KL) {
-        for (var u = 0u; u < UNROLL; u++) { add_row(&acc, e + u * KL, col); }
+        for (var u = 0u; u < UNROLL; u++) { add_row(&acc, e + u * KL, col, base); }
       }
-      for (; e < n; e += KL) { add_row(&acc, e, col); }
+      for (; e < n; e += KL) { add_row(&acc, e, col, base); }
     }
 #endif
     workgroupBarrier();

@@ -6,7 +6,7 @@ import { BACKEND_KINDS, type Backend, type BackendKind, type PrefillMode } from 
 import { CpuBackend, type CpuBackendOptions } from './cpu/backend.js';
 import { OptionError, WebGPUUnavailableError } from './errors.js';
 import { acquireDevice, type GpuContext } from './gpu/device.js';
-import { WebGPUBackend } from './gpu/engine.js';
+import { WebGPUBackend } from './gpu/engine/backend.js';
 import type { Model } from './model/model.js';
 import { loadWeightsF32, type LlamaWeights } from './model/weights.js';
 import { ReferenceBackend } from './reference/backend.js';

@@ -17,7 +17,7 @@ export { generate, normalizeGenerate, type GenerateOptions, type GenerateResult 
 export { Sampler, normalizeSampling, type SamplingOptions } from './sampler.js';
 export { perplexity, type PerplexityResult } from './eval.js';
 export { acquireDevice, type GpuContext, type AcquireOptions } from './gpu/device.js';
-export { WebGPUBackend, type WebGPUBackendOptions, type GpuMemoryReport } from './gpu/engine.js';
+export { WebGPUBackend, type WebGPUBackendOptions, type GpuMemoryReport } from './gpu/engine/backend.js';
 export { CpuBackend, cpuMemoryBytes, WASM32_MAX_BYTES, type CpuBackendOptions } from './cpu/backend.js';
 export { cpuWasmUrl, type CpuWasmVariant } from './cpu/wasm.js';
 export { webWorkerSpawner, type ThreadSpawner, type ThreadHandle } from './cpu/threads.js';

@@ -2,16 +2,15 @@
 // Every module exports `prepare(ctx, options): Promise<PreparedOp>` (pipeline, uniforms and bind
 // groups made once, at load) and `wgsl(shape)` (the expanded shader text, which is also the pipeline
 // cache key). A PreparedOp's `encode(pass)` only records dispatches into the caller's compute pass.
-import * as add from './add.js';
 import * as argmax from './argmax.js';
 import * as attention from './attention.js';
 import * as embedding from './embedding.js';
 import * as gemm from './gemm.js';
+import * as gemm_t from './gemm_t.js';
 import * as gemv from './gemv.js';
-import * as rmsnorm from './rmsnorm.js';
+import * as qgemv from './qgemv.js';
 import * as rope from './rope.js';
 import * as sparse_gemv from './sparse_gemv.js';
-import * as swiglu from './swiglu.js';
 
 export type { PreparedOp } from './pipeline.js';
 export { vectorBytes } from './pipeline.js';
@@ -21,31 +20,28 @@ export { uploadMatrix, uploadGateUp, destroyWeights, type WeightTensor, type Wei
 export { uploadTransposed, uploadTransposedStack, destroyTransposed, type TransposedWeightTensor } from './weights.js';
 
 /**
- * The flat registry. How one decode token of a llama model is recorded with it (the engine's job;
- * test/gpu/decode.test.ts does exactly this for a small random model):
+ * The flat registry. The backend builds its programs from it (src/gpu/engine/program.ts: one token
+ * reads each weight matrix once, input-channel-major):
  *
- * At load, with `step = createStep(ctx, 1)` and activation buffers of `vectorBytes(n)` bytes
- * (STORAGE | COPY_SRC | COPY_DST; kernels read them as vec4s):
- *   - weights: `wqkv = uploadMatrix(ctx, concat(wq, wk, wv by rows), q+2kv, dim, fmt)`,
- *     `wo`, `gateUp = uploadGateUp(ctx, w1, w3, hidden, dim, fmt)`, `down`, `embd`, `head`;
- *   - per layer, prepare (the residual stream `x` (dim), `qkv` (q+2kv), `att` (q), `h` (hidden)):
- *       1. gemv   { weights: wqkv, x, y: qkv, norm: { weight: attn_norm, eps } }
- *       2. rope   { step, table, x: qkv, qOffset: 0, kOffset: q, stride: q+2kv,
- *                   cache: { key: kCache[l], value: vCache[l], vOffset: q+kv } }
- *       3. attention { step, q: qkv, qStride: q+2kv, keyCache, valueCache, out: att }
- *       4. gemv   { weights: wo, x: att, y: x, accumulate: true }              // x += wo·att
- *       5. gemv   { weights: gateUp, x, y: h, norm: { weight: ffn_norm, eps } } // h = silu(w1·n(x))·(w3·n(x))
- *       6. gemv   { weights: down, x: h, y: x, accumulate: true }              // x += w2·h
- *   - before the layers `embedding { step, table: embd, out: x }`; after them
- *     `gemv { weights: head, x, y: logits, norm: { weight: output_norm, eps } }` and
- *     `argmax { n: vocab, x: logits, result }`.
- * Per token: `writeStep(device, step, pos, [token])`, one command encoder, one compute pass,
- * `op.encode(pass)` for the ops above in order, `copyBufferToBuffer(result → a MAP_READ buffer, 4)`,
- * one submit, then map the 4 bytes. Nothing is allocated or created per token.
- * Prefill is the same graph with `createStep(ctx, chunk)` and gemm in place of gemv (attention and
- * rope read step.pos and step.nTokens; rope writes the step's k, v before attention reads them).
+ * At load: the block matrices as Wᵀ stacks, `uploadTransposedStack(ctx, [q, k, v], dim, fmt)` (or
+ * quant.ts `uploadQuantTransposedStack` for Q8_0/Q4_0), likewise o, [gate, up], down; the embedding and
+ * the output matrix row-major (`uploadMatrix`); activation buffers of `vectorBytes(n)` bytes; a split-K
+ * scratch of `sparse_gemv.scratchBytes(W, kChunk)`; `step = createStep(ctx, 1)`. Per layer (x the
+ * residual stream, qkv, att, scratch):
+ *   1. sparse_gemv { weights: qkvT, x, norm: attn_norm, leavePartials: P = splitKPartials(qkvT, scratch) }
+ *   2. rope        { step, table, x: qkv, partials: P, cache: { key, value } }   // sums P; k, v into the cache
+ *   3. attention   { step, q: qkv, keyCache, valueCache, out: att }
+ *   4. sparse_gemv { weights: oT, x: att, y: x, accumulate: true }                  // x += Wo·att
+ *   5. sparse_gemv { weights: gateUpT, x, norm: ffn_norm, leavePartials: G }
+ *   6. sparse_gemv { weights: downT, xPartials: G, swiglu: {}, y: x, accumulate }  // x += Wd·(silu(g)·u)
+ * with `tau` (and `stats`) on the four sparse_gemv ops for WAS/TEAL sparsity, without for dense. Before
+ * the layers `embedding { step, table: embd, out: x }`; after them `gemv` (`qgemv` when quantized)
+ * `{ weights: output, x, y: logits, norm: output_norm }` and `argmax { n: vocab, x: logits, result }`.
+ * Per token: `writeStep(device, step, pos, [token])`, one command encoder, one compute pass, `encode`
+ * for the ops in order, one submit. Nothing is allocated or created per token.
+ * Prefill is the same graph with `createStep(ctx, chunk)`: gemm_t over the same Wᵀ in place of
+ * sparse_gemv (its SwiGLU input fusion for down) and gemm for the output; rope reads qkv (no partials).
+ * test/gpu/decode.test.ts composes gemv, gemm, rope, attention over row-major weights the same way.
  * `op.destroy()` frees what an op owns: uniforms, and the split-K scratch of decode attention and sparse_gemv.
- * With activation sparsity, sparse_gemv { weights: uploadTransposedStack(...), tau, ... } takes gemv's
- * place in steps 1, 4, 6 (and 5 with a separate swiglu), over Wᵀ and one τ vector per stacked matrix.
  */
-export const kernels = { embedding, rmsnorm, gemv, sparse_gemv, gemm, rope, attention, swiglu, add, argmax } as const;
+export const kernels = { embedding, gemv, qgemv, sparse_gemv, gemm, gemm_t, rope, attention, argmax } as const;

@@ -5,6 +5,7 @@ import ropeWGSL from '../../shaders/rope.wgsl';
 import type { GpuContext } from './device.js';
 import { createBufferChecked } from './device.js';
 import { checkBuffer, dispatchOp, checkDims, checkPow2, entries, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
+import type { SplitKPartials } from './sparse_gemv.js';
 import type { Step } from './step.js';
 import { KernelArgumentError } from '../errors.js';
 
@@ -56,11 +57,10 @@ export interface RopeOptions {
   /** Write rotated k and v (at x[vOffset + t·stride ..]) into the caches, (contextLength, kvDim) each. */
   cache?: { key: GPUBuffer; value: GPUBuffer; vOffset: number };
   /**
-   * One-token steps with cache: read q, k, v as sums of a split q|k|v GEMV's partials (sparse_gemv with
-   * skipReduce, partialsLayout) instead of x; the rotated q (and k) are still written to x.
-   * Element e of q is Σ_{k < chunks} buffer[k·rowElems + qAt + e]; likewise kAt, vAt.
+   * One-token steps with cache: read q, k, v as sums of a split q|k|v GEMV's partials (sparse_gemv's
+   * leavePartials; segments q, k, v) instead of x; the rotated q (and k) are still written to x.
    */
-  partials?: { buffer: GPUBuffer; chunks: number; rowElems: number; qAt: number; kAt: number; vAt: number };
+  partials?: SplitKPartials;
   workgroupSize?: number;
   label?: string;
 }
@@ -89,7 +89,9 @@ export async function prepare(ctx: GpuContext, opts: RopeOptions): Promise<Prepa
   const { partials } = opts;
   if (partials) {
     if (!cache || T !== 1) throw new KernelArgumentError(label, 'partials need a one-token step with a cache');
-    const { chunks, rowElems, qAt, kAt, vAt } = partials;
+    if (partials.segmentOffsets.length !== 3) throw new KernelArgumentError(label, `partials need the three segments q, k, v, got ${partials.segmentOffsets.length}`);
+    const { chunks, rowElems } = partials;
+    const [qAt, kAt, vAt] = partials.segmentOffsets as [number, number, number];
     if (![chunks, rowElems, qAt, kAt, vAt].every((v) => Number.isInteger(v) && v >= 0) || chunks < 1) {
       throw new KernelArgumentError(label, `partials need integer chunks ≥ 1 and offsets ≥ 0, got ${JSON.stringify({ chunks, rowElems, qAt, kAt, vAt })}`);
     }
@@ -100,7 +102,7 @@ export async function prepare(ctx: GpuContext, opts: RopeOptions): Promise<Prepa
   const uniform = new UniformWriter()
     .u32(nHeads).u32(nKVHeads).u32(headDim).u32(table.ropeDim).u32(qOffset).u32(kOffset).u32(cache?.vOffset ?? 0).u32(stride)
     .u32(kvDim).u32(table.contextLength)
-    .u32(partials?.rowElems ?? 0).u32(partials?.qAt ?? 0).u32(partials?.kAt ?? 0).u32(partials?.vAt ?? 0).u32(0).u32(0)
+    .u32(partials?.rowElems ?? 0).u32(partials?.segmentOffsets[0] ?? 0).u32(partials?.segmentOffsets[1] ?? 0).u32(partials?.segmentOffsets[2] ?? 0).u32(0).u32(0)
     .create(ctx.device, `${label}.params`);
   const bound = [uniform, step.uniform, table.buffer, x];
   if (cache) bound.push(cache.key, cache.value);

@@ -1,6 +1,7 @@
-// The recipe in src/gpu/kernels.ts, followed literally for a small random llama (two layers,
-// grouped-query attention): decode token by token with gemv, and prefill the same tokens in one step
-// with gemm; logits are compared with src/reference/ops.ts at every position.
+// The token graph of src/gpu/kernels.ts's recipe composed from the registry over row-major weights (the
+// backend's programs use the input-major kernels instead: test/gpu/engine*.test.ts), for a small random
+// llama (two layers, grouped-query attention): decode token by token with gemv, and prefill the same
+// tokens in one step with gemm; logits are compared with src/reference/ops.ts at every position.
 import { afterAll, expect, test } from 'vitest';
 import type { GpuContext } from '../../src/gpu/device.js';
 import { createRopeTable, createStep, kernels, uploadGateUp, uploadMatrix, vectorBytes, writeStep, type PreparedOp, type WeightFormat } from '../../src/gpu/kernels.js';

@@ -1,18 +1,27 @@
 // The WebGPU engine in sparse mode against the reference's sparse forward with the same thresholds.
 import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
-import { WebGPUBackend } from '../../src/gpu/engine.js';
+import { WebGPUBackend } from '../../src/gpu/engine/backend.js';
+import type { Model } from '../../src/model/model.js';
+import type { Thresholds } from '../../src/model/projections.js';
 import { openModel } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
 import { ReferenceBackend } from '../../src/reference/backend.js';
 import { projectionNorms } from '../../src/model/projections.js';
 import { buildTau, parseCalibration, type SparsityMode } from '../../src/sparsity/plan.js';
-import { greedy } from '../helpers/backend.js';
+import { greedy, maxDelta } from '../helpers/backend.js';
 import { readShared } from '../helpers/shared.js';
 import { describeGpu, gpu } from './context.js';
 
 const model = openModel(readShared('models/stories260K/stories260K.gguf'));
 const weights = loadWeightsF32(model.file, model.config);
+/** A backend with thresholds set (one weight copy: created dense, then given τ). */
+async function sparseBackend(m: Model, tau: Thresholds, contextSize = 64): Promise<WebGPUBackend> {
+  const b = await WebGPUBackend.create(gpu, m, { contextSize });
+  b.setThresholds(tau);
+  return b;
+}
+
 const cal = parseCalibration(JSON.parse(readFileSync(new URL('../../schedules/stories260K.calib.json', import.meta.url), 'utf8')), model.config);
 
 describeGpu('WebGPU engine, sparse decode (stories260K, shipped calibration)', () => {
@@ -28,7 +37,7 @@ describeGpu('WebGPU engine, sparse decode (stories260K, shipped calibration)', (
       const reference = (f: number) => new ReferenceBackend(model.config, weights, 64, {
         thresholds: tau.map((L) => L.map((t) => t && t.map((v) => v * f))),
       });
-      const gpuBackend = await WebGPUBackend.create(gpu, model, { contextSize: 64, sparse: { tau } });
+      const gpuBackend = await sparseBackend(model, tau);
       const got = await greedy(gpuBackend, prompt, 24);
       const wants = [await greedy(reference(1), prompt, 24), await greedy(reference(1 + 1e-5), prompt, 24), await greedy(reference(1 - 1e-5), prompt, 24)];
       expect(wants.some((w) => w.join() === got.join()), `GPU ${got} vs reference ${wants[0]}`).toBe(true);
@@ -47,7 +56,7 @@ describeGpu('WebGPU engine, sparse decode (stories260K, shipped calibration)', (
     const norms = projectionNorms(model);
     const tau = buildTau(cal, 'was', 0.6, norms)!;
     const ref = new ReferenceBackend(model.config, weights, 64, { thresholds: tau });
-    const gpuBackend = await WebGPUBackend.create(gpu, model, { contextSize: 64, sparse: { tau } });
+    const gpuBackend = await sparseBackend(model, tau);
     const ids = model.tokenizer.encode('Once upon a time, there was a little dog named Max. He liked to run');
     expect(await gpuBackend.skippedWeightFraction(), 'no token yet').toBeNull();
     await ref.feed(ids, 0);
@@ -61,13 +70,40 @@ describeGpu('WebGPU engine, sparse decode (stories260K, shipped calibration)', (
   });
 
   test('thresholds can be swapped without reloading; all −1 equals the dense engine', async () => {
-    const sparseB = await WebGPUBackend.create(gpu, model, { contextSize: 32, sparse: { tau: weights.layers.map(() => Array(7).fill(null)) } });
+    const sparseB = await sparseBackend(model, weights.layers.map(() => Array(7).fill(null)), 32);
     const denseB = await WebGPUBackend.create(gpu, model, { contextSize: 32 });
     const ids = model.tokenizer.encode('Once upon a time');
     expect(await greedy(sparseB, ids, 8)).toEqual(await greedy(denseB, ids, 8));
-    sparseB.setThresholds(weights.layers.map(() => [64, 64, 64, 64, 64, 64, 172].map((n) => new Float32Array(n).fill(Infinity))));
-    await greedy(sparseB, ids, 2); // everything skipped: still runs
+    // Everything skipped: every projection adds nothing, as in the reference with the same τ.
+    const all = weights.layers.map(() => [64, 64, 64, 64, 64, 64, 172].map((n) => new Float32Array(n).fill(Infinity)));
+    sparseB.setThresholds(all);
+    const ref = new ReferenceBackend(model.config, weights, 32, { thresholds: all });
+    expect(await greedy(sparseB, ids, 2)).toEqual(await greedy(ref, ids, 2));
+    const got: Float32Array[] = [];
+    const want: Float32Array[] = [];
+    await sparseB.feed(ids, 0, (_, l) => got.push(l.slice()));
+    await ref.feed(ids, 0, (_, l) => want.push(l.slice()));
+    const d = maxDelta(got, want, model.config.vocabSize);
+    expect(d, `everything skipped: max |Δlogit| vs reference ${d}`).toBeLessThanOrEqual(1e-4);
+    // And back to dense: null thresholds give the dense engine's tokens again, with nothing counted.
+    sparseB.setThresholds(null);
+    expect(await greedy(sparseB, ids, 8)).toEqual(await greedy(denseB, ids, 8));
+    expect(await sparseB.skippedWeightFraction()).toBeNull();
     sparseB.dispose();
     denseB.dispose();
+  });
+
+  test('one weight copy: GPU weight bytes are the same with thresholds set as dense, and match the file', async () => {
+    const b = await WebGPUBackend.create(gpu, model, { contextSize: 32 });
+    const dense = b.memory.weights;
+    b.setThresholds(buildTau(cal, 'was', 0.5, projectionNorms(model))!);
+    await greedy(b, model.tokenizer.encode('Once upon a time'), 2);
+    expect(b.memory.weights).toBe(dense);
+    // The file's tensors (all f32 here), stored once; rows are padded to 16 bytes and stacks to 4 outputs.
+    const fileBytes = [...model.file.tensors.values()].reduce((a, t) => a + t.nbytes, 0);
+    console.log(`GPU weight bytes ${dense}, file tensor bytes ${fileBytes}`);
+    expect(dense).toBeGreaterThanOrEqual(fileBytes);
+    expect(dense).toBeLessThan(1.05 * fileBytes);
+    b.dispose();
   });
 });

@@ -4,7 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, expect, test } from 'vitest';
 import { acquireDevice, type GpuContext } from '../../src/gpu/device.js';
-import { WebGPUBackend, type WebGPUBackendOptions } from '../../src/gpu/engine.js';
+import { WebGPUBackend, type WebGPUBackendOptions } from '../../src/gpu/engine/backend.js';
+import type { ModelWeights } from '../../src/gpu/engine/upload.js';
+import { GpuDeviceLostError } from '../../src/errors.js';
 import { nodeGPU } from '../../src/gpu/node-gpu.js';
 import { openModel, type Model } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
@@ -47,18 +49,20 @@ describeGpu('WebGPU engine, stories260K', () => {
     const b = await WebGPUBackend.create(ctx, m, { contextSize: 64, ...opts });
     if (dev.forceMaxBindingSize) {
       // every matrix really is split
-      expect(Math.max(...(b as unknown as { owned: { weights: { shards: unknown[] }[] } }).owned.weights.map((w) => -w.shards.length))).toBeLessThan(-1);
+      const w = (b as unknown as { weights: ModelWeights }).weights;
+      const all = [w.embedding, w.output, ...w.layers.flatMap((L) => [L.qkv, L.o, L.gateUp, L.down])];
+      expect(Math.max(...all.map((m) => -m.shards.length))).toBeLessThan(-1);
     }
     const ref = await referenceLogits(m);
     const V = m.config.vocabSize;
 
-    // prefill path: all 36 positions in chunks of 32 (gemm), logits of every position
+    // prefill path: all 36 positions in chunks of 32 (gemm_t), logits of every position
     const pre: Float32Array[] = [];
     await b.feed(ids, 0, (_, l) => pre.push(l.slice()));
     const dPre = maxDelta(pre, ref, V);
     expect(dPre, `prefill max |Δ| vs reference = ${dPre}`).toBeLessThanOrEqual(1e-4);
 
-    // decode path: one token at a time (gemv)
+    // decode path: one token at a time (sparse_gemv without τ)
     const dec: Float32Array[] = [];
     for (let p = 0; p < ids.length; p++) dec.push(await b.feed([ids[p]!], p));
     const dDec = maxDelta(dec, ref, V);
@@ -95,7 +99,11 @@ describeGpu('WebGPU engine, stories260K', () => {
     const b = await WebGPUBackend.create(ctx, model('stories260K.gguf'), { contextSize: 16 });
     expect(await b.feedArgmax(1, 0)).toBe(403);
     ctx.device.destroy();
-    await expect(b.feedArgmax(403, 1)).rejects.toThrow();
+    for (const pos of [1, 2]) {
+      const e = await b.feedArgmax(403, pos).then(() => null, (err: unknown) => err);
+      expect(e).toBeInstanceOf(GpuDeviceLostError);
+      expect((e as GpuDeviceLostError).code).toBe('GPU_DEVICE_LOST');
+    }
     b.dispose();
   });
 });

@@ -66,7 +66,7 @@ async function checkDense(c: DenseCase, salt: number): Promise<void> {
   for (const b of [xb, yb, nb]) b.destroy();
 }
 
-interface SparseCase { format: QuantFormat; segments: number[]; cols: number; s: number; norm?: boolean; accumulate?: boolean; shardCols?: number; kChunk?: number | 'none'; swiglu?: boolean }
+interface SparseCase { format: QuantFormat; segments: number[]; cols: number; s: number; norm?: boolean; accumulate?: boolean; shardCols?: number; kChunk?: number | 'none'; swiglu?: boolean; dense?: boolean; unroll?: number }
 
 async function checkSparse(c: SparseCase, salt: number): Promise<void> {
   const next = rng(SEED + salt);
@@ -111,7 +111,7 @@ async function checkSparse(c: SparseCase, salt: number): Promise<void> {
   const tb = storage(gpu, tau);
   const nb = storage(gpu, normW);
   const op = await sparseGemv.prepare(gpu, {
-    weights: W, x: xb, tau: tb, y: yb, accumulate: c.accumulate, ...(c.kChunk ? { kChunk: c.kChunk } : {}),
+    weights: W, x: xb, ...(c.dense ? {} : { tau: tb }), y: yb, accumulate: c.accumulate, ...(c.kChunk ? { kChunk: c.kChunk } : {}), ...(c.unroll ? { unroll: c.unroll } : {}),
     ...(c.norm ? { norm: { weight: nb, eps: 1e-5 } } : {}), ...(c.swiglu ? { swiglu: { upOffset: up } } : {}),
   });
   await run(gpu, op);
@@ -153,6 +153,14 @@ describeGpu('quantized GEMV (Q8_0, Q4_0)', () => {
         await checkSparse({ format, segments: [40], cols: 320, s, swiglu: true, accumulate: true, shardCols: 64 }, ++salt); // down
         await checkSparse({ format, segments: [33, 7], cols: 288, s, kChunk: 64, shardCols: 96 }, ++salt);
         await checkSparse({ format, segments: [21], cols: 160, s, kChunk: 'none', accumulate: true }, ++salt);
+      }
+    });
+    test(`${format} dense over the input-channel-major layout (no τ): as τ = −1, unroll 4 and 8`, async () => {
+      for (const unroll of [4, 8]) {
+        await checkSparse({ format, segments: [64, 16, 16], cols: 96, s: 0, dense: true, norm: true, unroll }, ++salt);
+        await checkSparse({ format, segments: [40], cols: 320, s: 0, dense: true, swiglu: true, accumulate: true, shardCols: 64, unroll }, ++salt);
+        await checkSparse({ format, segments: [33, 7], cols: 288, s: 0, dense: true, kChunk: 64, shardCols: 96, unroll }, ++salt);
+        await checkSparse({ format, segments: [21], cols: 160, s: 0, dense: true, kChunk: 'none', accumulate: true, unroll }, ++salt);
       }
     });
   }

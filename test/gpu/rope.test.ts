@@ -91,7 +91,7 @@ describeGpu('rope', () => {
       const [xb, kb, vb, pb] = [storage(gpu, x), storage(gpu, kc0), storage(gpu, vc0), storage(gpu, part)];
       const op = await rope.prepare(gpu, {
         step, table, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim, x: xb, qOffset: 0, kOffset: qDim, stride,
-        cache: { key: kb, value: vb, vOffset: qDim + kvDim }, partials: { buffer: pb, chunks: c.chunks, rowElems, qAt, kAt, vAt },
+        cache: { key: kb, value: vb, vOffset: qDim + kvDim }, partials: { buffer: pb, chunks: c.chunks, rowElems, segmentOffsets: [qAt, kAt, vAt] },
       });
       await run(gpu, op);
       const wantX = x.slice();

@@ -33,8 +33,10 @@ interface Case {
   normPrologue?: 'loop' | 'unrolled' | 'vec4';
   /** x given as this many partial vectors (xPartials), summed in order in f32. */
   xPartials?: number;
-  /** Leave the partials in scratch (skipReduce): they are read back and summed here; y stays as it was. */
-  skipReduce?: boolean;
+  /** Leave the partials in scratch (leavePartials): they are read back and summed here; y stays as it was. */
+  leavePartials?: boolean;
+  /** No τ: the dense variant (with s = 0). */
+  dense?: boolean;
   /** Upload f32 values into an f16 tensor (converted by the uploader) instead of f16 bits. */
   convert?: boolean;
   /** Device to run on (default: the file's). */
@@ -138,25 +140,31 @@ async function check(c: Case, salt: number): Promise<void> {
     at += r;
   });
   if (c.s > 0 && c.s < 1) expect(skipped).toBe(segments.length * Math.round(c.s * cols));
-  if (c.accumulate && !c.skipReduce) for (let i = 0; i < rows; i++) want[i] = want[i]! + y0[yOffset + i]!;
+  if (c.accumulate && !c.leavePartials) for (let i = 0; i < rows; i++) want[i] = want[i]! + y0[yOffset + i]!;
 
   const xBuf = storage(ctx, xData);
   const yBuf = storage(ctx, y0);
   const tBuf = storage(ctx, tau);
   const nBuf = storage(ctx, normW);
   const stats = c.riders ? storage(ctx, new Float32Array(2 + segments.length)) : null;
-  const { ctx: _, segments: __, s: ___, format: ____, shardCols: _____, convert: ______, riders: _______, norm, xPartials: ________, ...tuning } = c;
+  const {
+    ctx: _, segments: __, s: ___, format: ____, shardCols: _____, convert: ______, riders: _______, norm, xPartials: ________,
+    leavePartials: _________, dense: __________, xOffset: ___________, swiglu, ...tuning
+  } = c;
   const kChunk = typeof c.kChunk === 'number' ? c.kChunk : sparseGemv.defaultKChunk(W);
-  const scratch = c.skipReduce ? ctx.device.createBuffer({ size: sparseGemv.scratchBytes(W, kChunk), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) : null;
+  const scratch = c.leavePartials ? ctx.device.createBuffer({ size: sparseGemv.scratchBytes(W, kChunk), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) : null;
+  // x as another op's partials: gate at xOffset, and with swiglu up at xOffset + upOffset.
+  const xPartials = parts ? { buffer: xBuf, chunks: parts, rowElems, segmentOffsets: swiglu ? [xOffset, xOffset + swiglu.upOffset] : [xOffset] } : null;
   const op = await sparseGemv.prepare(ctx, {
-    ...tuning, weights: W, x: xBuf, tau: tBuf, ...(c.skipReduce ? {} : { y: yBuf }), ...(norm ? { norm: { weight: nBuf, eps } } : {}),
-    ...(stats ? { stats: { buffer: stats, slot: 2 } } : {}), ...(parts ? { xPartials: { chunks: parts, rowElems } } : {}),
-    ...(scratch ? { scratch } : {}),
+    ...tuning, weights: W, ...(c.dense ? {} : { tau: tBuf }), ...(c.leavePartials ? {} : { y: yBuf }), ...(norm ? { norm: { weight: nBuf, eps } } : {}),
+    ...(stats ? { stats: { buffer: stats, slot: 2 } } : {}), ...(xPartials ? { xPartials } : { x: xBuf, xOffset }),
+    ...(swiglu ? { swiglu: xPartials ? {} : swiglu } : {}),
+    ...(scratch ? { leavePartials: sparseGemv.splitKPartials(W, scratch, kChunk) } : {}),
   });
   await run(ctx, op);
   if (scratch) {
-    // The partials as the next op reads them (partialsLayout), summed here; y untouched.
-    const L = sparseGemv.partialsLayout(W, kChunk);
+    // The partials as the next op reads them (SplitKPartials), summed here; y untouched.
+    const L = sparseGemv.splitKPartials(W, scratch, kChunk);
     const raw = await readBuffer(ctx, scratch, L.chunks * L.rowElems);
     const got = new Float32Array(rows);
     let r0 = 0;
@@ -164,10 +172,10 @@ async function check(c: Case, salt: number): Promise<void> {
       for (let i = 0; i < r; i++) for (let k = 0; k < L.chunks; k++) got[r0 + i] = got[r0 + i]! + raw[k * L.rowElems + L.segmentOffsets[si]! + i]!;
       r0 += r;
     });
-    const what = `sparse_gemv skipReduce partials ${JSON.stringify({ ...c, ctx: undefined })}`;
+    const what = `sparse_gemv leavePartials partials ${JSON.stringify({ ...c, ctx: undefined })}`;
     errors.push(`${maxRelError(got, want, magnitude).toExponential(1)} ${what}`);
     expectClose(got, want, what, 1e-5, magnitude);
-    expect(Array.from(await readBuffer(ctx, yBuf, y0.length)), 'skipReduce leaves y as it was').toEqual(Array.from(y0));
+    expect(Array.from(await readBuffer(ctx, yBuf, y0.length)), 'leavePartials leaves y as it was').toEqual(Array.from(y0));
     op.destroy();
     destroyTransposed(W);
     for (const b of [xBuf, yBuf, tBuf, nBuf, stats, scratch]) b?.destroy();
@@ -244,16 +252,26 @@ describeGpu('sparse_gemv', () => {
       }
     }
   });
-  test('skipReduce: the partials left in scratch sum to y; xPartials: x given as partial vectors (swiglu too)', async () => {
+  test('leavePartials: the partials left in scratch sum to y; xPartials: x given as partial vectors (swiglu too)', async () => {
     for (const format of ['f32', 'f16'] as WeightFormat[]) {
       for (const s of [0, 0.5, 1]) {
-        await check({ segments: [64, 16, 16], cols: 172, s, format, norm: true, skipReduce: true }, ++salt); // q|k|v → rope
-        await check({ segments: [172, 172], cols: 64, s, format, norm: true, skipReduce: true, kChunk: 16, shardCols: 40 }, ++salt); // gate|up
-        await check({ segments: [100], cols: 300, s, format, accumulate: true, skipReduce: true, kChunk: 64 }, ++salt);
+        await check({ segments: [64, 16, 16], cols: 172, s, format, norm: true, leavePartials: true }, ++salt); // q|k|v → rope
+        await check({ segments: [172, 172], cols: 64, s, format, norm: true, leavePartials: true, kChunk: 16, shardCols: 40 }, ++salt); // gate|up
+        await check({ segments: [100], cols: 300, s, format, accumulate: true, leavePartials: true, kChunk: 64 }, ++salt);
         await check({ segments: [64], cols: 172, s, format, swiglu: { upOffset: 176 }, xPartials: 11, accumulate: true, riders: true }, ++salt); // down
         await check({ segments: [33, 7], cols: 100, s, format, swiglu: { upOffset: 105 }, xOffset: 2, xPartials: 3, shardCols: 40, kChunk: 'none' }, ++salt);
         await check({ segments: [20], cols: 64, s, format, xPartials: 1, xOffset: 8 }, ++salt);
       }
+    }
+  });
+  test('dense (no τ): every channel read, as with τ = −1; with norm, SwiGLU, partials, shards, unroll 8', async () => {
+    for (const format of ['f32', 'f16'] as WeightFormat[]) {
+      const d = { s: 0, format, dense: true };
+      await check({ ...d, segments: [64, 16, 16], cols: 172, norm: true, leavePartials: true }, ++salt); // q|k|v → rope
+      await check({ ...d, segments: [100], cols: 300, accumulate: true, shardCols: 37, unroll: 8 }, ++salt); // o
+      await check({ ...d, segments: [64], cols: 172, swiglu: { upOffset: 176 }, xPartials: 11, accumulate: true }, ++salt); // down
+      await check({ ...d, segments: [33, 7], cols: 100, norm: true, xOffset: 2, yOffset: 5, kChunk: 'none' }, ++salt);
+      await check({ ...d, segments: [13, 40, 9], cols: 172, kChunk: 64, piece: 32, unroll: 8 }, ++salt);
     }
   });
   test('RMSNorm prologues: loop, unrolled, vec4 (and vec4 falling back on unaligned x or cols)', async () => {
