@@ -4,7 +4,7 @@
       our score thresholds t per (layer, projection) for was / was-greedy / teal at each level, read
       from the calibration file as src/sparsity/plan.ts reads it (thresholdAt, greedySplit), so
       run_reference.py can run them in the authors' forward
-  python3 compare.py report RESULTS.json OURS.calib.json OURS_EVAL.jsonl
+  python3 compare.py report RESULTS.json[,MORE.json] OURS.calib.json OURS_EVAL.jsonl
       markdown tables: thresholds, greedy split, skipped fraction and perplexity, theirs vs ours
 """
 import json
@@ -118,26 +118,70 @@ def report(res, cal, ours_eval):
     g = res.get('greedy', {})
     if g:
         print('#### Greedy split (projection levels, mean over the 8 blocks)\n')
-        print('| level | split by | ' + ' | '.join(PROJ) + ' | block sparsity (true sizes) | max |Δ| vs ours |')
-        print('|---|---|' + '---|' * 9)
+        print('| level | split by | ' + ' | '.join(PROJ) + " | block sparsity, greedyopt's f() | block sparsity, true sizes | max |Δ| vs ours |")
+        print('|---|---|' + '---|' * 10)
         for s in levels:
             mine = ours['was-greedy-levels'][str(s)]
-            rows = [('ours (was-edge calibrate)', mine)]
+            rows = [('ours (was-edge calibrate)', mine, None)]
             for wtype in g:
                 lv = res.get('greedy_levels', {}).get(wtype, {}).get(str(s))
                 if lv:
-                    rows.append((f'theirs, weights {wtype}', lv))
-            for label, lv in rows:
+                    rows.append((f'theirs, weights {wtype}', lv, g[wtype]['weights']))
+            for label, lv, w in rows:
                 mean = [sum(l[p] for l in lv) / len(lv) for p in range(7)]
                 true = sum(sum(min(l[p], 1) * params[p] for p in range(7)) / total for l in lv) / len(lv)
+                claimed = sum(sum(l[p] * w[q] for p, q in enumerate(PROJ)) / sum(w.values()) for l in lv) / len(lv) if w else true
                 dmax = max(abs(a - b) for la, lb in zip(lv, mine) for a, b in zip(la, lb))
-                print(f'| {s} | {label} | ' + ' | '.join(f'{x:.3f}' for x in mean) + f' | {true:.4f} | {dmax:.3f} |')
+                print(f'| {s} | {label} | ' + ' | '.join(f'{x:.3f}' for x in mean) + f' | {claimed:.4f} | {true:.4f} | {dmax:.3f} |')
         print()
         for wtype, info in g.items():
             w = info['weights']
             tw = sum(w.values())
-            print(f"weights {wtype}: {json.dumps(w)}; one greedy row adds {0.025 / tw:.5f} to their 'Effective Sparsity'")
+            step = info.get('base_step', 0.025)
+            print(f"{wtype}: weights {json.dumps({k: round(x, 4) for k, x in w.items()})}, base step {step:.4f}: one greedy row adds {step / tw:.5f} to their 'Effective Sparsity'")
         print()
+
+    # One line per level and mode: the figures the issue asks for, side by side.
+    oe0 = {}
+    for line in open(ours_eval):
+        if line.strip():
+            r = json.loads(line)
+            oe0[(r['mode'], float(r['level']), r['text'])] = r['result']
+    E0 = res['eval']
+    print('#### Summary: authors\' code against ours, per level and mode\n')
+    print('thr: max |Δt|/t over the 8 layers and the projections (TEAL: input groups), their shipped grabbing → their grabbing on |score| '
+          'without BOS rows. split: max |Δ level| between their greedy (true sizes) and ours. ppl: theirs / ours / their forward run '
+          'with our thresholds. skipped: measured on dev, theirs / ours.\n')
+    print('| level | mode | thr | split | skipped | ppl dev | ppl wiki |\n|---|---|---|---|---|---|---|')
+    for li, s in enumerate(levels):
+        for mode in ('was', 'was-greedy', 'teal'):
+            if mode == 'teal':
+                thr = max(abs(res['thresholds']['teal'][l][g][li][0] - ours['teal'][str(s)][l][g]) / ours['teal'][str(s)][l][g]
+                          for l in range(len(cal['teal'])) for g in range(4))
+                thr = f'{100 * thr:.1f} %'
+            else:
+                lv = ours['was-greedy-levels'][str(s)] if mode == 'was-greedy' else None
+                def worst(var, lv=lv):
+                    if lv is None:
+                        return max(abs(res['thresholds'][var][l][p][li][0] - ours['was'][str(s)][l][p]) / ours['was'][str(s)][l][p]
+                                   for l in range(len(cal['was'])) for p in range(7))
+                    return None
+                thr = (f"{100 * worst('was'):.1f} % → {100 * worst('was_abs_no_bos'):.2f} %" if mode == 'was' else 'as was, at the split\'s levels')
+            split = '–'
+            key = {'was': 'was', 'was-greedy': 'was-greedy[llama16m-debtext]', 'teal': 'teal'}[mode]
+            if mode == 'was-greedy' and res.get('greedy_levels', {}).get('llama16m-debtext'):
+                th = res['greedy_levels']['llama16m-debtext'][str(s)]
+                mine = ours['was-greedy-levels'][str(s)]
+                split = f'{max(abs(a - b) for la, lb in zip(th, mine) for a, b in zip(la, lb)):.3f}'
+            th = E0.get(f'{key}:{s}')
+            mid = E0.get(f'{mode}[our thresholds]:{s}')
+            o = {t: oe0.get((mode, float(s), t)) for t in ('dev', 'wiki')}
+            if not th:
+                continue
+            sk = f"{100 * th['dev']['skipped_weight_fraction']:.1f} / " + (f"{100 * o['dev']['skipped_weight_fraction']:.1f} %" if o['dev'] else '–')
+            pp = [f"{th[t]['ppl']:.2f} / " + (f"{o[t]['ppl']:.2f}" if o[t] else '–') + (f" / {mid[t]['ppl']:.2f}" if mid else '') for t in ('dev', 'wiki')]
+            print(f'| {s} | {mode} | {thr} | {split} | {sk} | {pp[0]} | {pp[1]} |')
+    print()
 
     # Perplexity and skipped fraction
     oe = {}
@@ -189,6 +233,15 @@ if __name__ == '__main__':
         cal = json.load(open(sys.argv[2]))
         json.dump(ours_thresholds(cal, levels), open(sys.argv[3], 'w'))
     elif cmd == 'report':
-        report(json.load(open(sys.argv[2])), json.load(open(sys.argv[3])), sys.argv[4])
+        # RESULTS may be several results.json, comma-separated (runs split over GPU calls): merged in order.
+        res = {}
+        for path in sys.argv[2].split(','):
+            r = json.load(open(path))
+            for k, v in r.items():
+                if isinstance(v, dict) and isinstance(res.get(k), dict):
+                    res[k].update(v)
+                else:
+                    res[k] = v
+        report(res, json.load(open(sys.argv[3])), sys.argv[4])
     else:
         sys.exit(__doc__)
