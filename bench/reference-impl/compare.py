@@ -82,7 +82,7 @@ def report(res, cal, ours_eval):
     print('max |t_theirs − t_ours| / t_ours over layers, and how many of the 8 layers differ by more than the two bin widths '
           '(theirs: linear, (p99 − p1)/9,998; ours: log-spaced, 0.44 % of t).\n')
     variants = [('was', 'shipped (signed, icdf(0.5+s/2), BOS in)'), ('was_no_bos', 'BOS rows left out'),
-                ('was_abs_no_bos', 'BOS out, histogram of |score|, icdf(s)')]
+                ('was_abs_no_bos', 'BOS out, histogram of abs(score), icdf(s)')]
     print('| level | their grabbing | ' + ' | '.join(PROJ) + ' |')
     print('|---|---|' + '---|' * 7)
     for li, s in enumerate(levels):
@@ -118,7 +118,7 @@ def report(res, cal, ours_eval):
     g = res.get('greedy', {})
     if g:
         print('#### Greedy split (projection levels, mean over the 8 blocks)\n')
-        print('| level | split by | ' + ' | '.join(PROJ) + " | block sparsity, greedyopt's f() | block sparsity, true sizes | max |Δ| vs ours |")
+        print('| level | split by | ' + ' | '.join(PROJ) + " | block sparsity, greedyopt's f() | block sparsity, true sizes | max abs Δ vs ours |")
         print('|---|---|' + '---|' * 10)
         for s in levels:
             mine = ours['was-greedy-levels'][str(s)]
@@ -138,7 +138,7 @@ def report(res, cal, ours_eval):
             w = info['weights']
             tw = sum(w.values())
             step = info.get('base_step', 0.025)
-            print(f"{wtype}: weights {json.dumps({k: round(x, 4) for k, x in w.items()})}, base step {step:.4f}: one greedy row adds {step / tw:.5f} to their 'Effective Sparsity'")
+            print(f"- {wtype}: weights {json.dumps({k: round(x, 4) for k, x in w.items()})}, base step {step:.4f}: one greedy row adds {step / tw:.5f} to their 'Effective Sparsity'")
         print()
 
     # One line per level and mode: the figures the issue asks for, side by side.
@@ -200,7 +200,7 @@ def report(res, cal, ours_eval):
              ('was-greedy', 'was-greedy[Llama-2-7B]', "was-greedy (their greedy, 'Llama-2-7B' weights)"),
              ('was-greedy', 'was-greedy[llama16m-debtext@our-step]', 'was-greedy (their greedy, true sizes, our step)'), ('teal', 'teal', 'teal')]
     extra = [('was', 'was[was_no_bos]', 'was, their grabbing without BOS rows'),
-             ('was', 'was[was_abs_no_bos]', 'was, … and |score| histogram'),
+             ('was', 'was[was_abs_no_bos]', 'was, … and abs(score) histogram'),
              ('was', 'was[our thresholds]', 'was, their forward with our thresholds'),
              ('was-greedy', 'was-greedy[our thresholds]', 'was-greedy, their forward with our thresholds'),
              ('teal', 'teal[our thresholds]', 'teal, their forward with our thresholds'),
