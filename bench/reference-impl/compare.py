@@ -4,6 +4,9 @@
       our score thresholds t per (layer, projection) for was / was-greedy / teal at each level, read
       from the calibration file as src/sparsity/plan.ts reads it (thresholdAt, greedySplit), so
       run_reference.py can run them in the authors' forward
+  python3 compare.py perturb OURS.calib.json FACTOR OUT.json
+      the same calibration with every WAS and TEAL threshold times FACTOR (1 ± 1e-6: how much
+      perplexity moves under rounding-level threshold changes)
   python3 compare.py report RESULTS.json[,MORE.json] OURS.calib.json OURS_EVAL.jsonl
       markdown tables: thresholds, greedy split, skipped fraction and perplexity, theirs vs ours
 """
@@ -232,6 +235,11 @@ if __name__ == '__main__':
     if cmd == 'ours-thresholds':
         cal = json.load(open(sys.argv[2]))
         json.dump(ours_thresholds(cal, levels), open(sys.argv[3], 'w'))
+    elif cmd == 'perturb':
+        cal, k = json.load(open(sys.argv[2])), float(sys.argv[3])
+        for key in ('was', 'teal'):
+            cal[key] = [[[None if t is None else t * k for t in row] for row in layer] for layer in cal[key]]
+        json.dump(cal, open(sys.argv[4], 'w'))
     elif cmd == 'report':
         # RESULTS may be several results.json, comma-separated (runs split over GPU calls): merged in order.
         res = {}
