@@ -20,7 +20,11 @@ export interface CalibrateOptions {
   ctx?: number;
   /** Tokens whose block outputs judge the greedy steps (default 64). */
   greedyTokens?: number;
-  /** Block sparsity added per greedy step (default 0.025, as TEAL). */
+  /**
+   * Block sparsity added per greedy step (default 0.025). Not TEAL's step: greedyopt.py moves a
+   * q-sized projection by its 0.025, i.e. 0.025/Σw of the block (w: sizes relative to q; Σw = 11 on
+   * llama16m), Σw times finer (BENCHMARKS.md, 2026-12-05: the authors' code against ours).
+   */
   greedyStep?: number;
   /** Grid points of the threshold tables minus one (default 200: steps of 0.005). */
   grid?: number;
