@@ -15,10 +15,8 @@ import { CpuBackend } from '../../src/cpu/backend.js';
 import { nodeCpuOptions } from '../../src/cpu/node.js';
 import { perplexity } from '../../src/eval.js';
 import { openModel } from '../../src/model/model.js';
-import { loadWeightsF32 } from '../../src/model/weights.js';
-import { projectionNorms } from '../../src/sparsity/calibrate.js';
+import { projectionNorms } from '../../src/model/projections.js';
 import { buildTau, checkSparsity, parseCalibration } from '../../src/sparsity/plan.js';
-import { loadWasmNode } from '../../src/wasm/node.js';
 
 const { values: v } = parseArgs({ options: {
   model: { type: 'string' }, calibration: { type: 'string' }, text: { type: 'string' }, runs: { type: 'string' },
@@ -29,14 +27,14 @@ const [name, path] = v.text.split('=') as [string, string];
 const buf = readFileSync(v.model);
 const model = openModel(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
 const cal = parseCalibration(JSON.parse(readFileSync(v.calibration, 'utf8')), model.config);
-const norms = projectionNorms(model, loadWeightsF32(model.file, model.config), await loadWasmNode('release'));
+const norms = projectionNorms(model);
 const text = readFileSync(path, 'utf8');
 const ctx = Number(v.ctx);
 for (const run of v.runs.split(/\s+/).filter(Boolean)) {
   const [m, s] = run.split(':') as [string, string];
   const mode = checkSparsity(m, Number(s));
   const tau = buildTau(cal, mode, Number(s), norms);
-  const backend = await CpuBackend.create(model, { contextSize: ctx, ...nodeCpuOptions(1), ...(tau ? { sparse: { tau, prefill: 'sparse' as const } } : {}) });
+  const backend = await CpuBackend.create(model, { contextSize: ctx, ...nodeCpuOptions(1), ...(tau ? { thresholds: tau, prefill: 'sparse' as const } : {}) });
   const r = await perplexity(backend, model.tokenizer, text, { ctx, maxChunks: Number(v['max-chunks']) });
   const result = { ...r, skipped_weight_fraction: tau ? (await backend.skippedWeightFraction?.()) ?? 0 : 0, prefill: 'sparse' };
   backend.dispose();

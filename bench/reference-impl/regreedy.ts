@@ -15,7 +15,8 @@ import { openModel } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
 import { calibrate } from '../../src/sparsity/calibrate.js';
 import { parseCalibration } from '../../src/sparsity/plan.js';
-import type { WasHistogram, WasModule } from '../../src/wasm/module.js';
+import type { WasHistogram } from '../../src/wasm/exports.js';
+import type { WasModule } from '../../src/wasm/module.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
 
 const { values: v } = parseArgs({ options: {

@@ -246,9 +246,15 @@ export class Engine implements EngineWorkerApi {
     const pending: Promise<unknown>[] = [];
     const piece = onText && ((p: string) => void pending.push(Promise.resolve(onText(p))));
     const options = { ...rest, signal };
-    const r = typeof prompt === 'string'
-      ? await generate(L.backend, L.model.tokenizer, prompt, options, piece, L.kv)
-      : await generateTokens(L.backend, L.model.tokenizer, prompt, options, piece, L.kv);
+    // Conversations reuse the KV cache of their last turn; a generate() call runs its prompt whole (and
+    // leaves nothing a chat could mistake for its prefix).
+    let r;
+    if (typeof prompt === 'string') {
+      L.kv.ids = [];
+      r = await generate(L.backend, L.model.tokenizer, prompt, options, piece);
+    } else {
+      r = await generateTokens(L.backend, L.model.tokenizer, prompt, options, piece, L.kv);
+    }
     await Promise.all(pending);
     return {
       text: r.text, promptIds: r.promptIds, tokenIds: r.generatedIds, finishReason: r.finishReason,
