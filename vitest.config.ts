@@ -1,9 +1,9 @@
 import { defineConfig } from 'vitest/config';
-import { wgsl } from './rollup.config.mjs';
+import { prebuiltSchedules, wgsl } from './rollup.config.mjs';
 
 export default defineConfig({
-  // Kernels import their WGSL as strings, as in the rollup build (the same plugin).
-  plugins: [wgsl()],
+  // Kernels import their WGSL as strings, and the SDK its prebuilt schedules, as in the rollup build (the same plugins).
+  plugins: [wgsl(), prebuiltSchedules()],
   test: {
     include: ['test/unit/**/*.test.ts', 'test/gpu/**/*.test.ts', 'test/browser/**/*.test.ts'],
     testTimeout: 120_000,

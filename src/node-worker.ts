@@ -46,5 +46,4 @@ serveEngine(nodeEndpoint(parentPort), {
   gpu: () => nodeGPU(),
   cpu,
   threads,
-  schedulesUrl: new URL('../schedules/', import.meta.url),
 });

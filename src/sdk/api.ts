@@ -34,8 +34,8 @@ export interface EngineOptions {
   /** Default KV-cache positions of every load(). */
   contextSize?: number;
   /**
-   * Folder of prebuilt schedules (`<model-id>.json`). Default: the package's `schedules/` next to
-   * its `dist/` (found from the worker file's URL).
+   * A folder of prebuilt schedules (`<model-id>.json`) to use instead of the package's own. Default:
+   * the package's schedules, which travel inside its bundle (any bundler; nothing to serve).
    */
   schedulesUrl?: string | URL;
 }
