@@ -9,6 +9,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter';
 import { AbortError, ModelLoadError } from './errors.js';
 import { nodeCpuOptions } from './cpu/node.js';
 import { nodeGPU } from './gpu/node-gpu.js';
+import { softwareVulkanOnly } from './gpu/vulkan-drivers.js';
 import type { PathReader } from './sdk/loader.js';
 import { serveEngine } from './sdk/expose.js';
 
@@ -44,6 +45,7 @@ serveEngine(nodeEndpoint(parentPort), {
   readPath,
   readFileUrl: async (url) => new Uint8Array(await readFile(fileURLToPath(url))),
   gpu: () => nodeGPU(),
+  softwareOnly: () => softwareVulkanOnly(),
   cpu,
   threads,
 });
