@@ -111,7 +111,7 @@ describeBrowser('package: the packed tarball in a consumer project', () => {
     expect(r.schedules).toEqual(['stories260K']); // found under node_modules/was-edge/schedules/
     expect(r.dense.tokenIds).toEqual(golden.generated_ids);
     expect(r.streamed).toBe(r.dense.text);
-    expect(r.sparse.schedule).toEqual({ name: 'stories260K', level: 0.5 });
+    expect(r.sparse.schedule).toEqual({ name: 'stories260K', level: 0.5, method: 'was-bo' });
     expect(r.sparse.skippedWeightFraction).toBeGreaterThan(0.4);
     expect(r.errorCode).toBe('SCHEDULE_LEVEL_MISSING');
   });
