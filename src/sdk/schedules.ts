@@ -6,7 +6,7 @@ import { ScheduleError } from '../errors.js';
 import type { LlamaConfig } from '../model/config.js';
 import { SCHEDULE_NAME, unknownSchedule } from '../sparsity/resolve.js';
 import { parseSchedule, type Schedule } from '../sparsity/schedule.js';
-import type { ScheduleInfo } from './api.js';
+import type { ScheduleInfo, ScheduleQuality } from './api.js';
 import type { FileUrlReader, PathReader } from './loader.js';
 import { prebuiltSchedule } from './prebuilt.js';
 
@@ -40,6 +40,12 @@ export function scheduleFileUrl(folder: URL, name: string): URL | null {
   if (!SCHEDULE_NAME.test(name) || name.includes('..')) return null;
   const url = new URL(`${name}.json`, folder);
   return url.href.startsWith(folder.href) ? url : null;
+}
+
+/** The words for a level's mean KL to dense (ScheduleQuality's bands). */
+export function scheduleQuality(loss: number | null, kind: string): ScheduleQuality | null {
+  if (loss === null || kind !== 'mean-kl') return null;
+  return loss <= 0.3 ? 'close' : loss <= 0.7 ? 'noticeable' : 'degraded';
 }
 
 /** The schedules a loaded model offers, by name, and how to find one more by name. */
@@ -95,6 +101,7 @@ export class ModelSchedules {
       name,
       levels: s.levels.map((l) => ({
         target: l.target, method: l.method, skippedWeightFraction: l.skippedWeightFraction, calibrationLoss: l.calibrationLoss, lossKind: l.lossKind,
+        quality: scheduleQuality(l.calibrationLoss, l.lossKind),
       })),
     }));
   }
