@@ -10,5 +10,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     // dawn.node and Chromium are heavy: one worker per file, files in parallel up to the core count.
     pool: 'forks',
+    // Every run ends with a line of what was skipped and why (GPU or browser missing, filters).
+    reporters: ['default', './test/reporters/skip-summary.ts'],
   },
 });

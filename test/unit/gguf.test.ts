@@ -367,8 +367,8 @@ describe('bad input is a ModelFormatError with a specific code', () => {
     expect(() => parse({ tensors: [{ name: 'w', dims: [256], type: TYPE.Q4_K }] })).toThrow(/Q4_K/);
   });
 
-  test('absurd counts, lengths and dimensions are ABSURD_VALUE, and fail fast', () => {
-    const t0 = performance.now();
+  // Refused before anything of that size is allocated or looped over (a slow refusal would time out).
+  test('absurd counts, lengths and dimensions are ABSURD_VALUE', () => {
     const patched = (patch: (b: Uint8Array, l: ReturnType<typeof small>['layout']) => void) => {
       const { bytes, layout } = small();
       patch(bytes, layout);
@@ -391,7 +391,6 @@ describe('bad input is a ModelFormatError with a specific code', () => {
     // Each dimension below 2^32, but their product beyond 2^53.
     const dims = [2 ** 31, 2 ** 31, 2 ** 31, 32];
     expect(codeOf(() => parse({ tensors: [{ name: 'w', dims, type: TYPE.F32, data: new Uint8Array(4) }] }))).toBe('ABSURD_VALUE');
-    expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   test('counts a few bytes too large are TRUNCATED, before anything is allocated', () => {
