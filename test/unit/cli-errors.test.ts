@@ -188,3 +188,13 @@ describe('the default model', () => {
     }
   });
 });
+
+describe('the no-adapter hint', () => {
+  test('names what to install, not a script of this repository', async () => {
+    const { acquireDevice } = await import('../../src/gpu/device.js');
+    const e = await acquireDevice({ gpu: { requestAdapter: async () => null } as unknown as GPU }).catch((x: unknown) => x);
+    expect((e as Error).name).toBe('WebGPUUnavailableError');
+    expect((e as Error).message).not.toMatch(/scripts\//);
+    expect((e as Error).message).toMatch(/Vulkan driver/);
+  });
+});
