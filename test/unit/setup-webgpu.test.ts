@@ -23,7 +23,7 @@ test('without libvulkan1: the apt-get step is announced first, and WAS_EDGE_NO_A
     writeFileSync(join(bin, tool), `#!/bin/sh\necho "${tool} ran: $*" >> ${join(tmp, 'ran.log')}\necho "${tool} ran" >&2\n`);
     chmodSync(join(bin, tool), 0o755);
   }
-  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, WAS_EDGE_NO_APT: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}`, WAS_EDGE_NO_APT: '1' };
   const refused = spawnSync('bash', [script, join(tmp, 'lvp')], { env, encoding: 'utf8' });
   expect(refused.status).toBe(1);
   expect(refused.stderr).toMatch(/libvulkan1 .* is missing and WAS_EDGE_NO_APT=1/);
