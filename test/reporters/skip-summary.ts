@@ -1,7 +1,8 @@
 // A vitest reporter that ends every run with what was skipped and why, so that a suite that passed
 // only because the GPU or browser half did not run says so (vitest.config.ts adds it after 'default').
 // Reasons come from ctx.skip(note) or from a suite named `… [skipped: reason]` (describeGpu,
-// describeBrowser); anything else was left out by a filter (-t), .skip or .only.
+// describeBrowser); anything else says it has no reason (give one: ctx.skip(note) or a
+// `[skipped: …]` name).
 import type { Reporter, TestModule } from 'vitest/node';
 
 export default class SkipSummary implements Reporter {
@@ -14,7 +15,7 @@ export default class SkipSummary implements Reporter {
         if (r.state !== 'skipped') continue;
         skipped++;
         const why = r.note ?? /\[skipped: (.+?)\]/.exec(t.fullName)?.[1] ??
-          (t.options.mode === 'todo' ? 'todo' : 'not selected (a -t filter, .skip or .only)');
+          (t.options.mode === 'todo' ? 'todo' : 'no reason given (.skip or .skipIf in the file, or a -t filter / .only)');
         const entry = reasons.get(why) ?? { count: 0, files: new Set<string>() };
         entry.count++;
         entry.files.add(m.relativeModuleId);
