@@ -102,6 +102,6 @@ async function device(platform?: BackendPlatform): Promise<GpuContext> {
     return await acquireDevice(gpu ? { gpu } : {});
   } catch (e) {
     if (!(e instanceof WebGPUUnavailableError)) throw e;
-    throw new WebGPUUnavailableError(`${e.message}. Or use the CPU backend (WebAssembly): backend 'cpu', which 'auto' picks when WebGPU is missing`, { cause: e });
+    throw new WebGPUUnavailableError(`${e.message}. Or use the CPU backend (WebAssembly): backend: 'cpu', which 'auto' picks when WebGPU is missing`, { cause: e });
   }
 }
