@@ -5,9 +5,10 @@
 // Run through `npm run build`, which compiles build/was*.wasm first.
 
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { basename, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import nodeResolve from '@rollup/plugin-node-resolve';
 import esbuild from 'rollup-plugin-esbuild';
 
@@ -25,8 +26,43 @@ export function wgsl() {
   };
 }
 
+const SCHEDULES_MODULE = 'virtual:was-edge-schedules';
+const SCHEDULE_PREFIX = '\0was-edge-schedule:';
+
+/**
+ * `import catalogue from 'virtual:was-edge-schedules'` → `{ '<model-id>': () => import(<that file>) }`
+ * over schedules/<model-id>.json (not the .calib.json), each file its own lazily loaded module, so the
+ * schedules travel through the module graph into any consumer's bundle (no URL to serve them from).
+ * Generated from the folder, so it cannot drift from it. Exported for vitest.config.ts.
+ */
+export function prebuiltSchedules(folder = resolve(dirname(fileURLToPath(import.meta.url)), 'schedules')) {
+  return {
+    name: 'prebuilt-schedules',
+    resolveId(id) {
+      if (id === SCHEDULES_MODULE) return '\0' + SCHEDULES_MODULE;
+      if (id.startsWith(SCHEDULE_PREFIX)) return id;
+      return null;
+    },
+    async load(id) {
+      if (id === '\0' + SCHEDULES_MODULE) {
+        const names = (await readdir(folder)).filter((f) => f.endsWith('.json') && !f.endsWith('.calib.json')).map((f) => f.slice(0, -5)).sort();
+        const entries = names.map((n) => `  ${JSON.stringify(n)}: () => import(${JSON.stringify(SCHEDULE_PREFIX + n)}).then((m) => m.default),`);
+        return `export default {\n${entries.join('\n')}\n};\n`;
+      }
+      if (id.startsWith(SCHEDULE_PREFIX)) {
+        const path = resolve(folder, `${id.slice(SCHEDULE_PREFIX.length)}.json`);
+        this.addWatchFile?.(path);
+        return `export default JSON.parse(${JSON.stringify(await readFile(path, 'utf8'))});\n`;
+      }
+      return null;
+    },
+  };
+}
+
 // `new URL('<literal>.wasm', import.meta.url)`, as written in src/wasm/location.ts.
 const WASM_URL = /new URL\((['"])([^'"\n]+\.wasm)\1,\s*import\.meta\.url\)/g;
+
+const isDebugWasm = (path) => /-debug\.wasm$/.test(path);
 
 /**
  * Emits each Wasm file named by a source-relative `new URL(…, import.meta.url)` into dist/ under its
@@ -46,7 +82,7 @@ function wasmAssets() {
       if (found.length === 0) return null;
       for (const [, , relative] of found) {
         const path = resolve(dirname(id), relative);
-        if (emitted.has(path)) continue;
+        if (emitted.has(path) || isDebugWasm(relative)) continue;
         let source;
         try {
           source = await readFile(path);
@@ -61,6 +97,10 @@ function wasmAssets() {
       }
       // The rewrite stays on its line, so line numbers in the source map still hold.
       const rewritten = code.replace(WASM_URL, (_match, _quote, relative) => {
+        // Debug builds (asserts on) serve this repository's tests, which run from the sources; the
+        // bundle neither emits nor names them in a form bundlers follow (a consumer's build would
+        // otherwise copy them, or fail on the missing file).
+        if (isDebugWasm(relative)) return `new URL(['.', ${JSON.stringify(basename(relative))}].join('/'), import.meta.url)`;
         const ref = emitted.get(resolve(dirname(id), relative));
         return `new URL(import.meta.ROLLUP_FILE_URL_${ref})`;
       });
@@ -163,8 +203,12 @@ export default {
     dir: 'dist',
     format: 'es',
     entryFileNames: '[name].js',
-    chunkFileNames: 'chunks/[name]-[hash].js',
-    sourcemap: true,
+    chunkFileNames: (chunk) => chunk.facadeModuleId?.startsWith(SCHEDULE_PREFIX)
+      ? `chunks/schedule-${chunk.facadeModuleId.slice(SCHEDULE_PREFIX.length)}-[hash].js`
+      : 'chunks/[name]-[hash].js',
+    // Maps stay in dist/ for debugging here but are not linked from the files (the package ships
+    // without them, and a `sourceMappingURL` to a missing file makes consumers' bundlers warn).
+    sourcemap: 'hidden',
   },
   // Node built-ins stay imports (only node.js and cli.js may reach them); webgpu (dawn.node) is a
   // native addon the consumer installs. comlink is bundled.
@@ -174,6 +218,7 @@ export default {
     workerChunks(),
     wasmAssets(),
     wgsl(),
+    prebuiltSchedules(),
     nodeResolve({ extensions: ['.ts', '.js', '.mjs'] }),
     esbuild({ target: 'es2022', tsconfig: 'tsconfig.json' }),
     browserSafe('index.js', 'worker.js'),

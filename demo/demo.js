@@ -1,7 +1,8 @@
 // The demo page: load a model in the engine's worker, list its schedules, stream text with a Stop
 // button, and show tokens/s and the measured skipped-weight fraction.
-// Query parameters (for links and tests): ?model=URL&backend=auto|webgpu|cpu|reference&schedule=name@level
-// &prompt=TEXT&maxTokens=N&autorun=1 (load and generate once; the outcome lands in window.__result).
+// Query parameters (for links and tests): ?model=URL&backend=auto|webgpu|cpu|reference
+// &schedule=name@level[@method]&prompt=TEXT&maxTokens=N&autorun=1 (load and generate once; the
+// outcome lands in window.__result). Worker text is only ever put on the page as text (textContent).
 import { createEngine } from '../dist/index.js';
 
 const $ = (id) => document.getElementById(id);
@@ -9,7 +10,21 @@ const params = new URLSearchParams(location.search);
 for (const key of ['model', 'backend', 'prompt', 'maxTokens', 'temperature']) if (params.has(key)) $(key).value = params.get(key);
 
 let engine = null;
+let engineBackend = null;
+/** The model the engine holds (a failed load leaves the previous one loaded), or null. */
+let loaded = null;
 let controller = null;
+
+// The models the server offers (demo/serve.mjs lists its folder), as suggestions for the URL field.
+const modelList = fetch('../models/index.json').then((r) => (r.ok ? r.json() : []), () => []).then((files) => {
+  const list = $('models');
+  for (const f of files) list.append(new Option(f, `../models/${f}`));
+  if (!params.has('model') && files.length && !files.some((f) => `../models/${f}` === $('model').value)) $('model').value = `../models/${files[0]}`;
+  return files;
+});
+window.__models = modelList;
+
+const QUALITY = { close: 'close to dense', noticeable: 'noticeably different', degraded: 'degraded' };
 
 function status(text, isError = false) {
   $('status').textContent = text;
@@ -20,11 +35,35 @@ function describe(e) {
   return `${e?.name ?? 'Error'}${e?.code ? ` [${e.code}]` : ''}: ${e?.message ?? String(e)}`;
 }
 
+/** The schedule picker for `info` (a level per target and method, its quality cost in words), or dense only. */
+function showSchedules(info) {
+  const select = $('schedule');
+  select.replaceChildren(new Option('dense', 'dense'));
+  for (const s of info?.schedules ?? []) {
+    // The least sparse 'degraded' level is where text visibly suffers; the most sparse 'close' one is the recommendation.
+    const close = s.levels.filter((l) => l.quality === 'close' && l.method === 'was-bo').map((l) => l.target);
+    const recommended = close.length ? Math.max(...close) : null;
+    for (const l of s.levels) {
+      const kl = l.calibrationLoss === null ? '' : `, KL ${l.calibrationLoss.toFixed(2)}`;
+      const words = l.quality ? ` — ${QUALITY[l.quality]}` : '';
+      const mark = l.target === recommended && l.method === 'was-bo' ? ' (recommended)' : '';
+      const label = `${s.name} ${Math.round(l.target * 100)}% ${l.method} (skips ${(100 * l.skippedWeightFraction).toFixed(0)}%${kl})${words}${mark}`;
+      select.add(new Option(label, `${s.name}@${l.target}@${l.method}`));
+    }
+  }
+}
+
 async function load() {
   $('load').disabled = true;
   $('generate').disabled = true;
-  await engine?.dispose();
-  engine = createEngine({ backend: $('backend').value });
+  const backend = $('backend').value;
+  if (engine && engineBackend !== backend) {
+    await engine.dispose();
+    engine = null;
+    loaded = null;
+  }
+  engine ??= createEngine({ backend });
+  engineBackend = backend;
   status('loading…');
   try {
     const info = await engine.load($('model').value, {
@@ -33,31 +72,38 @@ async function load() {
         status(p.phase === 'prepare' ? 'preparing…' : `${p.phase} ${(p.loaded / 1e6).toFixed(1)} MB`);
       },
     });
+    loaded = info;
     $('progress').value = 1;
-    status(`${info.name} (${info.id ?? 'no id'}), ${(info.bytes / 1e6).toFixed(1)} MB, ${info.backend}${info.fromCache ? ', from cache' : ''}`);
-    const select = $('schedule');
-    select.replaceChildren(new Option('dense', 'dense'));
-    for (const s of info.schedules) {
-      for (const l of s.levels) {
-        const label = `${s.name} ${Math.round(l.target * 100)}% (${l.method}, skips ${(100 * l.skippedWeightFraction).toFixed(0)}%)`;
-        select.add(new Option(label, `${s.name}@${l.target}`));
-      }
+    status(`${info.name} (${info.id ?? 'no id'}), ${(info.bytes / 1e6).toFixed(1)} MB, ${info.backend}: ${info.backendNote}${info.fromCache ? ', from cache' : ''}`);
+    showSchedules(info);
+    $('output').replaceChildren();
+    $('stats').textContent = '';
+    if (params.has('schedule')) {
+      const want = params.get('schedule');
+      const match = [...$('schedule').options].find((o) => o.value === want || o.value.startsWith(`${want}@was-bo`));
+      if (match) $('schedule').value = match.value;
     }
-    if (params.has('schedule')) select.value = params.get('schedule');
-    $('generate').disabled = false;
     return info;
   } catch (e) {
-    status(describe(e), true);
+    // The engine keeps the previous model after a failed load: it stays usable, and the page says so.
+    $('progress').value = 0;
+    status(`${describe(e)}${loaded ? ` — still loaded: ${loaded.name}` : ''}`, true);
+    showSchedules(loaded);
+    if (!loaded) {
+      $('output').replaceChildren();
+      $('stats').textContent = '';
+    }
     throw e;
   } finally {
     $('load').disabled = false;
+    $('generate').disabled = !loaded;
   }
 }
 
 async function generate() {
   const value = $('schedule').value;
-  const at = value.lastIndexOf('@');
-  const schedule = value === 'dense' ? 'dense' : { name: value.slice(0, at), level: Number(value.slice(at + 1)) };
+  const [name, level, method] = value.split('@');
+  const schedule = value === 'dense' ? 'dense' : { name, level: Number(level), method };
   const prompt = $('prompt').value;
   controller = new AbortController();
   $('generate').disabled = true;
@@ -75,8 +121,11 @@ async function generate() {
     for await (const piece of stream) out.append(piece);
     const r = await stream.result;
     const skipped = r.skippedWeightFraction === null ? 'not measured' : `${(100 * r.skippedWeightFraction).toFixed(1)}%`;
-    $('stats').innerHTML = `<b>${r.tokensPerSecond.toFixed(1)}</b> tokens/s · skipped weights <b>${skipped}</b> · ` +
-      `${r.tokenIds.length} tokens · ${r.finishReason} · ${r.backend}, ${value === 'dense' ? 'dense' : value.replace('@', ' at ')}`;
+    const bold = (text) => Object.assign(document.createElement('b'), { textContent: text });
+    const label = r.schedule === 'dense' ? 'dense' : `${r.schedule.name} at ${r.schedule.level} (${r.schedule.method})`;
+    $('stats').className = '';
+    $('stats').replaceChildren(bold(r.tokensPerSecond.toFixed(1)), ' tokens/s · skipped weights ', bold(skipped),
+      ` · ${r.tokenIds.length} tokens · ${r.finishReason} · ${r.backend}, ${label}`);
     return r;
   } catch (e) {
     $('stats').textContent = e?.code === 'ABORTED' ? 'stopped' : describe(e);
@@ -94,9 +143,10 @@ $('stop').addEventListener('click', () => controller?.abort());
 
 if (params.get('autorun') === '1') {
   (async () => {
+    await modelList;
     const info = await load();
     const r = await generate();
-    return { model: info.id, schedule: r.schedule, tokens: r.tokenIds.length, skippedWeightFraction: r.skippedWeightFraction, text: r.text };
+    return { model: info.id, backend: info.backend, schedule: r.schedule, tokens: r.tokenIds.length, skippedWeightFraction: r.skippedWeightFraction, text: r.text };
   })().then(
     (result) => { window.__result = result; },
     (e) => { window.__error = { name: e?.name ?? 'Error', code: e?.code, message: e?.message ?? String(e) }; },

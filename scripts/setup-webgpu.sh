@@ -5,18 +5,27 @@
 #   2. Mesa lavapipe 25 from bookworm-backports is unpacked privately into DEST (default
 #      .cache/lavapipe, about 12 MB): Debian 12's own lavapipe (Mesa 22.3) is rejected by Dawn
 #      ("shaderUniform*ArrayDynamicIndexing required"); the backport offers shader-f16 and subgroups.
-# Nothing but the export line goes to stdout; progress goes to stderr. Idempotent.
+# Nothing but the export line goes to stdout; progress goes to stderr, and step 1 says so before it
+# runs apt-get as root (WAS_EDGE_NO_APT=1: fail instead). Idempotent.
 set -euo pipefail
 dest=$(realpath -m "${1:-.cache/lavapipe}")
 icd=$dest/lvp_icd.json
 
 if [[ ! -e /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ]]; then
   sudo=(); [[ $(id -u) == 0 ]] || sudo=(sudo)
+  if [[ ${WAS_EDGE_NO_APT:-} == 1 ]]; then
+    echo "setup-webgpu.sh: libvulkan1 (the Vulkan loader) is missing and WAS_EDGE_NO_APT=1: install it yourself (apt-get install libvulkan1)" >&2
+    exit 1
+  fi
+  # Said before it happens: this changes the system, as root.
+  echo "setup-webgpu.sh: libvulkan1 (the Vulkan loader dawn.node needs) is missing; installing it now with" \
+    "\`${sudo[*]:+${sudo[*]} }apt-get install libvulkan1\` as root (set WAS_EDGE_NO_APT=1 to stop here instead)" >&2
   "${sudo[@]}" apt-get update >&2
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends libvulkan1 >&2
 fi
 
 if [[ ! -f $icd ]]; then
+  echo "setup-webgpu.sh: unpacking Mesa lavapipe 25 (a CPU Vulkan driver) into $dest, without root and without touching the system" >&2
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   # The machine's own Debian mirror, from deb822 sources (Debian 12) or the classic list.

@@ -21,6 +21,11 @@ export interface BackendPlatform {
   gpu?: () => Promise<GPU | undefined>;
   /** CPU backend: its module and how worker threads start. */
   cpu?: Pick<CpuBackendOptions, 'wasm' | 'spawn'>;
+  /**
+   * The software drivers' names when they are all WebGPU could run on here, known without starting
+   * it (Node: the Vulkan driver manifests), so that 'auto' need not start it (Dawn warns on stderr).
+   */
+  softwareOnly?: () => string | null;
 }
 
 export interface CreateBackendOptions {
@@ -67,6 +72,11 @@ export async function createBackend(choice: BackendChoice, model: Model, o: Crea
     case 'webgpu':
       return webgpu(await device(o.platform));
     case 'auto': {
+      const software = o.platform?.softwareOnly?.();
+      if (software) {
+        o.onNote?.(`the only WebGPU adapter here would be a software one (${software}); using the CPU backend (backend 'webgpu' insists)`);
+        return cpu();
+      }
       let gpu: GpuContext;
       try {
         gpu = await device(o.platform);

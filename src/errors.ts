@@ -126,11 +126,43 @@ export class UsageError extends WasEdgeError {
   }
 }
 
+/**
+ * A file or folder that cannot be read or written. `code` is the system's (ENOENT, EISDIR, ENOTDIR,
+ * ENAMETOOLONG, EACCES, ERR_FS_FILE_TOO_LARGE, …); `path` is the one asked for. Made by fileError().
+ */
+export class FileError extends WasEdgeError {
+  readonly path: string;
+  constructor(code: string, path: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.path = path;
+  }
+}
+
+const FILE_PROBLEMS: Record<string, string> = {
+  ENOENT: 'does not exist',
+  EISDIR: 'is a folder, not a file',
+  ENOTDIR: 'goes through something that is not a folder',
+  ENAMETOOLONG: 'is too long a name for this file system',
+  EACCES: 'may not be accessed by this user',
+  EPERM: 'may not be accessed by this user',
+  ELOOP: 'is a loop of symbolic links',
+  ERR_FS_FILE_TOO_LARGE: 'is larger than the 2 GiB Node reads at once',
+};
+
+/** A Node file-system failure on `path` as a FileError (anything else is returned as it is). */
+export function fileError(cause: unknown, path: string, doing: 'read' | 'write' = 'read'): unknown {
+  const code = (cause as { code?: unknown } | null)?.code;
+  if (cause instanceof WasEdgeError || typeof code !== 'string' || !/^(E[A-Z]+|ERR_FS_\w+)$/.test(code)) return cause;
+  const shown = path.length > 120 ? `${path.slice(0, 60)}…${path.slice(-40)} (${path.length} characters)` : path;
+  const problem = FILE_PROBLEMS[code] ?? `cannot be ${doing === 'read' ? 'read' : 'written'} (${(cause as Error).message})`;
+  return new FileError(code, path, `${shown} ${problem}: check the path.`, { cause });
+}
+
 /** Every class by its stable name: the worker boundary rebuilds errors from this table. */
 export const ERROR_CLASSES = {
   WasEdgeError, ModelFormatError, OptionError, ContextOverflowError, ModelLoadError, EngineError, AbortError,
   WebGPUUnavailableError, GpuDeviceLostError, GpuOutOfMemoryError, KernelArgumentError, CpuMemoryError, CpuThreadError,
-  BayesOptError, ScheduleError, CalibrationError, ModelDownloadError, UsageError,
+  BayesOptError, ScheduleError, CalibrationError, ModelDownloadError, UsageError, FileError,
 } as const;
 for (const [name, cls] of Object.entries(ERROR_CLASSES)) {
   Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });

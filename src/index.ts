@@ -25,7 +25,7 @@ export { createEngine, type CreateEngineOptions } from './client.js';
 export type {
   ChatFinishReason, ChatFunction, ChatMessage, ChatOptions, ChatResult, ChatRole, ChatStream,
   CachedModel, CacheStoreKind, Engine, EngineOptions, GenerateOptions as EngineGenerateOptions, GenerationResult,
-  GenerationStream, LoadOptions, LoadProgress, MessageEndpoint, ModelInfo, ModelSource, ScheduleInfo,
+  GenerationStream, LoadOptions, LoadProgress, MessageEndpoint, ModelInfo, ModelSource, ScheduleInfo, ScheduleQuality,
 } from './sdk/api.js';
 export { parseSchedule, scheduleTau, scheduleLevel, scheduleTargets, scheduleFromCalibration, formatSchedule, type Schedule, type ScheduleLevel, type ScheduleModel, type ScheduleMethod, type ScheduleExpectation, type ScheduleSearch, type LossKind } from './sparsity/schedule.js';
 export { parseCalibration, buildTau, type Calibration, type SparsityMode } from './sparsity/plan.js';

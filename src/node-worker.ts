@@ -9,6 +9,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter';
 import { AbortError, ModelLoadError } from './errors.js';
 import { nodeCpuOptions } from './cpu/node.js';
 import { nodeGPU } from './gpu/node-gpu.js';
+import { softwareVulkanOnly } from './gpu/vulkan-drivers.js';
 import type { PathReader } from './sdk/loader.js';
 import { serveEngine } from './sdk/expose.js';
 
@@ -58,7 +59,7 @@ serveEngine(nodeEndpoint(parentPort), {
     }
   },
   gpu: () => nodeGPU(),
+  softwareOnly: () => softwareVulkanOnly(),
   cpu,
   threads,
-  schedulesUrl: new URL('../schedules/', import.meta.url),
 });

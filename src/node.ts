@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter';
-import { EngineError } from './errors.js';
+import { EngineError, fileError } from './errors.js';
 import { openModel, type Model } from './model/model.js';
 import type { Engine, EngineOptions, ModelSource, WireSource } from './sdk/api.js';
 import { badSource, connectEngine, dataSource } from './sdk/client.js';
@@ -19,7 +19,7 @@ export type { WasmVariant } from './wasm/location.js';
 
 /** Reads a GGUF file once and parses it in place (tensor data stay views into that buffer). */
 export async function loadModelFile(path: string): Promise<Model> {
-  const buf = await readFile(path);
+  const buf = await readFile(path).catch((e: unknown) => { throw fileError(e, path); });
   return openModel(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
 }
 

@@ -11,8 +11,8 @@ export interface ExposeOptions {
   /** Default: this worker's global scope. */
   endpoint?: MessageEndpoint;
   /**
-   * Folder of the prebuilt schedules. Default: `../schedules/` from this file, the package's
-   * folder when dist/ is served as is; a bundle that moves this code should pass its own.
+   * A folder of prebuilt schedules (`<model-id>.json`) to use instead of the package's own, which
+   * are bundled with this worker (no folder needs serving). Relative to this file.
    */
   schedulesUrl?: string | URL;
 }
@@ -21,7 +21,7 @@ export interface ExposeOptions {
 export function exposeEngine(options: ExposeOptions = {}): void {
   serveEngine(options.endpoint ?? (globalThis as unknown as MessageEndpoint), {
     gpu: async () => (globalThis.navigator as Navigator | undefined)?.gpu,
-    schedulesUrl: new URL(options.schedulesUrl ?? '../schedules/', import.meta.url),
+    ...(options.schedulesUrl !== undefined && { schedulesUrl: new URL(options.schedulesUrl, import.meta.url) }),
   });
 }
 

@@ -1,44 +1,78 @@
 // `was-edge` command line: generate text, evaluate perplexity, calibrate, search sparsity schedules.
 // Each command parses its arguments, then takes the SDK's path: createBackend, resolveSchedule,
-// setThresholds, generate/perplexity.
+// setThresholds, generate/perplexity. Every failure prints one way: `was-edge: Name [CODE]: message`.
 
-import { WasEdgeError } from '../errors.js';
-import { USAGE, usage } from './args.js';
+import { readFileSync } from 'node:fs';
+import { fileError, WasEdgeError } from '../errors.js';
+import { COMMAND_USAGE, USAGE, usage } from './args.js';
 import { cmdChat } from './chat.js';
 import { cmdGenerate, cmdEval } from './run.js';
 import { cmdCalibrate, cmdSchedule } from './search.js';
 
-/** Runs the CLI; returns the process exit code (0 ok, 1 runtime error, 2 bad usage or input). */
+type Command = (args: string[], out: (s: string) => void, err: (s: string) => void) => Promise<void>;
+
+const COMMANDS: Record<string, Command> = { generate: cmdGenerate, chat: cmdChat, eval: cmdEval, calibrate: cmdCalibrate, schedule: cmdSchedule };
+
+/** The package's version: package.json above dist/cli.js (or above src/cli/ when run from the sources). */
+export function packageVersion(): string {
+  for (const up of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'was-edge' && pkg.version) return pkg.version;
+    } catch {
+      // not there: try one folder up
+    }
+  }
+  return 'unknown';
+}
+
+/** An error as the user should see it: a WasEdgeError, or null for a bug (printed with its stack). */
+function typedError(e: unknown, cmd: string | undefined): WasEdgeError | null {
+  if (e instanceof WasEdgeError) return e;
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return null;
+  // parseArgs: unknown or malformed flags. Its message's first sentence says which.
+  if (code.startsWith('ERR_PARSE_ARGS')) return usage(`${(e as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '')}.`, cmd);
+  // A file error that no command wrapped with its path (they do: this is the net under them).
+  const typed = fileError(e, (e as { path?: string }).path ?? '(a file)');
+  return typed instanceof WasEdgeError ? typed : null;
+}
+
+/** Runs the CLI; returns the process exit code (0 ok, 1 a bug, 2 bad usage or input). */
 export async function main(argv: string[],
   out: (s: string) => void = (s) => process.stdout.write(s),
   err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
-    switch (cmd) {
-      case 'generate': await cmdGenerate(rest, out, err); return 0;
-      case 'eval': await cmdEval(rest, out, err); return 0;
-      case 'chat': await cmdChat(rest, out, err); return 0;
-      case 'calibrate': await cmdCalibrate(rest, out, err); return 0;
-      case 'schedule': await cmdSchedule(rest, out, err); return 0;
-      case undefined: case '-h': case '--help': case 'help': out(USAGE + '\n'); return cmd ? 0 : 2;
-      default: throw usage(`unknown command "${cmd}".`);
+    if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+      out(`was-edge ${packageVersion()}\n`);
+      return 0;
     }
+    if (cmd === undefined) {
+      err(`${USAGE}\n`);
+      return 2;
+    }
+    if (cmd === '-h' || cmd === '--help' || cmd === 'help') {
+      out(`${(rest[0] !== undefined && COMMAND_USAGE[rest[0]]) || USAGE}\n`);
+      return 0;
+    }
+    const run = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+    if (!run) throw usage(`unknown command "${cmd}"; the commands are ${Object.keys(COMMANDS).join(', ')}.`);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      out(`${COMMAND_USAGE[cmd]}\n`);
+      return 0;
+    }
+    await run(rest, out, err);
+    return 0;
   } catch (e) {
-    if (e instanceof WasEdgeError) {
-      err(`was-edge: ${e.name} [${e.code}]: ${e.message}\n`);
+    const typed = typedError(e, cmd);
+    if (typed) {
+      err(`was-edge: ${typed.name} [${typed.code}]: ${typed.message}\n`);
       return 2;
     }
-    // parseArgs reports unknown or malformed flags with these codes.
-    const code = (e as { code?: string }).code;
-    if (code?.startsWith('ERR_PARSE_ARGS')) {
-      err(`was-edge: ${(e as Error).message}\n${USAGE}\n`);
-      return 2;
-    }
-    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') {
-      err(`was-edge: ${(e as Error).message}\n`);
-      return 2;
-    }
-    err(`was-edge: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    err(`was-edge: internal error (a bug: please report it with this trace): ${(e as Error)?.stack ?? String(e)}\n`);
     return 1;
   }
 }
+
+

@@ -1,12 +1,12 @@
 // `was-edge generate` and `was-edge eval`: argument parsing, then the same backend and schedule path
 // as the SDK (createBackend, setThresholds, resolveSchedule).
 
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { perplexity, type PerplexityResult } from '../eval.js';
 import { generate } from '../generate.js';
 import { loadModelFile } from '../node.js';
-import { cliBackend, intOption, joinNegativeValues, numOption, prefillOption, usage } from './args.js';
+import { cliBackend, intOption, joinNegativeValues, numOption, prefillOption, readText, usage } from './args.js';
+import { progress } from './progress.js';
 import { resolveDefaultModel } from './default-model.js';
 import { SPARSITY_OPTIONS, sparsityFor, type Sparsity } from './sparsity.js';
 
@@ -42,7 +42,8 @@ export async function cmdGenerate(args: string[], out: (s: string) => void, err:
   const modelPath = v.model ?? (await resolveDefaultModel(err));
   const model = await loadModelFile(modelPath);
   const { thresholds } = await sparsityFor(model, modelPath, v);
-  const backend = await cliBackend(model, v, intOption('ctx', v.ctx), err);
+  let why = '';
+  const backend = await cliBackend(model, v, intOption('ctx', v.ctx), (note) => { why = `: ${note.replace(/; using the CPU backend.*$/, '')}`; });
   try {
     backend.setThresholds(thresholds);
     const prompt = v.prompt ?? '';
@@ -50,12 +51,15 @@ export async function cmdGenerate(args: string[], out: (s: string) => void, err:
       const r = await generate(backend, model.tokenizer, prompt, options);
       out(JSON.stringify({ prompt_ids: r.promptIds, generated_ids: r.generatedIds, text: r.text }) + '\n');
     } else {
-      out(prompt);
-      const r = await generate(backend, model.tokenizer, prompt, options, out);
+      // The prompt goes out with the first piece, so that a prompt refused (too long) is not echoed first.
+      let echoed = false;
+      const echo = () => { if (!echoed) out(prompt); echoed = true; };
+      const r = await generate(backend, model.tokenizer, prompt, options, (piece) => { echo(); out(piece); });
+      echo();
       out('\n');
       const fraction = thresholds ? await backend.skippedWeightFraction() : null;
       const skipped = fraction != null ? `, ${(100 * fraction).toFixed(1)}% of block weights skipped` : '';
-      err(`[${r.generatedIds.length} tokens, ${r.tokensPerSecond.toFixed(1)} tok/s, ${backend.name}${skipped}, finish: ${r.finishReason}]\n`);
+      err(`[${r.generatedIds.length} tokens, ${r.tokensPerSecond.toFixed(1)} tok/s, ${backend.name}${why}${skipped}, finish: ${r.finishReason}]\n`);
     }
   } finally {
     backend.dispose();
@@ -74,27 +78,27 @@ export async function cmdEval(args: string[], out: (s: string) => void, err: (s:
     },
     strict: true,
   });
-  if (!v.text) throw usage('eval needs --text PATH.');
-  if (!v.ctx) throw usage('eval needs --ctx N.');
+  if (!v.text) throw usage('eval needs --text PATH.', 'eval');
+  if (!v.ctx) throw usage('eval needs --ctx N.', 'eval');
   const ctx = intOption('ctx', v.ctx)!;
   const maxChunks = intOption('max-chunks', v['max-chunks']);
-  if (maxChunks !== undefined && maxChunks < 1) throw usage(`--max-chunks must be at least 1, got ${maxChunks}.`);
-  const text = readFileSync(v.text, 'utf8');
+  if (maxChunks !== undefined && maxChunks < 1) throw usage(`--max-chunks must be at least 1, got ${maxChunks}.`, 'eval');
+  const text = readText(v.text);
   const modelPath = v.model ?? (await resolveDefaultModel(err));
   const model = await loadModelFile(modelPath);
   const sparsity = await sparsityFor(model, modelPath, v);
-  const backend = await cliBackend(model, v, ctx, err);
+  const backend = await cliBackend(model, v, ctx, (note) => err(`was-edge: ${note}\n`));
   // mean KL and the skipped fraction are reported whenever a mode or schedule is asked for (0 for dense).
   const sparsityAsked = v.mode !== undefined || v.schedule !== undefined;
   try {
     const t0 = performance.now();
+    const bar = progress(err);
     const r: EvalResult = await perplexity(backend, model.tokenizer, text, {
       ctx, maxChunks, firstChunk: intOption('first-chunk', v['first-chunk']),
       ...(sparsity.thresholds ? { thresholds: sparsity.thresholds } : {}),
       onProgress: (done, total) => {
         const s = (performance.now() - t0) / 1000;
-        err(`\r[eval] chunk ${done}/${total}  ${(done / total * 100).toFixed(0)}%  ${s.toFixed(1)} s`);
-        if (done === total) err('\n');
+        bar.update(`[eval] chunk ${done}/${total}  ${(done / total * 100).toFixed(0)}%  ${s.toFixed(1)} s`, done / total);
       },
     });
     if (sparsityAsked) {

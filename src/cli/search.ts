@@ -2,7 +2,7 @@
 // schedule` (the constrained BO search over per-block levels, measured on the backend every command uses).
 
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CalibrationError, OptionError } from '../errors.js';
@@ -14,7 +14,8 @@ import { calibrate } from '../sparsity/calibrate.js';
 import type { Calibration } from '../sparsity/plan.js';
 import { formatSchedule, parseSchedule, scheduleLevel, type Schedule } from '../sparsity/schedule.js';
 import { CalibrationObjective, checkSearchOptions, searchSchedules } from '../sparsity/search.js';
-import { cliBackend, intOption, joinNegativeValues, numOption, sha256Of, usage } from './args.js';
+import { checkOutPath, cliBackend, intOption, joinNegativeValues, numOption, readBytes, readText, sha256Of, usage } from './args.js';
+import { progress } from './progress.js';
 import { resolveDefaultCalibrationText, resolveDefaultModel } from './default-model.js';
 import { schedulePlot } from './schedule-plot.js';
 import { defaultCalibrationPath, readCalibration } from './sparsity.js';
@@ -28,24 +29,27 @@ export async function cmdCalibrate(args: string[], out: (s: string) => void, err
     },
     strict: true,
   });
-  if (!v.text) throw usage('calibrate needs --text PATH.');
-  if (!v.out) throw usage('calibrate needs --out FILE.');
+  if (!v.text) throw usage('calibrate needs --text PATH.', 'calibrate');
+  if (!v.out) throw usage('calibrate needs --out FILE.', 'calibrate');
+  checkOutPath('--out', v.out);
   const tokens = intOption('tokens', v.tokens);
   if (tokens !== undefined && tokens < 1) throw new OptionError('--tokens', `must be at least 1, got ${tokens}.`);
   const modelPath = v.model ?? (await resolveDefaultModel(err));
-  const bytes = readFileSync(modelPath);
+  const bytes = readBytes(modelPath);
   const model = await loadModelFile(modelPath);
   const weights = loadWeightsF32(model.file, model.config);
   const t0 = performance.now();
-  const cal = await calibrate(model, weights, readFileSync(v.text, 'utf8'), await loadWasmNode('release'), {
+  const bar = progress(err);
+  const cal = await calibrate(model, weights, readText(v.text), await loadWasmNode('release'), {
     textName: basename(v.text),
     modelSha256: createHash('sha256').update(bytes).digest('hex'),
     tokens,
     ctx: intOption('ctx', v.ctx),
     greedyTokens: intOption('greedy-tokens', v['greedy-tokens']),
     onProgress: (phase, done, total) => {
-      err(`\r[calibrate] ${phase} ${done}/${total}  ${((performance.now() - t0) / 1000).toFixed(1)} s   `);
-      if (phase === 'greedy' && done === total) err('\n');
+      // Two phases (histograms, then greedy splits): each half of the bar.
+      bar.update(`[calibrate] ${phase} ${done}/${total}  ${((performance.now() - t0) / 1000).toFixed(1)} s   `,
+        (phase === 'greedy' ? 0.5 : 0) + done / total / 2);
     },
   });
   writeFileSync(v.out, JSON.stringify(cal) + '\n');
@@ -65,7 +69,7 @@ function searchCalibration(model: Model, modelPath: string, sha256: string, cali
 
 /** The first ⌈tokens/ctx⌉ chunks of the text, as eval cuts them: ctx tokens each, the first replaced by BOS. */
 function calibrationChunks(model: Model, textPath: string, tokens: number, ctx: number): number[][] {
-  const all = model.tokenizer.encode(readFileSync(textPath, 'utf8'), { bos: true });
+  const all = model.tokenizer.encode(readText(textPath), { bos: true });
   const nChunks = Math.ceil(tokens / ctx);
   if (tokens < 1 || nChunks * ctx > all.length) {
     throw new OptionError('--tokens', `must be in 1..${Math.floor(all.length / ctx) * ctx}: ${textPath} has ${all.length} tokens, in chunks of ${ctx}.`);
@@ -87,7 +91,8 @@ export async function cmdSchedule(args: string[], out: (s: string) => void, err:
     },
     strict: true,
   });
-  if (!v.out) throw usage('schedule needs --out FILE.');
+  if (!v.out) throw usage('schedule needs --out FILE.', 'schedule');
+  checkOutPath('--out', v.out);
   const targets = (v.targets ?? '0.4,0.5,0.6,0.7,0.8').split(',').map((t) => numOption('targets', t)!);
   if (new Set(targets).size !== targets.length) throw new OptionError('--targets', `lists a target twice: ${v.targets}.`);
   const budget = intOption('budget', v.budget, 24)!;
@@ -105,22 +110,22 @@ export async function cmdSchedule(args: string[], out: (s: string) => void, err:
   const chunks = calibrationChunks(model, textPath, tokens, ctx);
   const wasm = await loadWasmNode('release');
   const norms = projectionNorms(model);
-  const backend = await cliBackend(model, v, ctx, err);
+  const backend = await cliBackend(model, v, ctx, (note) => err(`was-edge: ${note}\n`));
   try {
     const t0 = performance.now();
     const seconds = () => ((performance.now() - t0) / 1000).toFixed(1);
-    err(`[schedule] dense pass over ${chunks.length} chunks of ${ctx} on ${backend.name} …`);
+    err(`[schedule] dense pass over ${chunks.length} chunks of ${ctx} on ${backend.name} …\n`);
     const objective = await CalibrationObjective.create(backend, chunks);
-    err(`\r[schedule] dense pass: ${objective.tokens} predictions, mean NLL ${objective.denseNll.toFixed(4)}, ${seconds()} s\n`);
+    err(`[schedule] dense pass: ${objective.tokens} predictions, mean NLL ${objective.denseNll.toFixed(4)}, ${seconds()} s\n`);
     const total = targets.length * budget;
+    const line = progress(err);
     const levels = await searchSchedules(cal, norms, objective, wasm, {
       targets, budget, seed,
       onProgress: (p) => {
         const done = p.index * budget + p.evaluation;
         const bar = '#'.repeat(Math.round((24 * done) / total)).padEnd(24, '.');
-        err(`\r[schedule] [${bar}] ${done}/${total}  target ${p.target} eval ${p.evaluation}/${p.budget}  ` +
-          `KL uniform ${p.uniform.toFixed(4)} best ${p.best.toFixed(4)}  ${seconds()} s   `);
-        if (done === total) err('\n');
+        line.update(`[schedule] [${bar}] ${done}/${total}  target ${p.target} eval ${p.evaluation}/${p.budget}  ` +
+          `KL uniform ${p.uniform.toFixed(4)} best ${p.best.toFixed(4)}  ${seconds()} s   `, done / total);
       },
     });
     const schedule: Schedule = {

@@ -57,8 +57,8 @@ export async function acquireDevice(opts: AcquireOptions = {}): Promise<GpuConte
   if (!adapter) {
     throw new WebGPUUnavailableError(
       'WebGPU found no GPU adapter: enable hardware acceleration in the browser (chrome://gpu), update the ' +
-      'GPU driver, or on a Linux machine without a GPU install a Vulkan driver (scripts/setup-webgpu.sh ' +
-      'sets up Mesa lavapipe)');
+      "GPU driver, or in Node on Linux install the GPU's Vulkan driver (without a GPU: Mesa's lavapipe, " +
+      'package mesa-vulkan-drivers, version 23 or later)');
   }
 
   const requiredLimits: Record<string, number> = {};

@@ -2,6 +2,7 @@
 // from the browser entry.
 
 import { WebGPUUnavailableError } from '../errors.js';
+import { missingVulkanDriver } from './vulkan-drivers.js';
 
 const INSTANCE = Symbol.for('was-edge.dawn-gpu');
 type Holder = { [INSTANCE]?: Promise<GPU> };
@@ -13,6 +14,11 @@ type Holder = { [INSTANCE]?: Promise<GPU> };
  */
 export function nodeGPU(): Promise<GPU> {
   const holder = globalThis as Holder;
+  const noDriver = holder[INSTANCE] ? null : missingVulkanDriver();
+  if (noDriver) {
+    return Promise.reject(new WebGPUUnavailableError(
+      `${noDriver}: WebGPU in Node (Dawn) runs on Vulkan; install your GPU's Vulkan driver, or Mesa's lavapipe for a CPU one`));
+  }
   holder[INSTANCE] ??= (async () => {
     let mod: typeof import('webgpu');
     try {

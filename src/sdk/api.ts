@@ -36,8 +36,8 @@ export interface EngineOptions {
   /** Default KV-cache positions of every load(). */
   contextSize?: number;
   /**
-   * Folder of prebuilt schedules (`<model-id>.json`). Default: the package's `schedules/` next to
-   * its `dist/` (found from the worker file's URL).
+   * A folder of prebuilt schedules (`<model-id>.json`) to use instead of the package's own. Default:
+   * the package's schedules, which travel inside its bundle (any bundler; nothing to serve).
    */
   schedulesUrl?: string | URL;
 }
@@ -104,8 +104,21 @@ export interface ModelInfo {
  */
 export interface ScheduleInfo {
   name: string;
-  levels: { target: number; method: ScheduleMethod; skippedWeightFraction: number; calibrationLoss: number | null; lossKind: LossKind }[];
+  levels: {
+    target: number; method: ScheduleMethod; skippedWeightFraction: number;
+    /** Mean KL(dense ‖ sparse) per token on the calibration text (lossKind 'mean-kl'), as the file records it. */
+    calibrationLoss: number | null; lossKind: LossKind;
+    /** What that KL means for text: see SCHEDULE_QUALITY. null when the file has no KL. */
+    quality: ScheduleQuality | null;
+  }[];
 }
+
+/**
+ * A level's quality cost in words, from its mean KL to dense on calibration text: 'close' (KL ≤ 0.3;
+ * stories260K at 0.4 has 1.3× dense perplexity), 'noticeable' (≤ 0.7), 'degraded' (more; stories260K
+ * at 0.6, KL 1.5, has 3.9× dense perplexity and visibly worse text). Measured in BENCHMARKS.md.
+ */
+export type ScheduleQuality = 'close' | 'noticeable' | 'degraded';
 
 /** The sparsity of one generate() call (src/sparsity/resolve.ts). */
 export type { ScheduleSelection, ScheduleLabel } from '../sparsity/resolve.js';

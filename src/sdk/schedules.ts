@@ -1,12 +1,14 @@
-// The schedules of a loaded model: the prebuilt file of its id (from the schedules folder), the ones
-// passed to load(), and what a name finds. Reading goes through the platform (fetch, or files in Node).
+// The schedules of a loaded model: the prebuilt file of its id, the ones passed to load(), and what a
+// name finds. Prebuilt files come through the module graph (./prebuilt.ts), or from a folder when the
+// caller names one (`schedulesUrl`), read through the platform (fetch, or files in Node).
 
 import { ScheduleError } from '../errors.js';
 import type { LlamaConfig } from '../model/config.js';
 import { SCHEDULE_NAME, unknownSchedule } from '../sparsity/resolve.js';
 import { parseSchedule, type Schedule } from '../sparsity/schedule.js';
-import type { ScheduleInfo } from './api.js';
+import type { ScheduleInfo, ScheduleQuality } from './api.js';
 import type { FileUrlReader, PathReader } from './loader.js';
+import { prebuiltSchedule } from './prebuilt.js';
 
 export interface ScheduleReaders {
   readPath?: PathReader;
@@ -40,10 +42,17 @@ export function scheduleFileUrl(folder: URL, name: string): URL | null {
   return url.href.startsWith(folder.href) ? url : null;
 }
 
+/** The words for a level's mean KL to dense (ScheduleQuality's bands). */
+export function scheduleQuality(loss: number | null, kind: string): ScheduleQuality | null {
+  if (loss === null || kind !== 'mean-kl') return null;
+  return loss <= 0.3 ? 'close' : loss <= 0.7 ? 'noticeable' : 'degraded';
+}
+
 /** The schedules a loaded model offers, by name, and how to find one more by name. */
 export class ModelSchedules {
   readonly byName = new Map<string, Schedule>();
 
+  /** `folder`: where prebuilt `<name>.json` files are; null: the package's own (module graph). */
   constructor(
     private readonly expect: { sha256: string; config: LlamaConfig },
     private readonly folder: URL | null,
@@ -53,9 +62,8 @@ export class ModelSchedules {
 
   /** The prebuilt file of this model id, when the folder has one made for these bytes. */
   async addPrebuilt(id: string | null): Promise<void> {
-    const url = id && this.folder ? scheduleFileUrl(this.folder, id) : null;
-    if (!url) return;
-    const json = await fetchSchedule(url, this.readers).catch(() => null);
+    if (!id) return;
+    const json = await this.prebuilt(id).catch(() => null);
     if (json === null) return;
     try {
       this.byName.set(id!, parseSchedule(json, this.expect));
@@ -76,10 +84,16 @@ export class ModelSchedules {
     const known = this.byName.get(name);
     if (known) return known;
     const unknown = unknownSchedule(name, this.modelLabel, [...this.byName.keys()]);
-    const url = this.folder && scheduleFileUrl(this.folder, name);
-    if (!url) throw unknown;
-    const json = await fetchSchedule(url, this.readers).catch(() => { throw unknown; });
+    const json = await this.prebuilt(name).catch(() => null);
+    if (json === null) throw unknown;
     return parseSchedule(json, this.expect);
+  }
+
+  /** The JSON of prebuilt `name` (null: none), from the folder if one was given, else the package's. */
+  private async prebuilt(name: string): Promise<unknown> {
+    if (!this.folder) return SCHEDULE_NAME.test(name) ? prebuiltSchedule(name) : null;
+    const url = scheduleFileUrl(this.folder, name);
+    return url ? fetchSchedule(url, this.readers) : null;
   }
 
   info(): ScheduleInfo[] {
@@ -87,6 +101,7 @@ export class ModelSchedules {
       name,
       levels: s.levels.map((l) => ({
         target: l.target, method: l.method, skippedWeightFraction: l.skippedWeightFraction, calibrationLoss: l.calibrationLoss, lossKind: l.lossKind,
+        quality: scheduleQuality(l.calibrationLoss, l.lossKind),
       })),
     }));
   }

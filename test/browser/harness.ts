@@ -22,9 +22,8 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export type Roots = Record<string, string>;
 
 export const DEFAULT_ROOTS: Roots = {
+  // No /schedules: the worker's prebuilt schedules travel inside dist/ (src/sdk/prebuilt.ts).
   '/dist': join(repoRoot, 'dist'),
-  // The package's layout around dist/: the worker finds prebuilt schedules at ../schedules/.
-  '/schedules': join(repoRoot, 'schedules'),
   '/demo': join(repoRoot, 'demo'),
   '/pages': join(repoRoot, 'test/browser/pages'),
   '/models': sharedPath('models'),

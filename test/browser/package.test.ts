@@ -1,8 +1,9 @@
-// The packed package as an npm user gets it: `npm pack`, the tarball's contents and exports, then the
-// consumer project in test/package/ installs it offline, type-checks against its .d.ts under strict
-// TypeScript, bundles it (page and its own two-line engine worker) with rollup, and runs in Chromium.
+// The packed package as an npm user gets it: `npm pack`, the tarball's contents and exports, then two
+// consumer projects install it offline and run in Chromium: test/package/ type-checks against its
+// .d.ts under strict TypeScript and bundles page and its own two-line engine worker with rollup;
+// test/package-vite/ uses nothing but defaults and `vite build` (production).
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,12 +58,26 @@ describeBrowser('package: the packed tarball in a consumer project', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  test('the tarball: exports with types first, ./worker and ./schedules/*, sideEffects false, no sources or bench builds', () => {
+  test('the tarball: exports with types first, ./worker and ./schedules/*, sideEffects false, only run-time files', () => {
     const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
       exports: Record<string, string | Record<string, string>>; sideEffects: boolean; dependencies?: Record<string, string>;
+      peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }>; license: string;
     };
     expect(pkg.sideEffects).toBe(false);
     expect(pkg.dependencies ?? {}).toEqual({}); // comlink is bundled
+    expect(Object.keys(pkg.peerDependencies ?? {})).toEqual(['webgpu']); // dawn.node, for WebGPU in Node only
+    expect(pkg.peerDependenciesMeta?.webgpu?.optional).toBe(true);
+    expect(pkg.license).toBe('MIT');
+    expect(files).toContain('LICENSE');
+    expect(readFileSync(join(repo, 'LICENSE'), 'utf8')).toMatch(/^MIT License/);
+    // What runs, and the two documents: no source maps, debug Wasm, calibrations, plots or WGSL (inlined in the bundles).
+    const allowed = /^(README\.md|LICENSE|package\.json|esm-only\.cjs|bin\/was-edge\.mjs|schedules\/[\w.-]+(?<!\.calib)\.json|dist\/(types\/.+\.d\.ts|[\w-]+\.js|chunks\/[\w-]+\.js|was(-cpu(-mt)?)?\.wasm))$/;
+    expect(files.filter((f) => !allowed.test(f))).toEqual([]);
+    // The size the README states (within 10 %), so that it is updated when the package grows.
+    const packedKb = statSync(tarball).size / 1000;
+    const stated = /tarball is about\s+(\d+) kB/.exec(readFileSync(join(repo, 'README.md'), 'utf8'));
+    expect(stated, 'README states "tarball is about N kB"').not.toBeNull();
+    expect(Math.abs(packedKb / Number(stated![1]) - 1), `packed ${packedKb.toFixed(0)} kB`).toBeLessThan(0.1);
     for (const entry of ['.', './worker', './node']) {
       const e = pkg.exports[entry] as Record<string, string>;
       expect(Object.keys(e)[0], entry).toBe('types');
@@ -96,8 +111,55 @@ describeBrowser('package: the packed tarball in a consumer project', () => {
     expect(r.schedules).toEqual(['stories260K']); // found under node_modules/was-edge/schedules/
     expect(r.dense.tokenIds).toEqual(golden.generated_ids);
     expect(r.streamed).toBe(r.dense.text);
-    expect(r.sparse.schedule).toEqual({ name: 'stories260K', level: 0.5 });
+    expect(r.sparse.schedule).toEqual({ name: 'stories260K', level: 0.5, method: 'was-bo' });
     expect(r.sparse.skippedWeightFraction).toBeGreaterThan(0.4);
     expect(r.errorCode).toBe('SCHEDULE_LEVEL_MISSING');
+  });
+
+  test('require() says the package is ESM-only', () => {
+    const app = join(work, 'cjs');
+    cpSync(join(repo, 'test/package-vite/package.json'), join(app, 'package.json'));
+    cpSync(tarball, join(app, 'was-edge.tgz'));
+    run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], app);
+    let message = '';
+    try {
+      execFileSync(process.execPath, ['-e', "require('was-edge/node')"], { cwd: app, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      message = (e as { stderr: string }).stderr;
+    }
+    expect(message).toMatch(/was-edge is ESM-only/);
+    expect(message).not.toMatch(/ERR_PACKAGE_PATH_NOT_EXPORTED/);
+  });
+
+  test('vite build (production) with defaults: the package\'s worker, Wasm and prebuilt schedules by name, typed errors', async () => {
+    const app = join(work, 'vite');
+    cpSync(join(repo, 'test/package-vite'), app, { recursive: true, filter: (src) => !/[\\/](node_modules|dist)$/.test(src) });
+    cpSync(tarball, join(app, 'was-edge.tgz'));
+    run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], app);
+    symlinkSync(join(repo, 'node_modules/vite'), join(app, 'node_modules/vite'));
+    run(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn'], app);
+    // The build carries the schedules itself: nothing but dist/ is served, and no schedules/ folder is in it.
+    expect(readdirSync(join(app, 'dist'))).not.toContain('schedules');
+
+    await session?.close();
+    session = await startSession({ webgpu: false }, { '/app': join(app, 'dist'), '/models': sharedPath('models') });
+    const page = await session.openPage('/app/index.html?model=/models/stories260K/stories260K.gguf');
+    const r = await waitForResult<{
+      backend: string; backendNote: string; schedules: { name: string; targets: string[] }[];
+      sparse: { schedule: unknown; skipped: number | null; tokens: number }; greedy: { schedule: unknown; skipped: number | null };
+      caught: { name: string; code: string; isScheduleError: boolean; isWasEdgeError: boolean }[];
+    }>(page, 90_000);
+    expect(r.backend).toBe('cpu'); // no WebGPU adapter in this browser: 'auto' runs the Wasm backend
+    expect(r.backendNote).toMatch(/adapter|WebGPU/i);
+    expect(r.schedules.map((s) => s.name)).toEqual(['stories260K']);
+    expect(r.schedules[0]!.targets).toContain('0.5/was-bo');
+    expect(r.sparse.schedule).toEqual({ name: 'stories260K', level: 0.5, method: 'was-bo' });
+    expect(r.sparse.tokens).toBe(16);
+    expect(r.sparse.skipped).toBeGreaterThan(0.3);
+    expect(r.greedy.schedule).toEqual({ name: 'stories260K', level: 0.5, method: 'was-greedy' });
+    expect(r.caught).toEqual([
+      { name: 'ScheduleError', code: 'SCHEDULE_LEVEL_MISSING', isScheduleError: true, isWasEdgeError: true },
+      { name: 'ScheduleError', code: 'UNKNOWN_SCHEDULE', isScheduleError: true, isWasEdgeError: true },
+    ]);
   });
 });

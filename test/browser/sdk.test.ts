@@ -72,6 +72,25 @@ describeBrowser('browser: createEngine() in a Web Worker', () => {
     expect(r.events.at(-1)!.phase).toBe('prepare');
   });
 
+  test("'auto' (the default) on SwiftShader, the only adapter here, picks the CPU backend and says why", async () => {
+    const r = await page.evaluate(async (url) => {
+      const w = window as unknown as Win;
+      const adapter = await navigator.gpu?.requestAdapter();
+      const auto = w.wasEdge.createEngine();
+      const info = await auto.load(url, { cache: false });
+      const g = await auto.generate('Once upon a time', { maxTokens: 4 }).result;
+      await auto.dispose();
+      const a = adapter?.info;
+      return { adapter: a ? `${a.vendor} ${a.architecture} ${a.description} fallback=${a.isFallbackAdapter}` : null, backend: info.backend, note: info.backendNote, generated: g.backend };
+    }, MODEL);
+    console.log(`adapter: ${r.adapter}; auto → ${r.backend}: ${r.note}`);
+    expect(r.adapter, 'WebGPU must be exposed for this test to mean anything').not.toBeNull();
+    expect(r.backend).toBe('cpu');
+    expect(r.generated).toBe('cpu');
+    expect(r.note).toMatch(/software/);
+    expect(r.note).toMatch(/swiftshader/i);
+  });
+
   test('dense greedy equals the golden tokens; a prebuilt schedule runs sparse', async () => {
     const r = await page.evaluate(async (prompt, n) => {
       const w = window as unknown as Win;

@@ -21,7 +21,6 @@ import { mulberry32 as prng } from '../helpers/random.js';
 
 const SEED = Number(process.env.GGUF_FUZZ_SEED ?? 0x9e3779b9) >>> 0;
 const ONLY = process.env.GGUF_FUZZ_ONLY === undefined ? undefined : Number(process.env.GGUF_FUZZ_ONLY);
-const MAX_MS = 1000;
 
 
 /** u64 values that break naive readers: all ones, sign bits, powers of two near type limits, zero. */
@@ -110,7 +109,6 @@ async function fuzz(original: Uint8Array, regions: Region[], iterations: number,
       }
     }
     const ms = performance.now() - t0;
-    if (ms > MAX_MS) failures.push(`seed ${seed} iteration ${it} [${steps.join(', ')}]: took ${ms.toFixed(0)} ms`);
     maxMs = Math.max(maxMs, ms);
     codes.set(code, (codes.get(code) ?? 0) + 1);
 

@@ -369,8 +369,8 @@ describe('bad input is a ModelFormatError with a specific code', () => {
       .toThrow(/type Q2_K; was-edge reads F32, F16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K and Q8_K\./);
   });
 
-  test('absurd counts, lengths and dimensions are ABSURD_VALUE, and fail fast', () => {
-    const t0 = performance.now();
+  // Refused before anything of that size is allocated or looped over (a slow refusal would time out).
+  test('absurd counts, lengths and dimensions are ABSURD_VALUE', () => {
     const patched = (patch: (b: Uint8Array, l: ReturnType<typeof small>['layout']) => void) => {
       const { bytes, layout } = small();
       patch(bytes, layout);
@@ -393,7 +393,6 @@ describe('bad input is a ModelFormatError with a specific code', () => {
     // Each dimension below 2^32, but their product beyond 2^53.
     const dims = [2 ** 31, 2 ** 31, 2 ** 31, 32];
     expect(codeOf(() => parse({ tensors: [{ name: 'w', dims, type: TYPE.F32, data: new Uint8Array(4) }] }))).toBe('ABSURD_VALUE');
-    expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   test('counts a few bytes too large are TRUNCATED, before anything is allocated', () => {
