@@ -57,6 +57,16 @@ ${MODEL}
   --ctx N
   --json                           print {"prompt_ids","generated_ids","text","finish_reason"}
 ${BACKEND}`,
+  tokenize: `usage: was-edge tokenize (--text TEXT | --text-file F) [--no-parse-special] [--json]
+The token ids of a text as a prompt gets them (BOS as the model says; special-token text parsed
+unless --no-parse-special).
+
+${MODEL}`,
+  logits: `usage: was-edge logits (--prompt TEXT | --prompt-file F) [--backend B] [--json]
+Feeds the prompt and prints the logits of its last position (--json: every vocabulary entry).
+
+${MODEL}
+${BACKEND}`,
   eval: `usage: was-edge eval --text PATH --ctx N [options]
 Perplexity with llama.cpp's method (llama-perplexity): chunks of N tokens, BOS first, the second
 half of each chunk scored. Progress goes to stderr.
@@ -88,6 +98,8 @@ ${BACKEND}`,
 export const USAGE = `usage: was-edge COMMAND [options]
   generate    generate text (the default model if --model is absent)
   chat        a conversation with the model's chat template
+  tokenize    the token ids of a text (--json: {"ids"})
+  logits      the last prompt position's logits (--json: {"prompt_ids","logits"})
   eval        perplexity of a text, dense or sparse
   calibrate   record a model's activation statistics for sparsity
   schedule    search per-block sparsity schedules

@@ -11,6 +11,7 @@ import { loadModelFile } from '../node.js';
 import type { Backend } from '../backend.js';
 import { cliBackend, intOption, joinNegativeValues, numOption, usage } from './args.js';
 import { resolveDefaultModel } from './default-model.js';
+import { finishReason } from './inspect.js';
 
 export async function cmdChat(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<void> {
   const { values: v } = parseArgs({
@@ -34,7 +35,7 @@ export async function cmdChat(args: string[], out: (s: string) => void, err: (s:
       const messages = checkMessages(JSON.parse(readFileSync(v['messages-file'], 'utf8')));
       const ids = chatPromptIds(model, messages, v.template);
       const r = await generateTokens(backend, model.tokenizer, ids, options, v.json ? undefined : out);
-      const finish = r.finishReason === 'eos' ? 'eog' : r.finishReason;
+      const finish = finishReason(r.finishReason);
       if (v.json) out(JSON.stringify({ prompt_ids: ids, generated_ids: r.generatedIds, text: r.text, finish_reason: finish }) + '\n');
       else out('\n');
     } else {

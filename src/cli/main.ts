@@ -6,12 +6,15 @@ import { readFileSync } from 'node:fs';
 import { fileError, WasEdgeError } from '../errors.js';
 import { COMMAND_USAGE, USAGE, usage } from './args.js';
 import { cmdChat } from './chat.js';
+import { cmdLogits, cmdTokenize } from './inspect.js';
 import { cmdGenerate, cmdEval } from './run.js';
 import { cmdCalibrate, cmdSchedule } from './search.js';
 
 type Command = (args: string[], out: (s: string) => void, err: (s: string) => void) => Promise<void>;
 
-const COMMANDS: Record<string, Command> = { generate: cmdGenerate, chat: cmdChat, eval: cmdEval, calibrate: cmdCalibrate, schedule: cmdSchedule };
+const COMMANDS: Record<string, Command> = {
+  generate: cmdGenerate, chat: cmdChat, eval: cmdEval, calibrate: cmdCalibrate, schedule: cmdSchedule, tokenize: cmdTokenize, logits: cmdLogits,
+};
 
 /** The package's version: package.json above dist/cli.js (or above src/cli/ when run from the sources). */
 export function packageVersion(): string {

@@ -8,6 +8,7 @@ import { loadModelFile } from '../node.js';
 import { cliBackend, intOption, joinNegativeValues, numOption, prefillOption, readText, usage } from './args.js';
 import { progress } from './progress.js';
 import { resolveDefaultModel } from './default-model.js';
+import { finishReason } from './inspect.js';
 import { SPARSITY_OPTIONS, sparsityFor, type Sparsity } from './sparsity.js';
 
 /** --threads N: worker threads of the CPU backend (default: one per core). */
@@ -49,7 +50,7 @@ export async function cmdGenerate(args: string[], out: (s: string) => void, err:
     const prompt = v.prompt ?? '';
     if (v.json) {
       const r = await generate(backend, model.tokenizer, prompt, options);
-      out(JSON.stringify({ prompt_ids: r.promptIds, generated_ids: r.generatedIds, text: r.text }) + '\n');
+      out(JSON.stringify({ prompt_ids: r.promptIds, generated_ids: r.generatedIds, text: r.text, finish_reason: finishReason(r.finishReason) }) + '\n');
     } else {
       // The prompt goes out with the first piece, so that a prompt refused (too long) is not echoed first.
       let echoed = false;
