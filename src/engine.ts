@@ -23,7 +23,7 @@ import { ReferenceBackend } from './reference/backend.js';
 import type { ForwardOptions } from './reference/llama.js';
 import { projectionMatrices, type ProjectionNorms } from './sparsity/plan.js';
 import {
-  columnL1Norms, modelProjectionNorms, parseSchedule, ScheduleError, scheduleLevel, scheduleTargets, scheduleTau, type Schedule,
+  columnL1Norms, defaultMethod, modelProjectionNorms, parseSchedule, ScheduleError, scheduleLevel, scheduleTargets, scheduleTau, type Schedule,
 } from './sparsity/schedule.js';
 import type {
   BackendChoice, BackendKind, Callback, CachedModel, EngineWorkerApi, GenerationResult, LoadProgress, ModelInfo, ScheduleInfo,
@@ -248,7 +248,8 @@ function scheduleInfo(name: string, s: Schedule): ScheduleInfo {
   return {
     name,
     levels: s.levels.map((l) => ({
-      target: l.target, method: l.method, skippedWeightFraction: l.skippedWeightFraction, calibrationLoss: l.calibrationLoss, lossKind: l.lossKind,
+      target: l.target, method: l.method, default: defaultMethod(s, l.target) === l.method,
+      skippedWeightFraction: l.skippedWeightFraction, calibrationLoss: l.calibrationLoss, lossKind: l.lossKind,
     })),
   };
 }

@@ -26,7 +26,8 @@ export type {
   GenerationStream, LoadOptions, LoadProgress, MessageEndpoint, ModelInfo, ModelSource, ScheduleInfo, ScheduleSelection,
 } from './sdk/api.js';
 export {
-  parseSchedule, scheduleTau, scheduleLevel, scheduleTargets, scheduleFromCalibration, formatSchedule, columnL1Norms, modelProjectionNorms,
+  parseSchedule, scheduleTau, scheduleLevel, defaultMethod, scheduleTargets, scheduleFromCalibration, formatSchedule, columnL1Norms, modelProjectionNorms,
   ScheduleError, type Schedule, type ScheduleLevel, type ScheduleModel, type ScheduleMethod, type ScheduleExpectation, type ScheduleSearch, type LossKind,
+  type ScheduleValidation, type TargetValidation, type ValidationPoint,
 } from './sparsity/schedule.js';
 export { parseCalibration, buildTau, CalibrationError, type Calibration, type ProjectionNorms, type SparsityMode } from './sparsity/plan.js';

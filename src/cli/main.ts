@@ -20,6 +20,7 @@ import {
   formatSchedule, parseSchedule, SCHEDULE_METHODS, ScheduleError, scheduleLevel, scheduleTargets, scheduleTau, type Schedule, type ScheduleMethod,
 } from '../sparsity/schedule.js';
 import { CalibrationObjective, checkSearchOptions, searchSchedules, type ThresholdedBackend } from '../sparsity/search.js';
+import { splitCalibrationText, validateLevels } from '../sparsity/validate.js';
 import type { GpuContext } from '../gpu/device.js';
 import { ReferenceBackend } from '../reference/backend.js';
 import { resolveDefaultCalibrationText, resolveDefaultModel } from './default-model.js';
@@ -34,7 +35,7 @@ const USAGE = `usage:
   was-edge calibrate --model PATH --text PATH [--tokens N] [--ctx N] [--greedy-tokens N] --out FILE
   was-edge schedule [--model PATH] [--calib FILE] [--text PATH] [--tokens N] [--ctx N]
                     [--targets 0.4,0.5,...] [--budget N] [--seed S] [--backend webgpu|cpu|reference]
-                    [--threads N] --out FILE
+                    [--threads N] [--validation-tokens N] --out FILE
 
   generate and eval take [--mode dense|teal|was|was-greedy --sparsity S [--calibration FILE]]
   or [--schedule FILE|NAME --level T [--method was-bo|was-greedy]], and [--prefill sparse|dense|all]
@@ -48,6 +49,8 @@ const USAGE = `usage:
   ../shared/data/tinystories_calib.txt) in chunks of --ctx (default 256), --budget evaluations per
   target (default 24, the uniform start included); writes FILE with a was-greedy (uniform) and a
   was-bo level per target, and FILE's .svg plot. --calib defaults to schedules/<model>.calib.json.
+  was-bo is a target's default level only if it beats was-greedy on the last --validation-tokens
+  tokens of --text (default: as many as --tokens), which the search does not see.
 
   --model defaults to $WAS_EDGE_MODEL, then ../shared/models/stories260K/stories260K.gguf,
   then a verified download of stories260K. An empty or absent prompt means BOS only.`;
@@ -420,7 +423,7 @@ async function cmdSchedule(args: string[], out: (s: string) => void, err: (s: st
     options: {
       model: { type: 'string' }, calib: { type: 'string' }, text: { type: 'string' }, tokens: { type: 'string' }, ctx: { type: 'string' },
       targets: { type: 'string' }, budget: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' },
-      out: { type: 'string' },
+      out: { type: 'string' }, 'validation-tokens': { type: 'string' },
     },
     strict: true,
   });
@@ -449,12 +452,10 @@ async function cmdSchedule(args: string[], out: (s: string) => void, err: (s: st
   if (tokens < 1 || nChunks * ctx > all.length) {
     throw new OptionError('--tokens', `must be in 1..${Math.floor(all.length / ctx) * ctx}: ${textPath} has ${all.length} tokens, in chunks of ${ctx}.`);
   }
-  // Chunks as eval cuts them: ctx tokens each, the first replaced by BOS.
-  const chunks = Array.from({ length: nChunks }, (_, k) => {
-    const chunk = all.slice(k * ctx, (k + 1) * ctx);
-    chunk[0] = model.tokenizer.bos;
-    return chunk;
-  });
+  // Search chunks from the start, validation chunks from the end, disjoint (src/sparsity/validate.ts).
+  const split = splitCalibrationText(all, model.tokenizer.bos, ctx, tokens, intOption('validation-tokens', v['validation-tokens'], tokens)!,
+    cal.data.text === basename(textPath) ? cal.data.tokens : 0);
+  const chunks = split.search;
   const wasm = await loadWasmNode('release');
   const norms = await modelNorms(model);
   const run = await thresholdedBackend(model, v.backend, ctx, err, intOption('threads', v.threads));
@@ -475,6 +476,9 @@ async function cmdSchedule(args: string[], out: (s: string) => void, err: (s: st
         if (done === total) err('\n');
       },
     });
+    err(`[schedule] validation: dense pass and ${2 * targets.length} runs over ${split.validation.length} held-out chunks …`);
+    const validation = await validateLevels(levels, norms, run, split.validation, { text: basename(textPath), firstToken: split.validationFirstToken });
+    err(`\r[schedule] validation: ${validation.tokens} predictions, ${seconds()} s\n`);
     const schedule: Schedule = {
       version: 1,
       kind: 'was-edge-schedule',
@@ -482,6 +486,7 @@ async function cmdSchedule(args: string[], out: (s: string) => void, err: (s: st
       params: cal.params.slice(),
       calibration: { text: basename(textPath), tokens: objective.tokens },
       levels,
+      validation,
     };
     parseSchedule(schedule, { sha256, config: c });
     const svg = `${v.out.replace(/\.json$/i, '')}.svg`;
@@ -492,6 +497,8 @@ async function cmdSchedule(args: string[], out: (s: string) => void, err: (s: st
       const b = scheduleLevel(schedule, target, 'was-bo');
       out(`${target}: mean KL ${u.calibrationLoss!.toFixed(4)} uniform → ${b.calibrationLoss!.toFixed(4)} was-bo ` +
         `(skipped ${(100 * u.skippedWeightFraction).toFixed(1)}% → ${(100 * b.skippedWeightFraction).toFixed(1)}%), blocks ${b.blocks.map((x) => x.toFixed(2)).join(' ')}\n`);
+      const g = validation.targets.find((x) => x.target === target)!;
+      out(`  held out: mean KL ${g.wasGreedy.loss.toFixed(4)} uniform, ${g.wasBo.loss.toFixed(4)} was-bo (gain ${(100 * g.gain).toFixed(1)}%) → default ${g.default}\n`);
     }
     out(`wrote ${v.out} and ${svg}: ${targets.length} targets × ${budget} evaluations over ${objective.tokens} calibration tokens in ${seconds()} s\n`);
   } finally {

@@ -91,12 +91,12 @@ export interface ModelInfo {
 }
 
 /**
- * A schedule usable with the loaded model: `{ name, level }` picks one of its levels, the `was-bo`
- * one when the file has both methods at that target.
+ * A schedule usable with the loaded model: `{ name, level }` picks one of its levels, the one marked
+ * `default` (the winner of the file's validation; `was-bo` in files made before it).
  */
 export interface ScheduleInfo {
   name: string;
-  levels: { target: number; method: ScheduleMethod; skippedWeightFraction: number; calibrationLoss: number | null; lossKind: LossKind }[];
+  levels: { target: number; method: ScheduleMethod; default: boolean; skippedWeightFraction: number; calibrationLoss: number | null; lossKind: LossKind }[];
 }
 
 /**
