@@ -18,7 +18,7 @@
 // --methods without was-bo needs no schedule (was-greedy is the calibration's uniform split, as the
 // schedule's own was-greedy level is), so teal and was-greedy can run while the search still runs,
 // and was-bo later on the same chunks. Slices keep per-chunk sums; the table is computed on the
-// chunks every configuration finished.
+// chunks every configuration of a target finished.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CpuBackend } from '../src/cpu/backend.js';
@@ -56,35 +56,40 @@ if (v.merge) {
     }
   }
   const keys = [...byKey.keys()];
-  const common = [...byKey.get('dense')!.keys()].filter((id) => keys.every((k) => byKey.get(k)!.has(id))).sort((a, b) => a - b);
-  const total = (key: string) => {
+  const targets = [...new Set(keys.filter((k) => k !== 'dense').map((k) => Number(k.split('@')[1])))].sort((a, b) => a - b);
+  // Per target, the chunks that dense and every configuration of that target finished.
+  const commonOf = (t: number) => {
+    const ks = ['dense', ...keys.filter((k) => k.endsWith(`@${t}`))];
+    return [...byKey.get('dense')!.keys()].filter((id) => ks.every((k) => byKey.get(k)!.has(id))).sort((a, b) => a - b);
+  };
+  const total = (key: string, common: number[]) => {
     const rs = common.map((id) => byKey.get(key)!.get(id)!);
     const tokens = rs.reduce((a, r) => a + r.tokens, 0);
     // nll and KL per scored token; the skipped fraction per chunk run (each runs ctx − 1 tokens).
     return { ppl: Math.exp(rs.reduce((a, r) => a + r.nll, 0) / tokens), kl: rs.reduce((a, r) => a + r.kl, 0) / tokens,
       skipped: rs.reduce((a, r) => a + r.skipped, 0) / rs.length, tokens };
   };
-  const ranges = common.reduce<[number, number][]>((r, id) => {
+  const ranges = (ids: number[]) => ids.reduce<[number, number][]>((r, id) => {
     const last = r.at(-1);
     if (last && last[1] === id - 1) last[1] = id;
     else r.push([id, id]);
     return r;
   }, []).map(([a, b]) => (a === b ? `${a}` : `${a}–${b}`)).join(', ');
-  const dense = total('dense');
-  console.log(`${s0.model} on ${s0.text}, ctx ${s0.ctx}: ${common.length} chunks (${ranges}), ${dense.tokens} scored tokens; dense ${dense.ppl.toFixed(3)}; ` +
-    'each cell: perplexity · mean KL · skipped (measured)');
-  console.log('| target | teal | was-greedy | was-bo | default | default ÷ was-greedy |');
-  console.log('|---|---|---|---|---|---|');
-  const cell = (key: string) => {
-    if (!byKey.has(key)) return '–';
-    const r = total(key);
-    return `${r.ppl.toFixed(3)} · ${r.kl.toFixed(4)} · ${(100 * r.skipped).toFixed(1)} %`;
-  };
-  const targets = [...new Set(keys.filter((k) => k !== 'dense').map((k) => Number(k.split('@')[1])))].sort((a, b) => a - b);
+  console.log(`${s0.model} on ${s0.text}, ctx ${s0.ctx}, CPU backend; each cell: perplexity · mean KL · skipped (measured)`);
+  console.log('| target | chunks (scored tokens) | dense | teal | was-greedy | was-bo | default | default ÷ was-greedy |');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const t of targets) {
+    const common = commonOf(t);
+    const cell = (key: string) => {
+      if (!byKey.has(key)) return '–';
+      const r = total(key, common);
+      return `${r.ppl.toFixed(3)} · ${r.kl.toFixed(4)} · ${(100 * r.skipped).toFixed(1)} %`;
+    };
     const d = defaults[String(t)];
-    const ratio = d && byKey.has(`${d}@${t}`) && byKey.has(`was-greedy@${t}`) ? (total(`${d}@${t}`).ppl / total(`was-greedy@${t}`).ppl).toFixed(4) : '–';
-    console.log(`| ${t} | ${cell(`teal@${t}`)} | ${cell(`was-greedy@${t}`)} | ${cell(`was-bo@${t}`)} | ${d ?? '–'} | ${ratio} |`);
+    const ratio = d && byKey.has(`${d}@${t}`) && byKey.has(`was-greedy@${t}`) ? (total(`${d}@${t}`, common).ppl / total(`was-greedy@${t}`, common).ppl).toFixed(4) : '–';
+    const dense = total('dense', common);
+    console.log(`| ${t} | ${common.length}: ${ranges(common)} (${dense.tokens}) | ${dense.ppl.toFixed(3)} | ${cell(`teal@${t}`)} | ${cell(`was-greedy@${t}`)} | ` +
+      `${cell(`was-bo@${t}`)} | ${d ?? '–'} | ${ratio} |`);
   }
   process.exit(0);
 }
