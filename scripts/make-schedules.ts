@@ -40,7 +40,7 @@ interface ModelRecipe {
  * model id → recipe. Token budgets: BENCHMARKS.md "Schedule search on each model's own text"
  * (the spread of the mean-KL objective across disjoint slices against BO's gain over uniform).
  */
-const DEBTEXT = { text: 'debtext_calib.txt', calibTokens: 4096, tokens: 2048, validationTokens: 4096, budget: 14 };
+const DEBTEXT = { text: 'debtext_calib.txt', calibTokens: 4096, tokens: 2048, validationTokens: 4096, budget: 8 };
 const MODELS: Record<string, ModelRecipe> = {
   stories260K: { file: 'stories260K/stories260K.gguf', text: 'tinystories_calib.txt', calibTokens: 16384, tokens: 4096, validationTokens: 4096, budget: 30 },
   'llama16m-debtext-F32': { file: 'llama16m-debtext/llama16m-debtext-F32.gguf', ...DEBTEXT },
