@@ -40,8 +40,8 @@ const USAGE = `usage:
   generate and eval take [--mode dense|teal|was|was-greedy --sparsity S [--calibration FILE]]
   or [--schedule FILE|NAME --level T [--method was-bo|was-greedy]], and [--prefill sparse|dense|all]
   (default calibration: schedules/<model file name>.calib.json; a schedule NAME is the package's
-  schedules/NAME.json, its was-bo level unless --method says otherwise; prefill 'sparse' runs the
-  first 1% of prompt positions dense, 'all' none); eval --json then adds mean_kl (vs dense),
+  schedules/NAME.json, the level its validation chose unless --method says otherwise; prefill
+  'sparse' runs the first 1% of prompt positions dense, 'all' none); eval --json then adds mean_kl (vs dense),
   skipped_weight_fraction (counted while running), prefill, and schedule {name, level, method}.
 
   schedule searches per-block sparsities at each target by constrained Bayesian optimisation,
