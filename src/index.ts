@@ -27,7 +27,7 @@ export type {
   CachedModel, CacheStoreKind, Engine, EngineOptions, GenerateOptions as EngineGenerateOptions, GenerationResult,
   GenerationStream, LoadOptions, LoadProgress, MessageEndpoint, ModelInfo, ModelSource, ScheduleInfo, ScheduleQuality,
 } from './sdk/api.js';
-export { parseSchedule, scheduleTau, scheduleLevel, scheduleTargets, scheduleFromCalibration, formatSchedule, type Schedule, type ScheduleLevel, type ScheduleModel, type ScheduleMethod, type ScheduleExpectation, type ScheduleSearch, type LossKind } from './sparsity/schedule.js';
+export { parseSchedule, scheduleTau, scheduleLevel, defaultMethod, scheduleTargets, scheduleFromCalibration, formatSchedule, type ScheduleValidation, type TargetValidation, type ValidationPoint, type Schedule, type ScheduleLevel, type ScheduleModel, type ScheduleMethod, type ScheduleExpectation, type ScheduleSearch, type LossKind } from './sparsity/schedule.js';
 export { parseCalibration, buildTau, type Calibration, type SparsityMode } from './sparsity/plan.js';
 export {
   PROJECTIONS, PROJECTION_TENSORS, projectionShapes, projectionNorms, columnL1Norms, type Projection, type Thresholds, type ProjectionNorms,

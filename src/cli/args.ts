@@ -92,6 +92,9 @@ ${MODEL}
   --tokens N --ctx N               default 2048 tokens in chunks of 256
   --targets 0.4,0.5,...            default 0.4,0.5,0.6,0.7,0.8
   --budget N --seed S              evaluations per target (default 24), search seed
+  --validation-tokens N            held-out tokens from the end of --text (default: as many as
+                                   --tokens); was-bo is a target's default only if it beats the
+                                   uniform was-greedy level there
 ${BACKEND}`,
 };
 

@@ -14,6 +14,7 @@ import { calibrate } from '../sparsity/calibrate.js';
 import type { Calibration } from '../sparsity/plan.js';
 import { formatSchedule, parseSchedule, scheduleLevel, type Schedule } from '../sparsity/schedule.js';
 import { CalibrationObjective, checkSearchOptions, searchSchedules } from '../sparsity/search.js';
+import { splitCalibrationText, validateLevels } from '../sparsity/validate.js';
 import { checkOutPath, cliBackend, intOption, joinNegativeValues, numOption, readBytes, readText, sha256Of, usage } from './args.js';
 import { progress } from './progress.js';
 import { resolveDefaultCalibrationText, resolveDefaultModel } from './default-model.js';
@@ -67,27 +68,13 @@ function searchCalibration(model: Model, modelPath: string, sha256: string, cali
   return cal;
 }
 
-/** The first ⌈tokens/ctx⌉ chunks of the text, as eval cuts them: ctx tokens each, the first replaced by BOS. */
-function calibrationChunks(model: Model, textPath: string, tokens: number, ctx: number): number[][] {
-  const all = model.tokenizer.encode(readText(textPath), { bos: true });
-  const nChunks = Math.ceil(tokens / ctx);
-  if (tokens < 1 || nChunks * ctx > all.length) {
-    throw new OptionError('--tokens', `must be in 1..${Math.floor(all.length / ctx) * ctx}: ${textPath} has ${all.length} tokens, in chunks of ${ctx}.`);
-  }
-  return Array.from({ length: nChunks }, (_, k) => {
-    const chunk = all.slice(k * ctx, (k + 1) * ctx);
-    chunk[0] = model.tokenizer.bos;
-    return chunk;
-  });
-}
-
 export async function cmdSchedule(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<void> {
   const { values: v } = parseArgs({
     args: joinNegativeValues(args),
     options: {
       model: { type: 'string' }, calib: { type: 'string' }, text: { type: 'string' }, tokens: { type: 'string' }, ctx: { type: 'string' },
       targets: { type: 'string' }, budget: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' },
-      out: { type: 'string' },
+      out: { type: 'string' }, 'validation-tokens': { type: 'string' },
     },
     strict: true,
   });
@@ -107,7 +94,11 @@ export async function cmdSchedule(args: string[], out: (s: string) => void, err:
   if (ctx < 4 || ctx > c.contextLength) throw new OptionError('--ctx', `must be in 4..${c.contextLength} (the model's context length), got ${ctx}.`);
   const cal = searchCalibration(model, modelPath, sha256, v.calib);
   const textPath = v.text ?? resolveDefaultCalibrationText();
-  const chunks = calibrationChunks(model, textPath, tokens, ctx);
+  // Search chunks from the start, validation chunks from the end, disjoint (src/sparsity/validate.ts).
+  const all = model.tokenizer.encode(readText(textPath), { bos: true });
+  const split = splitCalibrationText(all, model.tokenizer.bos, ctx, tokens, intOption('validation-tokens', v['validation-tokens'], tokens)!,
+    cal.data.text === basename(textPath) ? cal.data.tokens : 0);
+  const chunks = split.search;
   const wasm = await loadWasmNode('release');
   const norms = projectionNorms(model);
   const backend = await cliBackend(model, v, ctx, (note) => err(`was-edge: ${note}\n`));
@@ -128,6 +119,9 @@ export async function cmdSchedule(args: string[], out: (s: string) => void, err:
           `KL uniform ${p.uniform.toFixed(4)} best ${p.best.toFixed(4)}  ${seconds()} s   `, done / total);
       },
     });
+    err(`[schedule] validation: dense pass and ${2 * targets.length} runs over ${split.validation.length} held-out chunks …`);
+    const validation = await validateLevels(levels, norms, backend, split.validation, { text: basename(textPath), firstToken: split.validationFirstToken });
+    err(`\r[schedule] validation: ${validation.tokens} predictions, ${seconds()} s\n`);
     const schedule: Schedule = {
       version: 1,
       kind: 'was-edge-schedule',
@@ -135,6 +129,7 @@ export async function cmdSchedule(args: string[], out: (s: string) => void, err:
       params: cal.params.slice(),
       calibration: { text: basename(textPath), tokens: objective.tokens },
       levels,
+      validation,
     };
     parseSchedule(schedule, { sha256, config: c });
     const svg = `${v.out.replace(/\.json$/i, '')}.svg`;
@@ -145,6 +140,8 @@ export async function cmdSchedule(args: string[], out: (s: string) => void, err:
       const b = scheduleLevel(schedule, target, 'was-bo');
       out(`${target}: mean KL ${u.calibrationLoss!.toFixed(4)} uniform → ${b.calibrationLoss!.toFixed(4)} was-bo ` +
         `(skipped ${(100 * u.skippedWeightFraction).toFixed(1)}% → ${(100 * b.skippedWeightFraction).toFixed(1)}%), blocks ${b.blocks.map((x) => x.toFixed(2)).join(' ')}\n`);
+      const g = validation.targets.find((x) => x.target === target)!;
+      out(`  held out: mean KL ${g.wasGreedy.loss.toFixed(4)} uniform, ${g.wasBo.loss.toFixed(4)} was-bo (gain ${(100 * g.gain).toFixed(1)}%) → default ${g.default}\n`);
     }
     out(`wrote ${v.out} and ${svg}: ${targets.length} targets × ${budget} evaluations over ${objective.tokens} calibration tokens in ${seconds()} s\n`);
   } finally {

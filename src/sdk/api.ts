@@ -99,13 +99,13 @@ export interface ModelInfo {
 }
 
 /**
- * A schedule usable with the loaded model: `{ name, level }` picks one of its levels (the method the
- * file ships as that level's default unless `method` says which).
+ * A schedule usable with the loaded model: `{ name, level }` picks one of its levels, the one marked
+ * `default` (the winner of the file's validation; `was-bo` in files made before it) unless `method` says which.
  */
 export interface ScheduleInfo {
   name: string;
   levels: {
-    target: number; method: ScheduleMethod; skippedWeightFraction: number;
+    target: number; method: ScheduleMethod; default: boolean; skippedWeightFraction: number;
     /** Mean KL(dense ‖ sparse) per token on the calibration text (lossKind 'mean-kl'), as the file records it. */
     calibrationLoss: number | null; lossKind: LossKind;
     /** What that KL means for text: see SCHEDULE_QUALITY. null when the file has no KL. */

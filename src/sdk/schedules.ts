@@ -5,7 +5,7 @@
 import { ScheduleError } from '../errors.js';
 import type { LlamaConfig } from '../model/config.js';
 import { SCHEDULE_NAME, unknownSchedule } from '../sparsity/resolve.js';
-import { parseSchedule, type Schedule } from '../sparsity/schedule.js';
+import { defaultMethod, parseSchedule, type Schedule } from '../sparsity/schedule.js';
 import type { ScheduleInfo, ScheduleQuality } from './api.js';
 import type { FileUrlReader, PathReader } from './loader.js';
 import { prebuiltSchedule } from './prebuilt.js';
@@ -100,7 +100,8 @@ export class ModelSchedules {
     return [...this.byName].map(([name, s]) => ({
       name,
       levels: s.levels.map((l) => ({
-        target: l.target, method: l.method, skippedWeightFraction: l.skippedWeightFraction, calibrationLoss: l.calibrationLoss, lossKind: l.lossKind,
+        target: l.target, method: l.method, default: defaultMethod(s, l.target) === l.method,
+        skippedWeightFraction: l.skippedWeightFraction, calibrationLoss: l.calibrationLoss, lossKind: l.lossKind,
         quality: scheduleQuality(l.calibrationLoss, l.lossKind),
       })),
     }));

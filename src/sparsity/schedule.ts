@@ -23,7 +23,10 @@
 //     "measured": optional, false when skippedWeightFraction is params × levels rather than measured,
 //     "search": optional (was-bo): { "budget", "seed", "bounds": [lo, hi] of the block levels,
 //                "trace": [the loss of every evaluation, in order; the first is the uniform start] }
-//   }, ... ] }
+//   }, ... ],
+//   "validation": optional (src/sparsity/validate.ts): { "text", "firstToken", "tokens", "lossKind",
+//     "skipTolerance", "minGain", "targets": [ { "target", "default": the method `{ name, level }` runs,
+//       "wasGreedy": { "loss", "skipped" }, "wasBo": { "loss", "skipped" }, "gain": 1 − bo/greedy loss } ] } }
 // At run time channel j of a projection is skipped when |x_j| ≤ τ_j with τ_j = t / ‖W[:,j]‖₁ (the
 // column L1 norm of that projection's weight over its output rows): the WAS score |x_j|·‖W[:,j]‖₁
 // against t (Wang et al. 2025, §3).
@@ -85,6 +88,41 @@ export interface Schedule {
   params: number[];
   calibration: { text: string; tokens: number };
   levels: ScheduleLevel[];
+  /** Optional (files before the validation gate lack it): was-bo against was-greedy on held-out tokens. */
+  validation?: ScheduleValidation;
+}
+
+/** One level measured on the validation tokens. */
+export interface ValidationPoint {
+  /** The loss of the schedule's lossKind over the validation tokens. */
+  loss: number;
+  /** Block weights skipped over the validation tokens, as the backend counted them. */
+  skipped: number;
+}
+
+export interface TargetValidation {
+  target: number;
+  /** The method `scheduleLevel()` without a method (SDK `{ name, level }`, CLI `--level`) runs. */
+  default: ScheduleMethod;
+  wasGreedy: ValidationPoint;
+  wasBo: ValidationPoint;
+  /** 1 − wasBo.loss / wasGreedy.loss: was-bo's relative gain over uniform (negative: worse). */
+  gain: number;
+}
+
+export interface ScheduleValidation {
+  /** The text the validation tokens come from (the calibration text: tokens disjoint from the search's). */
+  text: string;
+  /** Index of the first validation token in the tokenized text (BOS at 0 included). */
+  firstToken: number;
+  /** Predictions scored. */
+  tokens: number;
+  lossKind: LossKind;
+  /** was-bo may skip at most this much less than was-greedy and still count as equally sparse. */
+  skipTolerance: number;
+  /** was-bo is the default only when its gain exceeds this. */
+  minGain: number;
+  targets: TargetValidation[];
 }
 
 
@@ -170,6 +208,27 @@ export function parseSchedule(json: unknown, expect: ScheduleExpectation = {}): 
       }
     }
   }
+  if (f.validation !== undefined) {
+    const q = f.validation as Record<string, unknown> | null;
+    const shape = 'validation must be { text, firstToken, tokens, lossKind, skipTolerance, minGain, targets: [{ target, default, wasGreedy: { loss, skipped }, wasBo: { loss, skipped }, gain }] }';
+    if (typeof q !== 'object' || q === null || typeof q.text !== 'string' || !(isNum(q.firstToken) && q.firstToken >= 0) || !posInt(q.tokens) ||
+      !(LOSS_KINDS as readonly unknown[]).includes(q.lossKind) || !(isNum(q.skipTolerance) && q.skipTolerance >= 0) || !isNum(q.minGain) ||
+      !Array.isArray(q.targets)) bad(shape);
+    const point = (p: unknown) => typeof p === 'object' && p !== null && isNum((p as ValidationPoint).loss) && isLevel((p as ValidationPoint).skipped);
+    const targets: number[] = [];
+    for (const [i, raw] of (q!.targets as unknown[]).entries()) {
+      const t = raw as Record<string, unknown> | null;
+      if (typeof t !== 'object' || t === null || !isLevel(t.target) || !(SCHEDULE_METHODS as readonly unknown[]).includes(t.default) ||
+        !point(t.wasGreedy) || !point(t.wasBo) || !isNum(t.gain)) bad(`validation.targets[${i}]: ${shape}`);
+      const target = t!.target as number;
+      if (targets.some((o) => Math.abs(o - target) < LEVEL_EPS)) bad(`validation.targets[${i}]: target ${target} appears twice`);
+      targets.push(target);
+      // The default must be a level the file has, and the gate compares two: both must be there.
+      for (const method of SCHEDULE_METHODS) {
+        if (!seen.some((o) => o.method === method && Math.abs(o.target - target) < LEVEL_EPS)) bad(`validation.targets[${i}]: no ${method} level at target ${target}`);
+      }
+    }
+  }
   const schedule = f as unknown as Schedule;
 
   const c = expect.config;
@@ -198,12 +257,26 @@ export function scheduleTargets(schedule: Schedule): number[] {
 }
 
 /**
- * The level of `schedule` at `target`, made by `method`; without a method, the `was-bo` level when
- * the file has one at that target, else the other. SCHEDULE_LEVEL_MISSING lists what there is.
+ * The method a target runs when none is asked for (SDK `{ name, level }`, CLI `--level` alone): the
+ * winner the file's validation recorded; for a target it did not validate (files made before the
+ * gate), `was-bo` when the file has that level, else the method of its first level at the target.
+ * Undefined when the file has no level at `target`.
+ */
+export function defaultMethod(schedule: Schedule, target: number): ScheduleMethod | undefined {
+  const recorded = schedule.validation?.targets.find((v) => Math.abs(v.target - target) < LEVEL_EPS);
+  if (recorded) return recorded.default;
+  const at = schedule.levels.filter((l) => Math.abs(l.target - target) < LEVEL_EPS);
+  return at.find((l) => l.method === 'was-bo')?.method ?? at[0]?.method;
+}
+
+/**
+ * The level of `schedule` at `target`, made by `method`; without a method, the one defaultMethod()
+ * picks. SCHEDULE_LEVEL_MISSING lists what there is.
  */
 export function scheduleLevel(schedule: Schedule, target: number, method?: ScheduleMethod): ScheduleLevel {
   const at = schedule.levels.filter((l) => Math.abs(l.target - target) < LEVEL_EPS);
-  const level = method ? at.find((l) => l.method === method) : (at.find((l) => l.method === 'was-bo') ?? at[0]);
+  const want = method ?? defaultMethod(schedule, target);
+  const level = at.find((l) => l.method === want);
   if (!level) {
     const has = at.length ? `level ${String(target)} only with method ${at.map((l) => l.method).join(', ')}` : `levels ${scheduleTargets(schedule).join(', ')}`;
     throw new ScheduleError('SCHEDULE_LEVEL_MISSING',

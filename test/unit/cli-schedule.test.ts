@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { weightedMean } from '../../src/bo/constrained.js';
 import { openModel } from '../../src/model/model.js';
 import { parseCalibration } from '../../src/sparsity/plan.js';
-import { parseSchedule, scheduleLevel, splitBlocks, type Schedule } from '../../src/sparsity/schedule.js';
+import { defaultMethod, parseSchedule, scheduleLevel, splitBlocks, type Schedule } from '../../src/sparsity/schedule.js';
+import { gate } from '../../src/sparsity/validate.js';
 import { runCli as run } from '../helpers/cli.js';
 import { readShared, sharedPath } from '../helpers/shared.js';
 
@@ -39,7 +40,7 @@ describe('was-edge schedule', () => {
     expect(schedule.calibration).toEqual({ text: 'tinystories_calib.txt', tokens: 255 });
     expect(schedule.levels.map((l) => [l.target, l.method])).toEqual([[0.5, 'was-greedy'], [0.5, 'was-bo']]);
     const uniform = scheduleLevel(schedule, 0.5, 'was-greedy');
-    const bo = scheduleLevel(schedule, 0.5);
+    const bo = scheduleLevel(schedule, 0.5, 'was-bo');
     expect(bo.method).toBe('was-bo');
     expect(uniform.blocks).toEqual([0.5, 0.5, 0.5, 0.5, 0.5]);
     for (const l of [uniform, bo]) {
@@ -53,6 +54,20 @@ describe('was-edge schedule', () => {
     expect(bo.search!.trace[0]).toBe(uniform.calibrationLoss);
     expect(bo.calibrationLoss).toBe(Math.min(...bo.search!.trace));
     expect(stderr).toMatch(/\[schedule\] \[#+\] 6\/6/);
+  });
+
+  test('the validation gate: both levels measured on the last chunk of the text (after the calibration\'s tokens), the winner is the default', () => {
+    const v = schedule.validation!;
+    // --validation-tokens defaults to --tokens: one chunk, the text's last whole one.
+    expect(v).toMatchObject({ text: 'tinystories_calib.txt', tokens: 255, lossKind: 'mean-kl', skipTolerance: 0.002, minGain: 0 });
+    expect(v.firstToken).toBeGreaterThanOrEqual(16384); // stories260K.calib.json recorded the first 16384 tokens
+    expect(v.firstToken % 256).toBe(0);
+    expect(v.targets.map((t) => t.target)).toEqual([0.5]);
+    const [t] = v.targets;
+    expect(t!.default).toBe(gate(t!.wasGreedy, t!.wasBo).default);
+    expect(defaultMethod(schedule, 0.5)).toBe(t!.default);
+    expect(scheduleLevel(schedule, 0.5).method).toBe(t!.default);
+    expect(stderr).toMatch(/\[schedule\] validation: 255 predictions/);
   });
 
   test('the constraint holds in the file: the parameter-weighted mean of the was-bo blocks is the target', () => {
@@ -93,17 +108,22 @@ describe('was-edge schedule', () => {
       '--out', join(dir, 'x.json'));
     expect(other.code).toBe(2);
     expect(other.err).toMatch(/CalibrationError/);
+    // Search and validation chunks must fit the text without overlap (and after the calibration's tokens).
+    const overlap = await run('schedule', '--model', STORIES, '--text', DEV, '--tokens', '256', '--validation-tokens', '1000000', '--backend', 'reference', '--out', join(dir, 'x.json'));
+    expect(overlap.code).toBe(2);
+    expect(overlap.err).toMatch(/OptionError.*validation-tokens.*without overlap/);
   });
 });
 
 describe('--schedule FILE|NAME --level T on generate and eval', () => {
   const evalArgs = ['eval', '--model', STORIES, '--text', DEV, '--ctx', '128', '--max-chunks', '2', '--backend', 'reference', '--json'];
 
-  test('by name: the prebuilt was-bo level by default, --method was-greedy the uniform one (= --mode was-greedy)', async () => {
+  test('by name: the level the file\'s validation chose by default, --method was-greedy the uniform one (= --mode was-greedy)', async () => {
+    const prebuilt = parseSchedule(JSON.parse(readFileSync(new URL('../../schedules/stories260K.json', import.meta.url), 'utf8')));
     const bo = await run(...evalArgs, '--schedule', 'stories260K', '--level', '0.6');
     expect(bo.code, bo.err).toBe(0);
     const j = JSON.parse(bo.out);
-    expect(j.schedule).toEqual({ name: 'stories260K', level: 0.6, method: 'was-bo' });
+    expect(j.schedule).toEqual({ name: 'stories260K', level: 0.6, method: defaultMethod(prebuilt, 0.6) });
     expect(j.skipped_weight_fraction).toBeGreaterThan(0.5);
     expect(j.mean_kl).toBeGreaterThan(0);
     const greedy = JSON.parse((await run(...evalArgs, '--schedule', 'stories260K', '--level', '0.6', '--method', 'was-greedy')).out);
@@ -116,7 +136,8 @@ describe('--schedule FILE|NAME --level T on generate and eval', () => {
   test('by file (the one written above), on generate and eval', async () => {
     const e = await run(...evalArgs, '--schedule', file, '--level', '0.5');
     expect(e.code, e.err).toBe(0);
-    expect(JSON.parse(e.out).schedule).toEqual({ name: file, level: 0.5, method: 'was-bo' });
+    const written = parseSchedule(JSON.parse(readFileSync(file, 'utf8')));
+    expect(JSON.parse(e.out).schedule).toEqual({ name: file, level: 0.5, method: defaultMethod(written, 0.5) });
     // One target in the file: --level may be left out.
     const g = await run('generate', '--model', STORIES, '--backend', 'reference', '--prompt', 'Once upon a time', '--max-tokens', '8', '--schedule', file);
     expect(g.code, g.err).toBe(0);

@@ -8,7 +8,10 @@ import { loadWeightsF32 } from '../../src/model/weights.js';
 import { columnL1Norms, projectionNorms } from '../../src/model/projections.js';
 import { projectionMatrices } from '../../src/sparsity/plan.js';
 import { buildTau, greedySplit, parseCalibration, projectionLevels } from '../../src/sparsity/plan.js';
-import { parseSchedule, scheduleFromCalibration, scheduleLevel, scheduleTargets, scheduleTau, splitBlocks, type Schedule } from '../../src/sparsity/schedule.js';
+import {
+  defaultMethod, parseSchedule, scheduleFromCalibration, scheduleLevel, scheduleTargets, scheduleTau, splitBlocks, type Schedule,
+} from '../../src/sparsity/schedule.js';
+import { gate } from '../../src/sparsity/validate.js';
 import { weightedMean } from '../../src/bo/constrained.js';
 import { loadWasmNode } from '../../src/wasm/node.js';
 import { readShared } from '../helpers/shared.js';
@@ -21,6 +24,17 @@ const schedules = all.filter((f) => f.endsWith('.json') && !f.endsWith('.calib.j
 const MODEL_DIRS: Record<string, string> = {
   stories260K: 'stories260K', 'llama16m-debtext-F32': 'llama16m-debtext', 'llama16m-debtext-F16': 'llama16m-debtext', 'llama16m-debtext-Q8_0': 'llama16m-debtext', 'llama16m-debtext-Q4_0': 'llama16m-debtext',
 };
+/** Each model's own calibration text (shared/data/DATA.md): calibration, search and validation come from it. */
+const CALIBRATION_TEXT: Record<string, string> = {
+  stories260K: 'tinystories_calib.txt', 'llama16m-debtext-F32': 'debtext_calib.txt', 'llama16m-debtext-F16': 'debtext_calib.txt',
+  'llama16m-debtext-Q8_0': 'debtext_calib.txt', 'llama16m-debtext-Q4_0': 'debtext_calib.txt',
+};
+/**
+ * Files not yet remade on their own text with the validation gate (issue 21: the session that rebuilt
+ * the others had not the CPU time; `npm run schedules -- --calibrate ID…` does it). They still carry
+ * the TinyStories calibration and a schedule without `validation`, whose default stays was-bo.
+ */
+const PENDING = new Set(['llama16m-debtext-F16', 'llama16m-debtext-Q8_0', 'llama16m-debtext-Q4_0']);
 const readJson = (f: string): unknown => JSON.parse(readFileSync(new URL(f, dir), 'utf8'));
 
 const models = new Map<string, { model: ReturnType<typeof openModel>; sha256: string }>();
@@ -47,6 +61,17 @@ test.each(calibrations)('%s is a valid calibration of its model', (f) => {
   for (const rows of cal.greedy) expect(rows.at(-1)![1].every((s) => s === 1)).toBe(true);
 });
 
+const rebuilt = Object.keys(CALIBRATION_TEXT).filter((id) => !PENDING.has(id));
+test.each(rebuilt)('%s is calibrated, searched and validated on its own calibration text', (id) => {
+  const { model } = modelOf(id);
+  const cal = parseCalibration(readJson(`${id}.calib.json`), model.config);
+  const s = parseSchedule(readJson(`${id}.json`));
+  expect(cal.data.text).toBe(CALIBRATION_TEXT[id]);
+  expect(s.calibration.text).toBe(CALIBRATION_TEXT[id]);
+  expect(s.validation?.text).toBe(CALIBRATION_TEXT[id]);
+});
+test.skip.each([...PENDING])('%s is calibrated, searched and validated on its own calibration text (not remade yet, see PENDING)', () => {});
+
 test.each(schedules)('%s is a valid schedule of its model: levels 0.4–0.8, uniform and searched, measured, thresholds from its calibration', (f) => {
   const id = f.replace('.json', '');
   const { model, sha256 } = modelOf(id);
@@ -55,6 +80,15 @@ test.each(schedules)('%s is a valid schedule of its model: levels 0.4–0.8, uni
   const TARGETS = [0.4, 0.5, 0.6, 0.7, 0.8];
   expect(scheduleTargets(s)).toEqual(TARGETS);
   const cal = parseCalibration(readJson(`${id}.calib.json`), model.config);
+  expect(s.calibration.text).toBe(cal.data.text);
+  // Validated on held-out tokens of the same text: after the calibration's and the search's tokens.
+  const v = s.validation;
+  expect(v === undefined).toBe(PENDING.has(id));
+  if (v) {
+    expect(v.text).toBe(cal.data.text);
+    expect(v.firstToken).toBeGreaterThanOrEqual(Math.max(cal.data.tokens, s.calibration.tokens));
+    expect(v.targets.map((t) => t.target)).toEqual(TARGETS);
+  }
   const rebuilt = scheduleFromCalibration(cal, TARGETS, 'was-greedy', id);
   expect(s.model).toEqual(rebuilt.model);
   expect(s.params).toEqual(rebuilt.params);
@@ -62,7 +96,13 @@ test.each(schedules)('%s is a valid schedule of its model: levels 0.4–0.8, uni
   TARGETS.forEach((target, i) => {
     const uniform = scheduleLevel(s, target, 'was-greedy');
     const bo = scheduleLevel(s, target, 'was-bo');
-    expect(scheduleLevel(s, target)).toBe(bo); // was-bo is the default
+    // The default is the validation's winner, and the winner is what the gate says of its numbers
+    // (was-bo in a file made before the gate).
+    const checked = v?.targets[i];
+    if (checked) expect(checked.default).toBe(gate(checked.wasGreedy, checked.wasBo, v).default);
+    const want = checked?.default ?? 'was-bo';
+    expect(scheduleLevel(s, target)).toBe(want === 'was-bo' ? bo : uniform);
+    expect(defaultMethod(s, target)).toBe(want);
     expect(uniform.thresholds).toEqual(rebuilt.levels[i]!.thresholds);
     expect(uniform.projections).toEqual(rebuilt.levels[i]!.projections);
     // The search's constraint: the parameter-weighted mean of the block levels is the target.
@@ -149,6 +189,7 @@ describe('schedule runtime (stories260K)', () => {
     expect(() => parseSchedule(twice)).toThrow(/target 0.6 with method was-bo appears twice/);
     const greedyOnly = clone();
     greedyOnly.levels = greedyOnly.levels.filter((l) => l.method === 'was-greedy');
+    delete greedyOnly.validation; // it names the was-bo levels it compared
     expect(scheduleLevel(parseSchedule(greedyOnly), 0.6).method).toBe('was-greedy');
     expect(() => scheduleLevel(parseSchedule(greedyOnly), 0.6, 'was-bo')).toThrow(/only with method was-greedy/);
     const badTrace = clone();

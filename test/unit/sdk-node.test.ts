@@ -60,6 +60,10 @@ describe('createEngine over worker_threads (reference backend)', () => {
     expect(list.map((s) => s.name)).toEqual(['stories260K']);
     expect([...new Set(list[0]!.levels.map((l) => l.target))]).toEqual([0.4, 0.5, 0.6, 0.7, 0.8]);
     expect(new Set(list[0]!.levels.map((l) => l.method))).toEqual(new Set(['was-greedy', 'was-bo']));
+    // One default level per target, the method the file's validation chose: what { name, level } runs.
+    for (const t of [0.4, 0.5, 0.6, 0.7, 0.8]) {
+      expect(list[0]!.levels.filter((l) => l.target === t && l.default).map((l) => l.method)).toEqual([sdk.defaultMethod(schedule, t)]);
+    }
   });
 
   test('dense greedy text streams and equals the llama2.c golden', async () => {
