@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type * as Sdk from '../../src/node.js';
-import type { Schedule } from '../../src/sparsity/schedule.js';
+import { defaultMethod, type Schedule } from '../../src/sparsity/schedule.js';
 import { serveRoutes, type TestServer } from '../helpers/http.js';
 import { readShared, sharedPath } from '../helpers/shared.js';
 
@@ -78,7 +78,7 @@ describe('createEngine over worker_threads (reference backend)', () => {
 
   test('a prebuilt schedule by name and level, and the same schedule passed as an object', async () => {
     const named = (await run(engine.generate(golden.prompt, { ...GREEDY, schedule: { name: 'stories260K', level: 0.6 } }))).result;
-    expect(named.schedule).toEqual({ name: 'stories260K', level: 0.6, method: 'was-bo' });
+    expect(named.schedule).toEqual({ name: 'stories260K', level: 0.6, method: defaultMethod(schedule, 0.6) });
     expect(named.tokenIds).toHaveLength(GREEDY.maxTokens);
     expect(named.skippedWeightFraction).toBeGreaterThan(0.5);
     expect(named.skippedWeightFraction).toBeLessThan(0.7);
@@ -125,7 +125,7 @@ describe('createEngine over worker_threads (reference backend)', () => {
     expect(order).toBe('abc');
     expect(a.tokenIds).toEqual(golden.generated_ids);
     expect(b.tokenIds).toHaveLength(8);
-    expect(c.schedule).toEqual({ name: 'stories260K', level: 0.4, method: 'was-bo' });
+    expect(c.schedule).toEqual({ name: 'stories260K', level: 0.4, method: defaultMethod(schedule, 0.4) });
   });
 
   test('bad calls are typed errors that arrive intact; the engine still generates after each', async () => {
