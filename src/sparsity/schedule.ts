@@ -139,24 +139,38 @@ const LEVEL_EPS = 1e-9;
 const MAX_LEVELS = 256;
 const MAX_LAYERS = 1024;
 
+const bad = (what: string): never => {
+  throw new ScheduleError('BAD_SCHEDULE', `schedule file: ${what}. Regenerate it (npm run schedules) or fix the file.`);
+};
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isLevel = (v: unknown) => isNum(v) && v >= 0 && v <= 1;
+const posInt = (v: unknown) => isNum(v) && Number.isInteger(v) && v > 0;
+// Index loops, not every(): every() skips the holes of a sparse array (an object passed to the SDK may have them).
+const all = (a: unknown[], ok: (v: unknown) => boolean) => {
+  for (let i = 0; i < a.length; i++) if (!ok(a[i])) return false;
+  return true;
+};
+type Seen = { target: number; method: unknown }[];
+
 /**
  * Validates a parsed schedule file and returns it typed. Throws ScheduleError: BAD_SCHEDULE for a
  * malformed file, SCHEDULE_MODEL_MISMATCH when `expect` names another model.
  */
 export function parseSchedule(json: unknown, expect: ScheduleExpectation = {}): Schedule {
-  const bad = (what: string): never => {
-    throw new ScheduleError('BAD_SCHEDULE', `schedule file: ${what}. Regenerate it (npm run schedules) or fix the file.`);
-  };
-  const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-  const isLevel = (v: unknown) => isNum(v) && v >= 0 && v <= 1;
-  const posInt = (v: unknown) => isNum(v) && Number.isInteger(v) && v > 0;
-  // Index loops, not every(): every() skips the holes of a sparse array (an object passed to the SDK may have them).
-  const all = (a: unknown[], ok: (v: unknown) => boolean) => {
-    for (let i = 0; i < a.length; i++) if (!ok(a[i])) return false;
-    return true;
-  };
   if (typeof json !== 'object' || json === null || Array.isArray(json)) bad('not a JSON object');
   const f = json as Record<string, unknown>;
+  const model = checkHeader(f);
+  if (!Array.isArray(f.levels) || f.levels.length === 0) bad('levels must be a non-empty array');
+  // Bounds the work of the checks below (a hostile file of 20,000 levels took seconds in the worker).
+  if ((f.levels as unknown[]).length > MAX_LEVELS || model.nLayers > MAX_LAYERS) bad(`at most ${MAX_LEVELS} levels of at most ${MAX_LAYERS} layers`);
+  const seen: Seen = [];
+  for (let i = 0; i < (f.levels as unknown[]).length; i++) checkLevel((f.levels as unknown[])[i], `levels[${i}]`, model.nLayers, seen);
+  if (f.validation !== undefined) checkValidation(f.validation, seen);
+  checkExpectation(model, expect);
+  return f as unknown as Schedule;
+}
+
+function checkHeader(f: Record<string, unknown>): ScheduleModel {
   if (f.kind !== 'was-edge-schedule') bad(`kind must be "was-edge-schedule", got ${JSON.stringify(f.kind)}`);
   if (f.version !== 1) bad(`version ${JSON.stringify(f.version)} is not supported (1 is)`);
   const m = f.model as Record<string, unknown> | undefined;
@@ -164,73 +178,70 @@ export function parseSchedule(json: unknown, expect: ScheduleExpectation = {}): 
   if (typeof m!.name !== 'string' || typeof m!.id !== 'string' || m!.id === '') bad('model.name and model.id must be strings');
   if (typeof m!.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m!.sha256)) bad('model.sha256 must be 64 lower-case hex digits');
   for (const k of ['nLayers', 'dim', 'hiddenDim', 'kvDim']) if (!posInt(m![k])) bad(`model.${k} must be a positive integer`);
-  const model = m as unknown as ScheduleModel;
-  const L = model.nLayers;
   if (!Array.isArray(f.params) || f.params.length !== 7 || !all(f.params, posInt)) bad('params must be 7 positive integers (q k v o gate up down)');
   const cal = f.calibration as Record<string, unknown> | undefined;
   if (typeof cal !== 'object' || cal === null || typeof cal.text !== 'string' || !(isNum(cal.tokens) && cal.tokens >= 0)) {
     bad('calibration must be { text: string, tokens: number }');
   }
-  if (!Array.isArray(f.levels) || f.levels.length === 0) bad('levels must be a non-empty array');
-  // Bounds the work of the checks below (a hostile file of 20,000 levels took seconds in the worker).
-  if ((f.levels as unknown[]).length > MAX_LEVELS || L > MAX_LAYERS) bad(`at most ${MAX_LEVELS} levels of at most ${MAX_LAYERS} layers`);
+  return m as unknown as ScheduleModel;
+}
+
+function checkLevel(raw: unknown, at: string, L: number, seen: Seen): void {
   const table = (t: unknown, name: string, ok: (v: unknown) => boolean) => {
     if (!Array.isArray(t) || t.length !== L || !all(t, (row) => Array.isArray(row) && row.length === 7 && all(row, ok))) {
       bad(`${name} must be ${L} rows (one per layer) of 7 values`);
     }
   };
-  const seen: { target: number; method: unknown }[] = [];
-  for (let i = 0; i < (f.levels as unknown[]).length; i++) {
-    const raw = (f.levels as unknown[])[i];
-    const at = `levels[${i}]`;
-    if (typeof raw !== 'object' || raw === null) bad(`${at} must be an object`);
-    const v = raw as Record<string, unknown>;
-    if (!isLevel(v.target)) bad(`${at}.target must be a number in [0, 1]`);
-    if (!(SCHEDULE_METHODS as readonly unknown[]).includes(v.method)) bad(`${at}.method must be one of ${SCHEDULE_METHODS.join(', ')}`);
-    if (seen.some((o) => o.method === v.method && Math.abs(o.target - (v.target as number)) < LEVEL_EPS)) {
-      bad(`${at}: target ${String(v.target)} with method ${String(v.method)} appears twice`);
-    }
-    seen.push({ target: v.target as number, method: v.method });
-    if (!Array.isArray(v.blocks) || v.blocks.length !== L || !all(v.blocks, isLevel)) bad(`${at}.blocks must be ${L} numbers in [0, 1]`);
-    table(v.projections, `${at}.projections`, isLevel);
-    table(v.thresholds, `${at}.thresholds`, (t) => t === null || isNum(t));
-    if (!isLevel(v.skippedWeightFraction)) bad(`${at}.skippedWeightFraction must be a number in [0, 1]`);
-    if (v.calibrationLoss !== null && !isNum(v.calibrationLoss)) bad(`${at}.calibrationLoss must be a number or null`);
-    if (!(LOSS_KINDS as readonly unknown[]).includes(v.lossKind)) bad(`${at}.lossKind must be one of ${LOSS_KINDS.join(', ')}`);
-    if (v.measured !== undefined && typeof v.measured !== 'boolean') bad(`${at}.measured must be a boolean when present`);
-    if (v.search !== undefined) {
-      const q = v.search as Record<string, unknown> | null;
-      const bounds = q?.bounds as unknown[] | undefined;
-      if (typeof q !== 'object' || q === null || !posInt(q.budget) || !(isNum(q.seed) && Number.isInteger(q.seed)) ||
-        !Array.isArray(bounds) || bounds.length !== 2 || !all(bounds, isLevel) || (bounds[0] as number) > (bounds[1] as number) ||
-        !Array.isArray(q.trace) || q.trace.length === 0 || q.trace.length > (q.budget as number) || !all(q.trace, isNum)) {
-        bad(`${at}.search must be { budget: positive integer, seed: integer, bounds: [lo, hi] in [0, 1], trace: 1 to budget numbers }`);
-      }
+  if (typeof raw !== 'object' || raw === null) bad(`${at} must be an object`);
+  const v = raw as Record<string, unknown>;
+  if (!isLevel(v.target)) bad(`${at}.target must be a number in [0, 1]`);
+  if (!(SCHEDULE_METHODS as readonly unknown[]).includes(v.method)) bad(`${at}.method must be one of ${SCHEDULE_METHODS.join(', ')}`);
+  if (seen.some((o) => o.method === v.method && Math.abs(o.target - (v.target as number)) < LEVEL_EPS)) {
+    bad(`${at}: target ${String(v.target)} with method ${String(v.method)} appears twice`);
+  }
+  seen.push({ target: v.target as number, method: v.method });
+  if (!Array.isArray(v.blocks) || v.blocks.length !== L || !all(v.blocks, isLevel)) bad(`${at}.blocks must be ${L} numbers in [0, 1]`);
+  table(v.projections, `${at}.projections`, isLevel);
+  table(v.thresholds, `${at}.thresholds`, (t) => t === null || isNum(t));
+  if (!isLevel(v.skippedWeightFraction)) bad(`${at}.skippedWeightFraction must be a number in [0, 1]`);
+  if (v.calibrationLoss !== null && !isNum(v.calibrationLoss)) bad(`${at}.calibrationLoss must be a number or null`);
+  if (!(LOSS_KINDS as readonly unknown[]).includes(v.lossKind)) bad(`${at}.lossKind must be one of ${LOSS_KINDS.join(', ')}`);
+  if (v.measured !== undefined && typeof v.measured !== 'boolean') bad(`${at}.measured must be a boolean when present`);
+  if (v.search !== undefined) {
+    const q = v.search as Record<string, unknown> | null;
+    const bounds = q?.bounds as unknown[] | undefined;
+    if (typeof q !== 'object' || q === null || !posInt(q.budget) || !(isNum(q.seed) && Number.isInteger(q.seed)) ||
+      !Array.isArray(bounds) || bounds.length !== 2 || !all(bounds, isLevel) || (bounds[0] as number) > (bounds[1] as number) ||
+      !Array.isArray(q.trace) || q.trace.length === 0 || q.trace.length > (q.budget as number) || !all(q.trace, isNum)) {
+      bad(`${at}.search must be { budget: positive integer, seed: integer, bounds: [lo, hi] in [0, 1], trace: 1 to budget numbers }`);
     }
   }
-  if (f.validation !== undefined) {
-    const q = f.validation as Record<string, unknown> | null;
-    const shape = 'validation must be { text, firstToken, tokens, lossKind, skipTolerance, minGain, targets: [{ target, default, wasGreedy: { loss, skipped }, wasBo: { loss, skipped }, gain }] }';
-    if (typeof q !== 'object' || q === null || typeof q.text !== 'string' || !(isNum(q.firstToken) && q.firstToken >= 0) || !posInt(q.tokens) ||
-      !(LOSS_KINDS as readonly unknown[]).includes(q.lossKind) || !(isNum(q.skipTolerance) && q.skipTolerance >= 0) || !isNum(q.minGain) ||
-      !Array.isArray(q.targets)) bad(shape);
-    const point = (p: unknown) => typeof p === 'object' && p !== null && isNum((p as ValidationPoint).loss) && isLevel((p as ValidationPoint).skipped);
-    const targets: number[] = [];
-    for (const [i, raw] of (q!.targets as unknown[]).entries()) {
-      const t = raw as Record<string, unknown> | null;
-      if (typeof t !== 'object' || t === null || !isLevel(t.target) || !(SCHEDULE_METHODS as readonly unknown[]).includes(t.default) ||
-        !point(t.wasGreedy) || !point(t.wasBo) || !isNum(t.gain)) bad(`validation.targets[${i}]: ${shape}`);
-      const target = t!.target as number;
-      if (targets.some((o) => Math.abs(o - target) < LEVEL_EPS)) bad(`validation.targets[${i}]: target ${target} appears twice`);
-      targets.push(target);
-      // The default must be a level the file has, and the gate compares two: both must be there.
-      for (const method of SCHEDULE_METHODS) {
-        if (!seen.some((o) => o.method === method && Math.abs(o.target - target) < LEVEL_EPS)) bad(`validation.targets[${i}]: no ${method} level at target ${target}`);
-      }
-    }
-  }
-  const schedule = f as unknown as Schedule;
+}
 
+function checkValidation(raw: unknown, seen: Seen): void {
+  const q = raw as Record<string, unknown> | null;
+  const shape = 'validation must be { text, firstToken, tokens, lossKind, skipTolerance, minGain, targets: [{ target, default, wasGreedy: { loss, skipped }, wasBo: { loss, skipped }, gain }] }';
+  if (typeof q !== 'object' || q === null || typeof q.text !== 'string' || !(isNum(q.firstToken) && q.firstToken >= 0) || !posInt(q.tokens) ||
+    !(LOSS_KINDS as readonly unknown[]).includes(q.lossKind) || !(isNum(q.skipTolerance) && q.skipTolerance >= 0) || !isNum(q.minGain) ||
+    !Array.isArray(q.targets) || q.targets.length > MAX_LEVELS) bad(shape);
+  const point = (p: unknown) => typeof p === 'object' && p !== null && isNum((p as ValidationPoint).loss) && isLevel((p as ValidationPoint).skipped);
+  const targets: number[] = [];
+  for (let i = 0; i < (q!.targets as unknown[]).length; i++) {
+    const t = (q!.targets as unknown[])[i] as Record<string, unknown> | null;
+    if (typeof t !== 'object' || t === null || !isLevel(t.target) || !(SCHEDULE_METHODS as readonly unknown[]).includes(t.default) ||
+      !point(t.wasGreedy) || !point(t.wasBo) || !isNum(t.gain)) bad(`validation.targets[${i}]: ${shape}`);
+    const target = t!.target as number;
+    if (targets.some((o) => Math.abs(o - target) < LEVEL_EPS)) bad(`validation.targets[${i}]: target ${target} appears twice`);
+    targets.push(target);
+    // The default must be a level the file has, and the gate compares two: both must be there.
+    for (const method of SCHEDULE_METHODS) {
+      if (!seen.some((o) => o.method === method && Math.abs(o.target - target) < LEVEL_EPS)) bad(`validation.targets[${i}]: no ${method} level at target ${target}`);
+    }
+  }
+}
+
+/** SCHEDULE_MODEL_MISMATCH when the schedule names another model than `expect`. */
+function checkExpectation(model: ScheduleModel, expect: ScheduleExpectation): void {
   const c = expect.config;
   if (c) {
     const kvDim = c.nKVHeads * c.headDim;
@@ -246,7 +257,6 @@ export function parseSchedule(json: unknown, expect: ScheduleExpectation = {}): 
       `(${expect.sha256.slice(0, 12)}…): thresholds are only valid for the exact weights they were calibrated on. ` +
       'Use the schedule shipped for this file or make one for it.');
   }
-  return schedule;
 }
 
 /** The distinct targets of a schedule, in file order. */
