@@ -62,9 +62,15 @@ describeBrowser('demo page (npm run demo)', () => {
   });
 
   test('a failed load says so, and the previous model stays listed and usable', async () => {
+    // The previous test's generation must be over: a load clicked while it streams waits behind it.
+    await page.waitForFunction(() => (document.getElementById('stop') as HTMLButtonElement).disabled, { timeout: 60_000 });
     await page.$eval('#model', (e) => { (e as HTMLInputElement).value = '../models/broken.gguf'; });
     await page.click('#load');
-    await page.waitForFunction(() => document.getElementById('status')!.className === 'error', { timeout: 30_000 });
+    // Polled from here: waitForFunction's in-page polling never saw the change on this page (the status
+    // did change: the same check after a plain wait passes).
+    for (let waited = 0; waited < 30_000 && (await page.$eval('#status', (e) => e.className)) !== 'error'; waited += 250) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
     expect(await page.$eval('#status', (e) => e.textContent)).toMatch(/ModelFormatError \[[A-Z_]+\].*still loaded: /);
     expect(await page.$eval('#generate', (e) => (e as HTMLButtonElement).disabled)).toBe(false);
     expect(await page.$$eval('#schedule option', (os) => os.length)).toBeGreaterThan(1);

@@ -16,7 +16,8 @@ describe('was-edge generate', () => {
       const r = await run('generate', '--model', model, '--prompt', 'Once upon a time', '--max-tokens', '32', '--json');
       expect(r.code, r.err).toBe(0);
       const j = JSON.parse(r.out);
-      expect(Object.keys(j)).toEqual(['prompt_ids', 'generated_ids', 'text']);
+      expect(Object.keys(j)).toEqual(['prompt_ids', 'generated_ids', 'text', 'finish_reason']);
+      expect(j.finish_reason).toBe('length');
       expect(j.prompt_ids).toEqual(golden.prompt_ids);
       expect(j.generated_ids).toEqual(golden.generated_ids);
       expect('Once upon a time' + j.text).toBe(golden.text_llama2c);
