@@ -16,12 +16,11 @@
 // "cleans up" spaces before punctuation when detokenizing Llama 3 or GPT-2 text; we do not, so that
 // decode(encode(x)) === x and streamed text equals a whole decode.
 
-import { OptionError } from '../errors.js';
 import { BigramQueue } from './bigram-queue.js';
 import { BYTE_TO_CHAR, charToByte, PreTokenize } from './bpe-pre.js';
 import type { GGUFFile } from './gguf.js';
 import {
-  bad, eogIds, flag, LONE_SURROGATE, missing, partition, readPieces, readTypes, specialId, specialsOf, TokenType,
+  bad, checkTokenId, eogIds, flag, LONE_SURROGATE, missing, partition, readPieces, readTypes, specialId, specialsOf, TokenType, utf8Text,
   type EncodeOptions, type Metadata, type Special, type Tokenizer,
 } from './vocab.js';
 
@@ -135,14 +134,7 @@ export class BpeTokenizer implements Tokenizer {
   }
 
   decode(ids: number[]): string {
-    const parts = ids.map((id) => this.pieceBytes(id));
-    const all = new Uint8Array(parts.reduce((n, b) => n + b.length, 0));
-    let at = 0;
-    for (const b of parts) {
-      all.set(b, at);
-      at += b.length;
-    }
-    return new TextDecoder('utf-8', { ignoreBOM: true }).decode(all);
+    return utf8Text(ids.map((id) => this.pieceBytes(id)));
   }
 
   isControl(id: number): boolean {
@@ -150,10 +142,7 @@ export class BpeTokenizer implements Tokenizer {
   }
 
   private check(id: number): number {
-    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
-      throw new OptionError('id', `token id ${id} is outside the vocabulary (0..${this.vocabSize - 1}).`);
-    }
-    return id;
+    return checkTokenId(id, this.vocabSize);
   }
 
   /** Ranks of "left right" merges; a merge whose parts or result are not tokens can never apply to token ids. */

@@ -21,13 +21,13 @@
 // continuation (generated tokens after a prompt), whose first space is real. llama.cpp differs in
 // both places (its detokenize strips only when the first token is not BOS); we follow sentencepiece.
 
-import { ModelFormatError, OptionError } from '../errors.js';
+import { ModelFormatError } from '../errors.js';
 import { BigramQueue } from './bigram-queue.js';
 import { BpeTokenizer } from './bpe.js';
 import type { GGUFFile } from './gguf.js';
 import { DummyPrefix } from './stream-decoder.js';
 import {
-  bad, eogIds, flag, LONE_SURROGATE, missing, partition, readPieces, readTypes, specialId, specialsOf, TokenType,
+  bad, checkTokenId, eogIds, flag, LONE_SURROGATE, missing, partition, readPieces, readTypes, specialId, specialsOf, TokenType, utf8Text,
   type EncodeOptions, type Metadata, type Special, type Tokenizer as TokenizerShape,
 } from './vocab.js';
 
@@ -208,20 +208,7 @@ export class SpmTokenizer implements Tokenizer {
   /** Text of `ids`; see the file comment for the leading-space rule after BOS. */
   decode(ids: number[]): string {
     const prefix = new DummyPrefix(this);
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    for (const id of ids) {
-      const b = prefix.apply(id, this.pieceBytes(id));
-      parts.push(b);
-      total += b.length;
-    }
-    const all = new Uint8Array(total);
-    let at = 0;
-    for (const b of parts) {
-      all.set(b, at);
-      at += b.length;
-    }
-    return new TextDecoder('utf-8', { ignoreBOM: true }).decode(all);
+    return utf8Text(ids.map((id) => prefix.apply(id, this.pieceBytes(id))));
   }
 
   isControl(id: number): boolean {
@@ -229,10 +216,7 @@ export class SpmTokenizer implements Tokenizer {
   }
 
   private check(id: number): number {
-    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
-      throw new OptionError('id', `token id ${id} is outside the vocabulary (0..${this.vocabSize - 1}).`);
-    }
-    return id;
+    return checkTokenId(id, this.vocabSize);
   }
 
   /** llm_tokenizer_spm_session::tokenize over one escaped fragment, appending to `out`. */

@@ -2,7 +2,7 @@
 // types, the end-of-generation set, cutting special tokens out of a prompt, and checked reads of
 // `tokenizer.ggml.*` metadata. SentencePiece lives in tokenizer.ts, byte-level BPE in bpe.ts.
 
-import { ModelFormatError } from '../errors.js';
+import { ModelFormatError, OptionError } from '../errors.js';
 import type { GGUFValue } from './gguf.js';
 
 /** llama.cpp's llama_token_type, as stored in tokenizer.ggml.token_type. */
@@ -172,4 +172,23 @@ export function flag(meta: Metadata, key: string, fallback: boolean): boolean {
   if (v === undefined) return fallback;
   if (typeof v !== 'boolean') bad(key, `should be a bool, found ${typeof v}`);
   return v;
+}
+
+/** Token bytes joined and decoded as UTF-8 (invalid bytes become U+FFFD), for both tokenizers' decode(). */
+export function utf8Text(parts: readonly Uint8Array[]): string {
+  const all = new Uint8Array(parts.reduce((n, b) => n + b.length, 0));
+  let at = 0;
+  for (const b of parts) {
+    all.set(b, at);
+    at += b.length;
+  }
+  return new TextDecoder('utf-8', { ignoreBOM: true }).decode(all);
+}
+
+/** `id` when it is a token of a vocabulary of `size`, else an OptionError naming it. */
+export function checkTokenId(id: number, size: number): number {
+  if (!Number.isInteger(id) || id < 0 || id >= size) {
+    throw new OptionError('id', `token id ${id} is outside the vocabulary (0..${size - 1}).`);
+  }
+  return id;
 }
