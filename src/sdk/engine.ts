@@ -99,7 +99,11 @@ export class Engine implements EngineWorkerApi {
 
   load(source: WireSource, options: WireLoadOptions = {}, signal?: AbortSignal, onProgress?: Callback<LoadProgress>): Promise<ModelInfo> {
     const all = anySignal(signal, this.lifetime.signal);
-    return this.queue.run(() => this.doLoad(source, options ?? {}, all, onProgress), all, 'Loading');
+    // Every progress report reaches the caller before load() settles, failed or not (a late 'prepare' would
+    // overwrite the error a page shows).
+    const pending: Promise<unknown>[] = [];
+    const progress = onProgress && ((p: LoadProgress) => void pending.push(Promise.resolve(onProgress(p)).catch(() => undefined)));
+    return this.queue.run(() => this.doLoad(source, options ?? {}, all, progress).finally(() => Promise.all(pending)), all, 'Loading');
   }
 
   generate(prompt: string, options: WireGenerateOptions = {}, signal?: AbortSignal, onText?: Callback<string>): Promise<GenerationResult> {
@@ -135,14 +139,12 @@ export class Engine implements EngineWorkerApi {
     if (this.lifetime.signal.aborted) throw new EngineError('ENGINE_DISPOSED', 'the engine was disposed; create a new one with createEngine().');
   }
 
-  private async doLoad(source: WireSource, o: WireLoadOptions, signal: AbortSignal, onProgress?: Callback<LoadProgress>): Promise<ModelInfo> {
+  private async doLoad(source: WireSource, o: WireLoadOptions, signal: AbortSignal, progress?: (p: LoadProgress) => void): Promise<ModelInfo> {
     this.checkAlive();
     if (typeof o !== 'object') throw new OptionError('options', 'must be an object.');
     checkLoadOptions(o);
     const expected = o.integrity === undefined ? null : parseIntegrity(o.integrity);
     const folder = schedulesFolder(o, this.platform);
-    const pending: Promise<unknown>[] = [];
-    const progress = onProgress && ((p: LoadProgress) => void pending.push(Promise.resolve(onProgress(p)).catch(() => undefined)));
     const store = pickStore(o.cache);
     const { readPath, readFileUrl } = this.platform;
     const read = await readModel(source, { signal, store, ...(progress && { onProgress: progress }), ...(readPath && { readPath }), ...(readFileUrl && { readFileUrl }) });
@@ -183,7 +185,6 @@ export class Engine implements EngineWorkerApi {
       schedules: schedules.info(),
     };
     this.loaded = { model, info, backend, schedules, norms: null, thresholds: new Map(), kv: { ids: [] }, kvSchedule: 'dense' };
-    await Promise.all(pending);
     return info;
   }
 

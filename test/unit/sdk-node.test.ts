@@ -164,6 +164,20 @@ describe('createEngine over worker_threads (reference backend)', () => {
     expect((await rejection(engine.generate('x', { topK: 1.5 }).result)).option).toBe('topK');
   });
 
+  test('a failed load delivers its progress reports before it rejects, none after', async () => {
+    // A page shows progress in the place it then shows the error: a late report would overwrite it.
+    for (let round = 0; round < 5; round++) {
+      const events: string[] = [];
+      const failed = engine.load(new Uint8Array(64), { onProgress: (p) => events.push(p.phase) });
+      const e = await rejection(failed);
+      const seen = events.length;
+      expect(e.name).toBe('ModelFormatError');
+      expect(events).toEqual(['prepare']);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(events.length).toBe(seen);
+    }
+  });
+
   test('dispose() rejects pending and later calls with ENGINE_DISPOSED', async () => {
     const local = sdk.createEngine({ backend: 'reference' });
     await local.load(MODEL);
