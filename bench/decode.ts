@@ -162,8 +162,8 @@ function syntheticSource(c: LlamaConfig, quant?: QuantFormat): WeightSource {
 }
 const layers = Number(args.layers ?? (quick ? 2 : 32));
 const config7b: LlamaConfig = quick
-  ? { architecture: 'llama', name: 'synthetic', dim: 512, hiddenDim: 1376, nLayers: layers, nHeads: 8, nKVHeads: 8, headDim: 64, ropeDim: 64, vocabSize: 4000, contextLength: 512, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false }
-  : { architecture: 'llama', name: 'llama-7b-shaped', dim: 4096, hiddenDim: 11008, nLayers: layers, nHeads: 32, nKVHeads: 32, headDim: 128, ropeDim: 128, vocabSize: 32000, contextLength: 512, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false };
+  ? { architecture: 'llama', name: 'synthetic', dim: 512, hiddenDim: 1376, nLayers: layers, nHeads: 8, nKVHeads: 8, headDim: 64, ropeDim: 64, vocabSize: 4000, contextLength: 512, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false, qDim: 512, ropeStyle: 'normal', qkvBias: false, qkNorm: false, ropeFreqFactors: false }
+  : { architecture: 'llama', name: 'llama-7b-shaped', dim: 4096, hiddenDim: 11008, nLayers: layers, nHeads: 32, nKVHeads: 32, headDim: 128, ropeDim: 128, vocabSize: 32000, contextLength: 512, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false, qDim: 4096, ropeStyle: 'normal', qkvBias: false, qkNorm: false, ropeFreqFactors: false };
 const isGemv = (label: string) => /\.(qkv|o|gate_up|gate|up|down)$|^output$/.test(label);
 const print = (row: string[]) => { table.push(row); console.log(`# ${stamp()} ${row.join(' | ')}`); };
 for (const weightFormat of formats) {

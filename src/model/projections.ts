@@ -24,8 +24,9 @@ export const PROJECTION_GROUP = [0, 0, 0, 1, 2, 2, 3] as const;
 /** (rows = output channels, cols = input channels) of each projection, in PROJECTIONS order. */
 export function projectionShapes(c: LlamaConfig): { rows: number; cols: number }[] {
   const kvDim = c.nKVHeads * c.headDim;
-  const rows = [c.dim, kvDim, kvDim, c.dim, c.hiddenDim, c.hiddenDim, c.dim];
-  return rows.map((r, p) => ({ rows: r, cols: p === 6 ? c.hiddenDim : c.dim }));
+  const rows = [c.qDim, kvDim, kvDim, c.dim, c.hiddenDim, c.hiddenDim, c.dim];
+  const cols = [c.dim, c.dim, c.dim, c.qDim, c.dim, c.dim, c.hiddenDim];
+  return rows.map((r, p) => ({ rows: r, cols: cols[p]! }));
 }
 
 /** Weights of one block's projections, in PROJECTIONS order (k and v are smaller under GQA). */

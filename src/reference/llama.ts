@@ -5,14 +5,15 @@
 import type { LlamaConfig } from '../model/config.js';
 import type { InputGroup, Thresholds } from '../model/projections.js';
 import type { BlockWeights, LlamaWeights } from '../model/weights.js';
-import { addInPlace, attention, matvec, rmsnorm, rope, sparseMatvec, swiglu } from './ops.js';
+import { addInPlace, attention, headRmsnorm, matvec, rmsnorm, rope, sparseMatvec, swiglu, type RopeSpec } from './ops.js';
 
 /** Per-sequence scratch and cache; allocated once per context length. */
 export interface RunState {
   x: Float32Array; // (dim) the residual stream
-  xb: Float32Array; // (dim) normed input / attention output
+  xb: Float32Array; // (dim) normed input
+  att: Float32Array; // (q_dim) attention output
   xb2: Float32Array; // (dim) projection output before the residual add
-  q: Float32Array; // (dim)
+  q: Float32Array; // (q_dim)
   k: Float32Array; // (kv_dim)
   v: Float32Array; // (kv_dim)
   hb: Float32Array; // (hidden_dim) gate, then silu(gate)·up
@@ -28,8 +29,9 @@ export function createRunState(c: LlamaConfig, seqLen: number): RunState {
   return {
     x: new Float32Array(c.dim),
     xb: new Float32Array(c.dim),
+    att: new Float32Array(c.qDim),
     xb2: new Float32Array(c.dim),
-    q: new Float32Array(c.dim),
+    q: new Float32Array(c.qDim),
     k: new Float32Array(kvDim),
     v: new Float32Array(kvDim),
     hb: new Float32Array(c.hiddenDim),
@@ -60,19 +62,25 @@ export interface ForwardOptions {
   record?: InputRecorder;
 }
 
+/** The model's rotation (style and frequency factors), as every backend applies it. */
+export function ropeSpec(c: LlamaConfig, w: Pick<LlamaWeights, 'ropeFreqs'>): RopeSpec {
+  return { headDim: c.headDim, ropeDim: c.ropeDim, base: c.ropeBase, style: c.ropeStyle, freqFactors: w.ropeFreqs };
+}
+
 /** Feeds `token` at position `pos`; leaves the next-token logits in s.logits and returns them. */
 export function forward(
   c: LlamaConfig, w: LlamaWeights, s: RunState, token: number, pos: number, o: ForwardOptions = {},
 ): Float32Array {
   s.x.set(w.tokenEmbedding.subarray(token * c.dim, (token + 1) * c.dim));
-  for (let l = 0; l < c.nLayers; l++) block(c, w.layers[l]!, s, l, pos, o);
+  const r = ropeSpec(c, w);
+  for (let l = 0; l < c.nLayers; l++) block(c, w.layers[l]!, r, s, l, pos, o);
   rmsnorm(s.x, s.x, w.outputNorm, c.rmsEps);
   matvec(s.logits, w.output, s.x, c.vocabSize, c.dim);
   return s.logits;
 }
 
 /** One transformer block on the residual stream s.x at position `pos` (layer l's KV cache). */
-export function block(c: LlamaConfig, L: BlockWeights, s: RunState, l: number, pos: number, o: ForwardOptions = {}): void {
+export function block(c: LlamaConfig, L: BlockWeights, r: RopeSpec, s: RunState, l: number, pos: number, o: ForwardOptions = {}): void {
   const kvDim = c.nKVHeads * c.headDim;
   const { sparse, record } = o;
   // y = W·x, or its activation-sparse version when this projection has thresholds.
@@ -86,19 +94,28 @@ export function block(c: LlamaConfig, L: BlockWeights, s: RunState, l: number, p
   const kCache = s.keyCache[l]!;
   const vCache = s.valueCache[l]!;
 
-  // attention: x += Wo · attn(rope(Wq·n), rope(Wk·n), Wv·n), n = rmsnorm(x)
+  // attention: x += Wo · attn(rope(q), rope(k), v), q|k|v = W·n (+ bias) (headwise RMSNorm of q, k), n = rmsnorm(x)
   rmsnorm(s.xb, s.x, L.attnNorm, c.rmsEps);
   record?.(l, 'qkv', s.xb);
-  project(0, s.q, L.wq, s.xb, c.dim, c.dim);
+  project(0, s.q, L.wq, s.xb, c.qDim, c.dim);
   project(1, s.k, L.wk, s.xb, kvDim, c.dim);
   project(2, s.v, L.wv, s.xb, kvDim, c.dim);
-  rope(s.q, c.nHeads, c.headDim, c.ropeDim, pos, c.ropeBase);
-  rope(s.k, c.nKVHeads, c.headDim, c.ropeDim, pos, c.ropeBase);
+  if (L.bq && L.bk && L.bv) {
+    addInPlace(s.q, L.bq);
+    addInPlace(s.k, L.bk);
+    addInPlace(s.v, L.bv);
+  }
+  if (L.qNorm && L.kNorm) {
+    headRmsnorm(s.q, c.nHeads, c.headDim, L.qNorm, c.rmsEps);
+    headRmsnorm(s.k, c.nKVHeads, c.headDim, L.kNorm, c.rmsEps);
+  }
+  rope(s.q, c.nHeads, r, pos);
+  rope(s.k, c.nKVHeads, r, pos);
   kCache.set(s.k, pos * kvDim);
   vCache.set(s.v, pos * kvDim);
-  attention(s.xb, s.q, kCache, vCache, pos, c.nHeads, c.nKVHeads, c.headDim, s.scores);
-  record?.(l, 'o', s.xb);
-  project(3, s.xb2, L.wo, s.xb, c.dim, c.dim);
+  attention(s.att, s.q, kCache, vCache, pos, c.nHeads, c.nKVHeads, c.headDim, s.scores);
+  record?.(l, 'o', s.att);
+  project(3, s.xb2, L.wo, s.att, c.dim, c.qDim);
   addInPlace(s.x, s.xb2);
 
   // feed-forward: x += W_down · (silu(W_gate·n) ⊙ W_up·n), n = rmsnorm(x)

@@ -19,23 +19,49 @@ export function matvec(out: Float32Array, w: Float32Array, x: Float32Array, rows
   }
 }
 
+/** How a model rotates: llama.cpp's rope mode and Llama 3's per-pair frequency divisors. */
+export interface RopeSpec {
+  headDim: number;
+  ropeDim: number; // dimensions ≥ ropeDim are untouched
+  base: number;
+  /** 'normal': adjacent pairs (2i, 2i+1); 'neox': pairs (i, i + ropeDim/2). */
+  style: 'normal' | 'neox';
+  /** (ropeDim/2) divisors of pair i's frequency, or null. */
+  freqFactors: Float32Array | null;
+}
+
+/** θ of pair i at `pos`: pos · base^(−2i/ropeDim) / factor_i, in f64 (every backend's table uses this). */
+export function ropeTheta(r: RopeSpec, pos: number, i: number): number {
+  return (pos * Math.pow(r.base, (-2 * i) / r.ropeDim)) / (r.freqFactors ? r.freqFactors[i]! : 1);
+}
+
 /**
- * Rotary position embedding in llama.cpp's "normal" mode: adjacent pairs (2i, 2i+1) of each head
- * rotate by pos·base^(−2i/ropeDim) (Su et al. 2021, eq. 34). Dimensions ≥ ropeDim are untouched.
+ * Rotary position embedding (Su et al. 2021, eq. 34) of nHeads heads in place: pair i of each head
+ * rotates by ropeTheta(pos, i); the pair is (2i, 2i+1) in llama.cpp's normal mode, (i, i + ropeDim/2)
+ * in NEOX mode.
  */
-export function rope(vec: Float32Array, nHeads: number, headDim: number, ropeDim: number, pos: number, base: number): void {
+export function rope(vec: Float32Array, nHeads: number, r: RopeSpec, pos: number): void {
+  const half = r.ropeDim / 2;
   for (let h = 0; h < nHeads; h++) {
-    for (let i = 0; i < ropeDim; i += 2) {
-      // f32 frequency like ggml: theta = pos * base^(-i/ropeDim)
-      const theta = pos * Math.pow(base, -i / ropeDim);
+    for (let i = 0; i < half; i++) {
+      const theta = ropeTheta(r, pos, i);
       const c = Math.cos(theta);
       const s = Math.sin(theta);
-      const j = h * headDim + i;
+      const j = h * r.headDim + (r.style === 'neox' ? i : 2 * i);
+      const k = r.style === 'neox' ? j + half : j + 1;
       const a = vec[j]!;
-      const b = vec[j + 1]!;
+      const b = vec[k]!;
       vec[j] = a * c - b * s;
-      vec[j + 1] = a * s + b * c;
+      vec[k] = a * s + b * c;
     }
+  }
+}
+
+/** RMSNorm of each of nHeads heads of vec in place, with one (headDim) weight (Qwen3's q/k norm). */
+export function headRmsnorm(vec: Float32Array, nHeads: number, headDim: number, weight: Float32Array, eps: number): void {
+  for (let h = 0; h < nHeads; h++) {
+    const head = vec.subarray(h * headDim, (h + 1) * headDim);
+    rmsnorm(head, head, weight, eps);
   }
 }
 

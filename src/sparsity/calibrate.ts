@@ -4,7 +4,7 @@
 
 import type { Model } from '../model/model.js';
 import type { LlamaWeights } from '../model/weights.js';
-import { block, createRunState, forward, type RunState, type SparseRun } from '../reference/llama.js';
+import { block, createRunState, forward, ropeSpec, type RunState, type SparseRun } from '../reference/llama.js';
 import type { WasHistogram } from '../wasm/exports.js';
 import type { WasModule } from '../wasm/module.js';
 import { PROJECTION_GROUP, projectionNorms, projectionParams, type InputGroup, type ProjectionNorms } from '../model/projections.js';
@@ -81,7 +81,7 @@ export async function calibrate(model: Model, w: LlamaWeights, text: string, was
 function recordHistograms(model: Model, w: LlamaWeights, wasm: WasModule, norms: ProjectionNorms, all: number[], chunks: number, ctx: number,
   onProgress: CalibrateOptions['onProgress']): { wasHist: WasHistogram[][]; tealHist: WasHistogram[][] } {
   const c = model.config;
-  const groupDims = [c.dim, c.dim, c.dim, c.hiddenDim];
+  const groupDims = [c.dim, c.qDim, c.dim, c.hiddenDim]; // inputs of q|k|v, o, gate|up, down
   const wasHist: WasHistogram[][] = norms.map((ps) => ps.map(() => wasm.createHistogram()));
   const tealHist: WasHistogram[][] = norms.map(() => groupDims.map(() => wasm.createHistogram()));
   const state = createRunState(c, ctx);
@@ -119,7 +119,7 @@ function sparseBlockError(model: Model, w: LlamaWeights, state: RunState, blockI
     state.x.set(blockInputs[l]!.subarray(t * c.dim, (t + 1) * c.dim));
     // BOS (position 0) runs dense and is not scored: at run time it is in the dense prefix of
     // every prompt, and its outsized activations would otherwise dominate the error sum.
-    block(c, w.layers[l]!, state, l, t, t === 0 ? {} : { sparse });
+    block(c, w.layers[l]!, ropeSpec(c, w), state, l, t, t === 0 ? {} : { sparse });
     if (t === 0) continue;
     const want = blockInputs[l + 1]!;
     for (let i = 0; i < c.dim; i++) err += (state.x[i]! - want[t * c.dim + i]!) ** 2;
@@ -166,7 +166,7 @@ function denseBlockInputs(model: Model, w: LlamaWeights, tokens: number[], n: nu
     s.x.set(w.tokenEmbedding.subarray(token * c.dim, (token + 1) * c.dim));
     for (let l = 0; l < c.nLayers; l++) {
       out[l]!.set(s.x, t * c.dim);
-      block(c, w.layers[l]!, s, l, t);
+      block(c, w.layers[l]!, ropeSpec(c, w), s, l, t);
     }
     out[c.nLayers]!.set(s.x, t * c.dim);
   });

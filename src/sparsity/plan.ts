@@ -119,7 +119,7 @@ export function checkSparsity(mode: string, s: number): SparsityMode {
 export function projectionMatrices(c: LlamaConfig, w: LlamaWeights, l: number): [Float32Array, number, number][] {
   const L = w.layers[l]!;
   const kvDim = c.nKVHeads * c.headDim;
-  return [[L.wq, c.dim, c.dim], [L.wk, kvDim, c.dim], [L.wv, kvDim, c.dim], [L.wo, c.dim, c.dim],
+  return [[L.wq, c.qDim, c.dim], [L.wk, kvDim, c.dim], [L.wv, kvDim, c.dim], [L.wo, c.dim, c.qDim],
     [L.wGate, c.hiddenDim, c.dim], [L.wUp, c.hiddenDim, c.dim], [L.wDown, c.dim, c.hiddenDim]];
 }
 

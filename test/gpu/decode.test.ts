@@ -50,8 +50,8 @@ function referenceLogits(m: Model): Float32Array[] {
       ops.rmsnorm(xb, x, L.attnNorm, cfg.eps);
       const qv = mv(L.wq, xb, q);
       const k = mv(L.wk, xb, kv);
-      ops.rope(qv, cfg.nHeads, cfg.headDim, cfg.headDim, pos, cfg.base);
-      ops.rope(k, cfg.nKVHeads, cfg.headDim, cfg.headDim, pos, cfg.base);
+      ops.rope(qv, cfg.nHeads, { headDim: cfg.headDim, ropeDim: cfg.headDim, base: cfg.base, style: 'normal', freqFactors: null }, pos);
+      ops.rope(k, cfg.nKVHeads, { headDim: cfg.headDim, ropeDim: cfg.headDim, base: cfg.base, style: 'normal', freqFactors: null }, pos);
       kc[l]!.set(k, pos * kv);
       vc[l]!.set(mv(L.wv, xb, kv), pos * kv);
       const att = new Float32Array(q);

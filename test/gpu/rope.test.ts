@@ -44,8 +44,8 @@ describeGpu('rope', () => {
         const p = c.pos + t;
         const q = wantX.subarray(t * stride, t * stride + qDim);
         const k = wantX.subarray(t * stride + qDim, t * stride + qDim + kvDim);
-        ropeRef(q, c.nHeads, c.headDim, c.ropeDim, p, base);
-        ropeRef(k, c.nKVHeads, c.headDim, c.ropeDim, p, base);
+        ropeRef(q, c.nHeads, { headDim: c.headDim, ropeDim: c.ropeDim, base: base, style: 'normal', freqFactors: null }, p);
+        ropeRef(k, c.nKVHeads, { headDim: c.headDim, ropeDim: c.ropeDim, base: base, style: 'normal', freqFactors: null }, p);
         if (!c.noCache) {
           wantK.set(k, p * kvDim);
           wantV.set(wantX.subarray(t * stride + qDim + kvDim, t * stride + qDim + 2 * kvDim), p * kvDim);
@@ -99,8 +99,8 @@ describeGpu('rope', () => {
       const k = wantX.subarray(qDim, qDim + kvDim);
       for (let i = 0; i < qDim; i++) q[i] = sum(qAt + i);
       for (let i = 0; i < kvDim; i++) k[i] = sum(kAt + i);
-      ropeRef(q, c.nHeads, c.headDim, c.ropeDim, c.pos, base);
-      ropeRef(k, c.nKVHeads, c.headDim, c.ropeDim, c.pos, base);
+      ropeRef(q, c.nHeads, { headDim: c.headDim, ropeDim: c.ropeDim, base: base, style: 'normal', freqFactors: null }, c.pos);
+      ropeRef(k, c.nKVHeads, { headDim: c.headDim, ropeDim: c.ropeDim, base: base, style: 'normal', freqFactors: null }, c.pos);
       const wantK = kc0.slice();
       const wantV = vc0.slice();
       wantK.set(k, c.pos * kvDim);

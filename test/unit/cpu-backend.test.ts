@@ -140,7 +140,7 @@ describe('Wasm32 memory limit', () => {
   function hugeModel(type: GGMLType): Model {
     const c: LlamaConfig = {
       architecture: 'llama', name: 'huge', dim: 4096, hiddenDim: 11008, nLayers: 32, nHeads: 32, nKVHeads: 32, headDim: 128,
-      ropeDim: 128, vocabSize: 32000, contextLength: 4096, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false,
+      ropeDim: 128, vocabSize: 32000, contextLength: 4096, ropeBase: 10000, rmsEps: 1e-5, tiedOutput: false, qDim: 4096, ropeStyle: 'normal', qkvBias: false, qkNorm: false, ropeFreqFactors: false,
     };
     const tensors = new Map<string, GGUFTensorInfo>();
     const add = (name: string, dims: number[]) => {

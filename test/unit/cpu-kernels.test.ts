@@ -189,8 +189,8 @@ describe('block ops', () => {
       f32(q, qs.length).set(qs);
       f32(k, ks.length).set(ks);
       e.rope(q, k, nHeads, nKV, headDim, ropeDim, pos, 10000);
-      rope(qs, nHeads, headDim, ropeDim, pos, 10000);
-      rope(ks, nKV, headDim, ropeDim, pos, 10000);
+      rope(qs, nHeads, { headDim: headDim, ropeDim: ropeDim, base: 10000, style: 'normal', freqFactors: null }, pos);
+      rope(ks, nKV, { headDim: headDim, ropeDim: ropeDim, base: 10000, style: 'normal', freqFactors: null }, pos);
       for (const [got, want] of [[f32(q, qs.length), qs], [f32(k, ks.length), ks]] as const) {
         for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
       }

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { openModel } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
-import { block, createRunState, forward, type SparseRun } from '../../src/reference/llama.js';
+import { block, createRunState, forward, ropeSpec, type SparseRun } from '../../src/reference/llama.js';
 import { calibrate } from '../../src/sparsity/calibrate.js';
 import { projectionNorms } from '../../src/model/projections.js';
 import { buildTau, parseCalibration, thresholdAt, wasTau, type Calibration } from '../../src/sparsity/plan.js';
@@ -58,7 +58,7 @@ describe('thresholds', () => {
     const s = createRunState(c, 16);
     tokens.forEach((t, i) => {
       s.x.set(weights.tokenEmbedding.subarray(t * c.dim, (t + 1) * c.dim));
-      for (let l = 0; l < c.nLayers; l++) { inputs[l]!.set(s.x, i * c.dim); block(c, weights.layers[l]!, s, l, i); }
+      for (let l = 0; l < c.nLayers; l++) { inputs[l]!.set(s.x, i * c.dim); block(c, weights.layers[l]!, ropeSpec(c, weights), s, l, i); }
       inputs[c.nLayers]!.set(s.x, i * c.dim);
     });
     const norms = projectionNorms(model);
@@ -72,7 +72,7 @@ describe('thresholds', () => {
       let e = 0;
       for (let i = 0; i < 16; i++) {
         g.x.set(inputs[l]!.subarray(i * c.dim, (i + 1) * c.dim));
-        block(c, weights.layers[l]!, g, l, i, i === 0 ? {} : { sparse: run });
+        block(c, weights.layers[l]!, ropeSpec(c, weights), g, l, i, i === 0 ? {} : { sparse: run });
         if (i > 0) for (let j = 0; j < c.dim; j++) e += (g.x[j]! - inputs[l + 1]![i * c.dim + j]!) ** 2;
       }
       return e;
