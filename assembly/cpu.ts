@@ -3,7 +3,7 @@
 // worker threads can share it. Static data must stay below `heapBase()` (checked by the loader).
 export { gemvRange } from "./cpu/gemv";
 export { attentionRange } from "./cpu/attention";
-export { rmsnorm, rope, swiglu, addInPlace, argmax, selectActive, dequantizeRow } from "./cpu/ops";
+export { rmsnorm, headRmsnorm, rope, swiglu, addInPlace, argmax, selectActive, dequantizeRow } from "./cpu/ops";
 export { runJob } from "./cpu/jobs";
 
 /** First byte past the module's static data. */

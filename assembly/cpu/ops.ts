@@ -1,6 +1,6 @@
 // The small per-token operations of a llama block on the CPU, each the Wasm twin of a function in
-// src/reference/ops.ts with the same arithmetic (f64 where the reference sums or calls exp/cos/sin,
-// f32 storage), so that only summation order separates the two.
+// src/reference/ops.ts with the same arithmetic (f64 where the reference sums or calls exp, f32
+// storage; rope's cos/sin come from JS), so that only summation order separates the two.
 
 import { dequantizeRowK } from "./kquant";
 
@@ -19,25 +19,43 @@ export function rmsnorm(out: usize, x: usize, w: usize, n: i32, eps: f64): void 
 }
 
 /**
- * Rotary embedding (llama.cpp "normal" mode: adjacent pairs) of q (nHeads heads) and k (nKV heads) at
- * position pos; each pair (2i, 2i+1) of a head turns by pos·base^(−2i/ropeDim) (Su et al. 2021, eq. 34).
+ * RMSNorm of each of nHeads heads of vec in place, with one (headDim) weight w (Qwen3's q/k norm;
+ * src/reference/ops.ts headRmsnorm).
  */
-export function rope(q: usize, k: usize, nHeads: i32, nKV: i32, headDim: i32, ropeDim: i32, pos: i32, base: f64): void {
-  for (let i = 0; i < ropeDim; i += 2) {
-    const theta = <f64>pos * Math.pow(base, -<f64>i / <f64>ropeDim);
-    const c = Math.cos(theta);
-    const s = Math.sin(theta);
-    for (let h = 0; h < nHeads; h++) turn(q + (<usize>(h * headDim + i) << 2), c, s);
-    for (let h = 0; h < nKV; h++) turn(k + (<usize>(h * headDim + i) << 2), c, s);
+export function headRmsnorm(vec: usize, nHeads: i32, headDim: i32, w: usize, eps: f64): void {
+  for (let h = 0; h < nHeads; h++) {
+    const head = vec + (<usize>(h * headDim) << 2);
+    rmsnorm(head, head, w, headDim, eps);
   }
 }
 
+/**
+ * Rotary embedding (Su et al. 2021, eq. 34) of nHeads heads of vec in place: pair i turns by the angle
+ * whose f64 (cos, sin) are at table + 16i (src/cpu/rope.ts fills it per position from ropeTheta, the
+ * one definition of θ). The pair is (2i, 2i+1) in llama.cpp's normal mode, (i, i + ropeDim/2) in NEOX
+ * mode; dimensions ≥ ropeDim stay.
+ */
+export function rope(vec: usize, nHeads: i32, headDim: i32, ropeDim: i32, neox: bool, table: usize): void {
+  const half = ropeDim >> 1;
+  // byte distance from a pair's first element to its second, and between consecutive pairs
+  const other: usize = neox ? <usize>half << 2 : 4;
+  const step: usize = neox ? 4 : 8;
+  for (let h = 0; h < nHeads; h++) {
+    const head = vec + (<usize>(h * headDim) << 2);
+    for (let i = 0; i < half; i++) {
+      const t = table + (<usize>i << 4);
+      turn(head + <usize>i * step, other, load<f64>(t), load<f64>(t, 8));
+    }
+  }
+}
+
+/** (a, b) ← (a·c − b·s, a·s + b·c) for a at p and b at p + other, in f64 as the reference. */
 // @ts-ignore: decorator
-@inline function turn(p: usize, c: f64, s: f64): void {
+@inline function turn(p: usize, other: usize, c: f64, s: f64): void {
   const a = <f64>load<f32>(p);
-  const b = <f64>load<f32>(p, 4);
+  const b = <f64>load<f32>(p + other);
   store<f32>(p, <f32>(a * c - b * s));
-  store<f32>(p, <f32>(a * s + b * c), 4);
+  store<f32>(p + other, <f32>(a * s + b * c));
 }
 
 /** out = silu(gate) · up, silu(g) = g·σ(g) (Shazeer 2020); out may alias gate. */

@@ -1,24 +1,22 @@
-// The CPU backend: the llama forward pass in WebAssembly (assembly/cpu/, v128 SIMD) behind the Backend
-// seam. Weights are packed once into Wasm memory in the input-channel-major layout
-// (src/cpu/layout.ts) that serves dense and activation-sparse GEMV alike, so one backend runs every
-// mode and switching costs only a threshold write. Every region is planned before anything is
-// allocated (src/cpu/plan.ts); per token only job words (position, active-channel counts) change.
+// The CPU backend: the llama-family forward pass (llama, qwen2, qwen3: src/reference/llama.ts) in
+// WebAssembly (assembly/cpu/, v128 SIMD) behind the Backend seam. Weights are packed once into Wasm
+// memory (src/cpu/program.ts) in the input-channel-major layout (src/cpu/layout.ts) that serves dense
+// and activation-sparse GEMV alike, so one backend runs every mode and switching costs only a
+// threshold write. Every region is planned before anything is allocated (src/cpu/plan.ts); per token
+// only job words (position, active-channel counts) and the rope angles change.
 // With threads > 1 the memory is shared and GEMV outputs / attention heads are split between worker
 // threads (src/cpu/threads.ts).
 
 import { densePrefix, type Backend, type PrefillMode } from '../backend.js';
 import type { LlamaConfig } from '../model/config.js';
 import type { Thresholds } from '../model/projections.js';
-import { tensorBytes } from '../model/gguf.js';
 import type { Model } from '../model/model.js';
-import { dequantize } from '../model/tensor.js';
-import { modelTensors } from '../model/weights.js';
+import type { RopeSpec } from '../reference/ops.js';
 import { CpuMemoryError, KernelArgumentError, OptionError } from '../errors.js';
-import { packMatrix } from './layout.js';
-import {
-  ATTENTION_WORDS, GEMV_HEADER_WORDS, KIND_ATTENTION, KIND_GEMV, MATRIX_WORDS, planMemory, scratchStrides,
-  type CpuPlan, type MatrixPlan,
-} from './plan.js';
+import { paddedOutputs } from './layout.js';
+import { GEMV_HEADER_WORDS, MATRIX_WORDS, planMemory, type CpuPlan, type LayerPlan } from './plan.js';
+import { loadProgram } from './program.js';
+import { ropeAngles } from './rope.js';
 import { canShareMemory, ThreadPool, webWorkerSpawner, type ThreadSpawner } from './threads.js';
 import { compileCpuWasm, cpuWasmUrl, instantiateCpu, type CpuExports } from './wasm.js';
 
@@ -76,6 +74,8 @@ export class CpuBackend implements Backend {
   readonly name = 'cpu';
   private readonly i32: Int32Array;
   private readonly f32: Float32Array;
+  /** The current position's rotation (plan.rope): (ropeDim/2, 2) f64 cos, sin. */
+  private readonly angles: Float64Array;
   private tauSet: boolean[][] | null = null;
   prefill: PrefillMode = 'sparse';
   private count: SparseCount | null = null;
@@ -88,9 +88,12 @@ export class CpuBackend implements Backend {
     private readonly e: CpuExports,
     readonly memory: WebAssembly.Memory,
     private readonly pool: ThreadPool | null,
+    /** The model's rotation (style, base, frequency factors). */
+    private readonly rotation: RopeSpec,
   ) {
     this.i32 = new Int32Array(memory.buffer);
     this.f32 = new Float32Array(memory.buffer);
+    this.angles = new Float64Array(memory.buffer, plan.rope, config.ropeDim);
   }
 
   /** Threads running this backend (1 when shared memory or threads are unavailable). */
@@ -137,10 +140,10 @@ export class CpuBackend implements Backend {
       throw new CpuMemoryError('WASM_MEMORY_UNAVAILABLE', need, limit, fits(), cause);
     }
     const e = await instantiateCpu(module, memory);
+    const rotation = loadProgram(model, plan, memory);
     const pool = threads > 1 ? await ThreadPool.start(e, module, memory, plan.ctl, threads, opts.spawn ?? webWorkerSpawner) : null;
-    const backend = new CpuBackend(c, contextSize, plan, e, memory, pool);
+    const backend = new CpuBackend(c, contextSize, plan, e, memory, pool, rotation);
     try {
-      backend.load(model);
       backend.prefill = opts.prefill ?? 'sparse';
       if (opts.thresholds) backend.setThresholds(opts.thresholds);
     } catch (err) {
@@ -148,46 +151,6 @@ export class CpuBackend implements Backend {
       throw err;
     }
     return backend;
-  }
-
-  /** Packs the weights and writes the job descriptors (once, at load). */
-  private load(model: Model): void {
-    const { plan: p, config: c } = this;
-    const heap = this.memory.buffer;
-    const tensors = modelTensors(model.file, c);
-    const vector = (name: string, at: number) => {
-      const t = tensors.get(name)!;
-      dequantize(t.type, tensorBytes(model.file, t), t.nelements, new Float32Array(heap, at, t.nelements));
-    };
-    const matrix = (m: MatrixPlan) => packMatrix(model.file, m.tensor, heap, m.w, m.scales);
-    p.layers.forEach((L, l) => {
-      vector(`blk.${l}.attn_norm.weight`, L.attnNorm);
-      vector(`blk.${l}.ffn_norm.weight`, L.ffnNorm);
-      L.proj.forEach(matrix);
-    });
-    const emb = tensors.get('token_embd.weight')!;
-    new Uint8Array(heap, p.embedding.ptr, emb.nbytes).set(tensorBytes(model.file, emb));
-    vector('output_norm.weight', p.outputNorm);
-    matrix(p.output);
-
-    const { tmp, scores } = scratchStrides(p);
-    const gemv = (job: number, ms: [MatrixPlan, number, number, number][]) => {
-      this.i32.set([KIND_GEMV, ms.length, p.tmp, tmp], job / 4);
-      ms.forEach(([m, x, idx, out], j) => this.i32.set(
-        [m.fmt, m.w, m.scales, m.np, x, idx, m.inputs, out], job / 4 + GEMV_HEADER_WORDS + j * MATRIX_WORDS));
-    };
-    for (const L of p.layers) {
-      const [q, k, v, o, gate, up, down] = L.proj as [MatrixPlan, MatrixPlan, MatrixPlan, MatrixPlan, MatrixPlan, MatrixPlan, MatrixPlan];
-      // idx words start at 0 (dense); setActive() fills them per token in sparse runs.
-      gemv(L.jobs.qkv, [[q, p.xb, 0, p.q], [k, p.xb, 0, p.k], [v, p.xb, 0, p.v]]);
-      gemv(L.jobs.o, [[o, p.xb, 0, p.xb2]]);
-      gemv(L.jobs.gateUp, [[gate, p.xb, 0, p.hb], [up, p.xb, 0, p.hb2]]);
-      gemv(L.jobs.down, [[down, p.hb, 0, p.xb2]]);
-      const words = [KIND_ATTENTION, p.q, L.keyCache, L.valueCache, p.xb, 0, c.nHeads, c.nKVHeads, c.headDim, p.scores, scores];
-      if (words.length !== ATTENTION_WORDS) throw new Error('attention job layout');
-      this.i32.set(words, L.jobs.attention / 4);
-    }
-    gemv(p.outputJob, [[p.output, p.x, 0, p.logits]]);
   }
 
   /**
@@ -256,18 +219,19 @@ export class CpuBackend implements Backend {
     const kvDim = c.nKVHeads * c.headDim;
     const sparse = this.tauSet !== null;
     e.dequantizeRow(p.x, p.embedding.ptr, p.embedding.type, token, c.dim);
+    ropeAngles(this.angles, this.rotation, pos);
     for (let l = 0; l < c.nLayers; l++) {
       const L = p.layers[l]!;
-      // attention: x += Wo · attn(rope(Wq·n), rope(Wk·n), Wv·n), n = rmsnorm(x)
+      // attention: x += Wo · attn(rope(q), rope(k), v), q|k|v = W·n (+ bias) (headwise RMSNorm of q, k), n = rmsnorm(x)
       e.rmsnorm(p.xb, p.x, L.attnNorm, c.dim, c.rmsEps);
       if (sparse) this.setActive(l, L.jobs.qkv, 0, p.xb, dense);
       this.run(L.jobs.qkv);
-      e.rope(p.q, p.k, c.nHeads, c.nKVHeads, c.headDim, c.ropeDim, pos, c.ropeBase);
+      this.finishQKV(L);
       this.f32.copyWithin((L.keyCache >> 2) + pos * kvDim, p.k >> 2, (p.k >> 2) + kvDim);
       this.f32.copyWithin((L.valueCache >> 2) + pos * kvDim, p.v >> 2, (p.v >> 2) + kvDim);
       this.i32[L.jobs.attention / 4 + 5] = pos;
       this.run(L.jobs.attention);
-      if (sparse) this.setActive(l, L.jobs.o, 3, p.xb, dense);
+      if (sparse) this.setActive(l, L.jobs.o, 3, p.att, dense);
       this.run(L.jobs.o);
       e.addInPlace(p.x, p.xb2, c.dim + (-c.dim & 31));
       // feed-forward: x += W_down · (silu(W_gate·n) ⊙ W_up·n), n = rmsnorm(x)
@@ -281,6 +245,28 @@ export class CpuBackend implements Backend {
     }
     e.rmsnorm(p.x, p.x, p.outputNorm, c.dim, c.rmsEps);
     this.run(p.outputJob);
+  }
+
+  /**
+   * q, k, v after their projections, as the reference's block: + biases (qwen2), RMSNorm of each q and
+   * k head (qwen3), then rope at the position whose angles forward() wrote.
+   */
+  private finishQKV(L: LayerPlan): void {
+    const { e, plan: p, config: c } = this;
+    const kvDim = c.nKVHeads * c.headDim;
+    if (c.qkvBias) {
+      // padded lengths: both sides are zero past their end, and addInPlace takes whole SIMD lanes
+      e.addInPlace(p.q, L.bq, paddedOutputs(c.qDim));
+      e.addInPlace(p.k, L.bk, paddedOutputs(kvDim));
+      e.addInPlace(p.v, L.bv, paddedOutputs(kvDim));
+    }
+    if (c.qkNorm) {
+      e.headRmsnorm(p.q, c.nHeads, c.headDim, L.qNorm, c.rmsEps);
+      e.headRmsnorm(p.k, c.nKVHeads, c.headDim, L.kNorm, c.rmsEps);
+    }
+    const neox = c.ropeStyle === 'neox' ? 1 : 0;
+    e.rope(p.q, c.nHeads, c.headDim, c.ropeDim, neox, p.rope);
+    e.rope(p.k, c.nKVHeads, c.headDim, c.ropeDim, neox, p.rope);
   }
 
   private check(tokens: readonly number[], pos: number): void {

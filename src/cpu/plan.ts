@@ -1,13 +1,13 @@
 // Where everything of the CPU backend lives in Wasm memory, decided before anything is allocated
 // (so that a model too large for Wasm32 is refused up front): weights in the CPU layout
-// (src/cpu/layout.ts), norms, the embedding table as the file stores it, KV caches, activations,
+// (src/cpu/layout.ts), norms and biases, the embedding table as the file stores it, KV caches, activations,
 // thresholds, per-thread scratch and the job descriptors of assembly/cpu/jobs.ts. Page 0 belongs to
 // the module's static data; every region is 64-byte aligned.
 
 import type { LlamaConfig } from '../model/config.js';
 import type { GGUFFile, GGUFTensorInfo } from '../model/gguf.js';
 import { modelTensors } from '../model/weights.js';
-import { PROJECTIONS } from '../model/projections.js';
+import { PROJECTIONS, projectionShapes } from '../model/projections.js';
 import { formatOf, matrixBytes, paddedOutputs, type Format } from './layout.js';
 import { CONTROL_BYTES, SLICES_PER_THREAD } from './threads.js';
 import { HEAP_START } from './wasm.js';
@@ -34,6 +34,13 @@ export interface MatrixPlan {
 export interface LayerPlan {
   attnNorm: number; // (dim) f32
   ffnNorm: number; // (dim) f32
+  /** q, k, v biases (q_dim), (kv_dim), (kv_dim) f32 zero-padded to 32, when config.qkvBias; else 0 */
+  bq: number;
+  bk: number;
+  bv: number;
+  /** per-head q and k RMSNorm weights (head_dim) f32 when config.qkNorm; else 0 */
+  qNorm: number;
+  kNorm: number;
   proj: MatrixPlan[]; // q k v o gate up down (PROJECTIONS order)
   tau: number[]; // per projection (inputs) f32 thresholds
   keyCache: number; // (context, kv_dim) f32
@@ -51,9 +58,10 @@ export interface CpuPlan {
   ctl: number; // thread control block
   // activations, f32, each padded to a multiple of 32 floats
   x: number; // (dim) residual stream
-  xb: number; // (dim) normed input, then attention output
+  xb: number; // (dim) normed input
+  att: number; // (q_dim) attention output, o's input
   xb2: number; // (dim) projection output before the residual add
-  q: number; // (dim)
+  q: number; // (q_dim)
   k: number; // (kv_dim)
   v: number; // (kv_dim)
   hb: number; // (hidden) gate, then silu(gate)·up
@@ -62,6 +70,7 @@ export interface CpuPlan {
   idx: number[]; // per projection: (inputs) i32 active channels
   tmp: number; // (slices, TILE) f32 GEMV scratch
   scores: number; // (slices, context) f32 attention scratch
+  rope: number; // (rope_dim/2, 2) f64 (cos θ, sin θ) of the current position (src/cpu/rope.ts)
   embedding: { ptr: number; type: number }; // the file's token_embd bytes
   outputNorm: number; // (dim) f32
   output: MatrixPlan; // (dim → vocab)
@@ -91,13 +100,14 @@ export function planMemory(file: GGUFFile, c: LlamaConfig, contextSize: number, 
   const kvDim = c.nKVHeads * c.headDim;
   const ctl = r.take(CONTROL_BYTES);
   const act = {
-    x: r.f32(c.dim), xb: r.f32(c.dim), xb2: r.f32(c.dim), q: r.f32(c.dim), k: r.f32(kvDim), v: r.f32(kvDim),
-    hb: r.f32(c.hiddenDim), hb2: r.f32(c.hiddenDim), logits: r.f32(c.vocabSize),
+    x: r.f32(c.dim), xb: r.f32(c.dim), att: r.f32(c.qDim), xb2: r.f32(c.dim), q: r.f32(c.qDim), k: r.f32(kvDim),
+    v: r.f32(kvDim), hb: r.f32(c.hiddenDim), hb2: r.f32(c.hiddenDim), logits: r.f32(c.vocabSize),
   };
-  const inputs = [c.dim, c.dim, c.dim, c.dim, c.dim, c.dim, c.hiddenDim];
+  const inputs = projectionShapes(c).map((s) => s.cols);
   const idx = inputs.map((n) => r.take(4 * n));
   const tmp = r.take(4 * TILE * slots);
   const scores = r.take(4 * paddedOutputs(contextSize) * slots);
+  const rope = r.take(8 * c.ropeDim);
   const job = (words: number) => r.take(4 * words);
   const gemvJob = (m: number) => job(GEMV_HEADER_WORDS + m * MATRIX_WORDS);
 
@@ -110,10 +120,13 @@ export function planMemory(file: GGUFFile, c: LlamaConfig, contextSize: number, 
     return { tensor, fmt, inputs, outputs, np: paddedOutputs(outputs), w: r.take(size.rows), scales: size.scales ? r.take(size.scales) : 0 };
   };
   const suffix = { q: 'attn_q', k: 'attn_k', v: 'attn_v', o: 'attn_output', gate: 'ffn_gate', up: 'ffn_up', down: 'ffn_down' } as const;
+  const optional = (on: boolean, n: number) => (on ? r.f32(n) : 0);
   const layers: Omit<LayerPlan, 'keyCache' | 'valueCache' | 'jobs' | 'tau'>[] = [];
   for (let l = 0; l < c.nLayers; l++) {
     layers.push({
       attnNorm: r.f32(c.dim), ffnNorm: r.f32(c.dim),
+      bq: optional(c.qkvBias, c.qDim), bk: optional(c.qkvBias, kvDim), bv: optional(c.qkvBias, kvDim),
+      qNorm: optional(c.qkNorm, c.headDim), kNorm: optional(c.qkNorm, c.headDim),
       proj: PROJECTIONS.map((p) => matrix(`blk.${l}.${suffix[p]}.weight`)),
     });
   }
@@ -134,7 +147,7 @@ export function planMemory(file: GGUFFile, c: LlamaConfig, contextSize: number, 
   }));
   const outputJob = gemvJob(1);
   return {
-    bytes: r.end, weightBytes, kvCacheBytes, contextSize, threads, ctl, ...act, idx, tmp, scores, embedding, outputNorm,
+    bytes: r.end, weightBytes, kvCacheBytes, contextSize, threads, ctl, ...act, idx, tmp, scores, rope, embedding, outputNorm,
     output, outputJob, layers: full,
   };
 }

@@ -26,7 +26,9 @@ export interface CpuExports {
   attentionRange(q: number, kc: number, vc: number, out: number, pos: number, nHeads: number, nKV: number, headDim: number,
     scores: number, h0: number, h1: number): void;
   rmsnorm(out: number, x: number, w: number, n: number, eps: number): void;
-  rope(q: number, k: number, nHeads: number, nKV: number, headDim: number, ropeDim: number, pos: number, base: number): void;
+  headRmsnorm(vec: number, nHeads: number, headDim: number, w: number, eps: number): void;
+  /** neox: 1 for NEOX pairs (i, i + ropeDim/2), 0 for adjacent pairs; table: (ropeDim/2, 2) f64 cos, sin. */
+  rope(vec: number, nHeads: number, headDim: number, ropeDim: number, neox: number, table: number): void;
   swiglu(out: number, gate: number, up: number, n: number): void;
   addInPlace(x: number, y: number, n: number): void;
   argmax(x: number, n: number): number;
@@ -36,7 +38,7 @@ export interface CpuExports {
 }
 
 const EXPORTS: (keyof CpuExports)[] = [
-  'heapBase', 'gemvRange', 'attentionRange', 'rmsnorm', 'rope', 'swiglu', 'addInPlace', 'argmax', 'selectActive',
+  'heapBase', 'gemvRange', 'attentionRange', 'rmsnorm', 'headRmsnorm', 'rope', 'swiglu', 'addInPlace', 'argmax', 'selectActive',
   'dequantizeRow', 'runJob',
 ];
 

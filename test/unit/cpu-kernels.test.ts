@@ -6,10 +6,11 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { Format, matrixBytes, packMatrix, paddedOutputs, rowBytes } from '../../src/cpu/layout.js';
 import { cpuWasmNode } from '../../src/cpu/node.js';
 import { GEMV_HEADER_WORDS, KIND_ATTENTION, KIND_GEMV } from '../../src/cpu/plan.js';
+import { ropeAngles } from '../../src/cpu/rope.js';
 import { HEAP_START, instantiateCpu, type CpuExports } from '../../src/cpu/wasm.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../src/model/gguf.js';
 import { dequantize, f32ToF16, GGMLType } from '../../src/model/tensor.js';
-import { attention, matvec, rmsnorm, rope, sparseMatvec, swiglu } from '../../src/reference/ops.js';
+import { attention, headRmsnorm, matvec, rmsnorm, rope, sparseMatvec, swiglu, type RopeSpec } from '../../src/reference/ops.js';
 import { quantizeK } from '../helpers/kquant.js';
 import { mulberry32 } from '../helpers/random.js';
 
@@ -178,26 +179,48 @@ describe('block ops', () => {
     expect(Array.from(f32(a, 16))).toEqual(Array.from({ length: 16 }, (_, i) => i + 0.5));
   });
 
-  test('rope of q and k (partial rotary dims, grouped heads) within 1e-6 of the reference', () => {
+  test('rope (normal and NEOX pairs, partial rotary dims, frequency factors) equals the reference bit for bit', () => {
     const next = mulberry32(11);
+    const cases: [number, number, number, number, RopeSpec['style'], boolean][] = [
+      [8, 48, 48, 17, 'normal', false], [4, 12, 8, 300, 'normal', true], [2, 8, 8, 0, 'normal', false],
+      [4, 128, 128, 45, 'neox', false], [3, 12, 8, 1000, 'neox', true],
+    ];
     let worst = 0;
-    for (const [nHeads, nKV, headDim, ropeDim, pos] of [[8, 4, 48, 48, 17], [4, 2, 12, 8, 300], [2, 2, 8, 8, 0]] as const) {
+    for (const [nHeads, headDim, ropeDim, pos, style, factors] of cases) {
       const mark = end;
-      const qs = Float32Array.from({ length: nHeads * headDim }, () => next() * 2 - 1);
-      const ks = Float32Array.from({ length: nKV * headDim }, () => next() * 2 - 1);
-      const q = take(4 * qs.length), k = take(4 * ks.length);
-      f32(q, qs.length).set(qs);
-      f32(k, ks.length).set(ks);
-      e.rope(q, k, nHeads, nKV, headDim, ropeDim, pos, 10000);
-      rope(qs, nHeads, { headDim: headDim, ropeDim: ropeDim, base: 10000, style: 'normal', freqFactors: null }, pos);
-      rope(ks, nKV, { headDim: headDim, ropeDim: ropeDim, base: 10000, style: 'normal', freqFactors: null }, pos);
-      for (const [got, want] of [[f32(q, qs.length), qs], [f32(k, ks.length), ks]] as const) {
-        for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-      }
+      const spec: RopeSpec = {
+        headDim, ropeDim, base: factors ? 500000 : 10000, style,
+        freqFactors: factors ? Float32Array.from({ length: ropeDim / 2 }, () => 1 + 7 * next()) : null,
+      };
+      const want = Float32Array.from({ length: nHeads * headDim }, () => next() * 2 - 1);
+      const v = take(4 * want.length);
+      const table = take(8 * ropeDim);
+      f32(v, want.length).set(want);
+      ropeAngles(new Float64Array(memory.buffer, table, ropeDim), spec, pos);
+      e.rope(v, nHeads, headDim, ropeDim, style === 'neox' ? 1 : 0, table);
+      rope(want, nHeads, spec, pos);
+      const got = f32(v, want.length);
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
       end = mark;
     }
     console.log(`rope: max |Δ| = ${worst.toExponential(2)}`);
-    expect(worst).toBeLessThanOrEqual(1e-6);
+    expect(worst).toBe(0);
+  });
+
+  test('per-head RMSNorm (Qwen3 q/k norm) equals the reference bit for bit', () => {
+    const next = mulberry32(12);
+    for (const [nHeads, headDim] of [[4, 128], [2, 12], [1, 64]] as const) {
+      const mark = end;
+      const want = Float32Array.from({ length: nHeads * headDim }, () => next() * 4 - 2);
+      const w = Float32Array.from({ length: headDim }, () => next() + 0.5);
+      const v = take(4 * want.length), wp = take(4 * headDim);
+      f32(v, want.length).set(want);
+      f32(wp, headDim).set(w);
+      e.headRmsnorm(v, nHeads, headDim, wp, 1e-6);
+      headRmsnorm(want, nHeads, headDim, w, 1e-6);
+      expect(Array.from(f32(v, want.length))).toEqual(Array.from(want));
+      end = mark;
+    }
   });
 
   test('attention (grouped-query, head sizes with and without a SIMD tail, in slices of heads) within 1e-6', () => {
