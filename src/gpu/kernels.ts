@@ -29,7 +29,8 @@ export { uploadTransposed, uploadTransposedStack, destroyTransposed, type Transp
  * scratch of `sparse_gemv.scratchBytes(W, kChunk)`; `step = createStep(ctx, 1)`. Per layer (x the
  * residual stream, qkv, att, scratch):
  *   1. sparse_gemv { weights: qkvT, x, norm: attn_norm, leavePartials: P = splitKPartials(qkvT, scratch) }
- *   2. rope        { step, table, x: qkv, partials: P, cache: { key, value } }   // sums P; k, v into the cache
+ *   2. rope        { step, table, x: qkv, partials: P, cache: { key, value }, bias?, headNorm? }
+ *                  // sums P, + q|k|v bias, q/k head RMSNorm, rotation (table: θ, normal/NEOX); k, v into the cache
  *   3. attention   { step, q: qkv, keyCache, valueCache, out: att }
  *   4. sparse_gemv { weights: oT, x: att, y: x, accumulate: true }                  // x += Wo·att
  *   5. sparse_gemv { weights: gateUpT, x, norm: ffn_norm, leavePartials: G }

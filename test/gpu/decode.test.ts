@@ -71,7 +71,9 @@ function referenceLogits(m: Model): Float32Array[] {
 async function prepareGraph(ctx: GpuContext, m: Model, format: WeightFormat, maxTokens: number) {
   const buf = (n: number) => ctx.device.createBuffer({ size: vectorBytes(n), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   const step = createStep(ctx, maxTokens);
-  const table = await createRopeTable(ctx, { contextLength: cfg.ctx, ropeDim: cfg.headDim, base: cfg.base });
+  const table = await createRopeTable(ctx, {
+    contextLength: cfg.ctx, spec: { headDim: cfg.headDim, ropeDim: cfg.headDim, base: cfg.base, style: 'normal', freqFactors: null },
+  });
   const [x, qkv, att, h, logits, result] = [cfg.dim, q + 2 * kv, q, cfg.hidden, cfg.vocab, 1].map((n) => buf(n * maxTokens));
   const prod = maxTokens === 1
     ? (o: Parameters<typeof kernels.gemv.prepare>[1]) => kernels.gemv.prepare(ctx, o)
@@ -83,8 +85,8 @@ async function prepareGraph(ctx: GpuContext, m: Model, format: WeightFormat, max
     ops.push(
       await prod({ weights: await uploadMatrix(ctx, wqkv, q + 2 * kv, cfg.dim, format), x, y: qkv, norm: { weight: storage(ctx, L.attnNorm), eps: cfg.eps } }),
       await kernels.rope.prepare(ctx, {
-        step, table, nHeads: cfg.nHeads, nKVHeads: cfg.nKVHeads, headDim: cfg.headDim, x: qkv, qOffset: 0, kOffset: q, stride: q + 2 * kv,
-        cache: { key: keyCache, value: valueCache, vOffset: q + kv },
+        step, table, nHeads: cfg.nHeads, nKVHeads: cfg.nKVHeads, headDim: cfg.headDim, x: qkv, qOffset: 0, kOffset: q, vOffset: q + kv, stride: q + 2 * kv,
+        cache: { key: keyCache, value: valueCache },
       }),
       await kernels.attention.prepare(ctx, {
         step, nHeads: cfg.nHeads, nKVHeads: cfg.nKVHeads, headDim: cfg.headDim, contextLength: cfg.ctx, q: qkv, qStride: q + 2 * kv, keyCache, valueCache, out: att,

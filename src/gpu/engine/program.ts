@@ -3,9 +3,10 @@
 // Read top to bottom, each is the forward pass of src/reference/llama.ts:
 //
 //   decode, per layer (dense: no τ, every channel read; sparse: channels with |x_j| ≤ τ_j skipped):
-//     sparse_gemv q|k|v (RMSNorm fused; split-K partials left for rope) → rope (sums them; k, v into the
-//     cache) → attention → sparse_gemv o (+= into x) → sparse_gemv gate|up (RMSNorm fused; partials
-//     left) → sparse_gemv down (sums gate|up's partials, SwiGLU, += into x)
+//     sparse_gemv q|k|v (RMSNorm fused; split-K partials left for rope) → rope (sums them, + bias, q/k head
+//     RMSNorm, rotation: one dispatch whatever the architecture; k, v into the cache) → attention (q_dim
+//     wide) → sparse_gemv o (+= into x) → sparse_gemv gate|up (RMSNorm fused; partials left) →
+//     sparse_gemv down (sums gate|up's partials, SwiGLU, += into x)
 //   prefill (f32/f16 weights), per layer: gemm_t q|k|v → rope → attention → gemm_t o → gemm_t gate|up →
 //     gemm_t down (SwiGLU of gate|up fused)
 //   both: embedding first; the final RMSNorm and the output matrix last (gemv, gemm or qgemv: row-major).
@@ -97,7 +98,7 @@ async function decodeLayer(ctx: GpuContext, c: LlamaConfig, W: ModelWeights, S: 
   const guParts = splitKPartials(L.gateUp, S.scratch, kc(L.gateUp));
   return [
     await gemv('qkv', L.qkv, 0, 0, { x: S.x, norm: { weight: L.attnNorm, eps }, leavePartials: qkvParts }),
-    await ropeOp(ctx, c, S, l, S.decodeStep, qkvParts),
+    await ropeOp(ctx, c, L, S, l, S.decodeStep, qkvParts),
     attention,
     await gemv('o', L.o, 1, 3, { x: S.att, y: S.x, accumulate: true }),
     await gemv('gate_up', L.gateUp, 2, 4, { x: S.x, norm: { weight: L.ffnNorm, eps }, leavePartials: guParts }),
@@ -105,13 +106,17 @@ async function decodeLayer(ctx: GpuContext, c: LlamaConfig, W: ModelWeights, S: 
   ];
 }
 
-/** rope: q and k in place, k and v into layer l's cache, for `step`'s tokens (from qkv, or from partials). */
-function ropeOp(ctx: GpuContext, c: LlamaConfig, S: RunState, l: number, step: Step, partials?: SplitKPartials): Promise<PreparedOp> {
+/**
+ * rope: q|k|v finished in place for `step`'s tokens (from qkv, or from partials): + bias, q and k heads
+ * RMS-normalized, rotated (the model's style and frequencies are in the table); k and v into layer l's cache.
+ */
+function ropeOp(ctx: GpuContext, c: LlamaConfig, L: LayerWeights, S: RunState, l: number, step: Step, partials?: SplitKPartials): Promise<PreparedOp> {
   const kvDim = c.nKVHeads * c.headDim;
   return kernels.rope.prepare(ctx, {
     label: `L${l}.rope`, step, table: S.ropeTable, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim,
-    x: S.qkv, qOffset: 0, kOffset: c.dim, stride: c.dim + 2 * kvDim,
-    cache: { key: S.keyCache[l]!, value: S.valueCache[l]!, vOffset: c.dim + kvDim }, ...(partials ? { partials } : {}),
+    x: S.qkv, qOffset: 0, kOffset: c.qDim, vOffset: c.qDim + kvDim, stride: c.qDim + 2 * kvDim,
+    cache: { key: S.keyCache[l]!, value: S.valueCache[l]! }, ...(partials ? { partials } : {}),
+    ...(L.qkvBias ? { bias: L.qkvBias } : {}), ...(L.qkNorm ? { headNorm: { weight: L.qkNorm, eps: c.rmsEps } } : {}),
   });
 }
 
@@ -119,7 +124,7 @@ function ropeOp(ctx: GpuContext, c: LlamaConfig, S: RunState, l: number, step: S
 function attentionOp(ctx: GpuContext, c: LlamaConfig, S: RunState, l: number, step: Step): Promise<PreparedOp> {
   return kernels.attention.prepare(ctx, {
     label: `L${l}.attention`, step, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim, contextLength: S.ropeTable.contextLength,
-    q: S.qkv, qStride: c.dim + 2 * c.nKVHeads * c.headDim, keyCache: S.keyCache[l]!, valueCache: S.valueCache[l]!, out: S.att,
+    q: S.qkv, qStride: c.qDim + 2 * c.nKVHeads * c.headDim, keyCache: S.keyCache[l]!, valueCache: S.valueCache[l]!, out: S.att,
   });
 }
 
@@ -141,7 +146,7 @@ async function prefillProgram(ctx: GpuContext, c: LlamaConfig, W: ModelWeights, 
       kernels.gemm_t.prepare(ctx, { label: `L${l}.${name}`, step, weights: floatWeights(w), ...o });
     ops.push(
       await gemm('qkv', L.qkv, { x: S.x, y: S.qkv, norm: { weight: L.attnNorm, eps } }),
-      await ropeOp(ctx, c, S, l, step),
+      await ropeOp(ctx, c, L, S, l, step),
       await attentionOp(ctx, c, S, l, step),
       await gemm('o', L.o, { x: S.att, y: S.x, accumulate: true }),
       await gemm('gate_up', L.gateUp, { x: S.x, y: S.hb, norm: { weight: L.ffnNorm, eps } }), // gate | up per token

@@ -4,6 +4,7 @@
 // table and the readback buffer. Nothing here is allocated per token.
 import type { LlamaConfig } from '../../model/config.js';
 import { INPUT_GROUPS, PROJECTION_GROUP, PROJECTIONS, projectionShapes } from '../../model/projections.js';
+import { ropeSpec } from '../../reference/llama.js';
 import { createBufferChecked, type GpuContext } from '../device.js';
 import { vectorBytes } from '../pipeline.js';
 import { createRopeTable, type RopeTable } from '../rope.js';
@@ -22,8 +23,8 @@ export interface GpuMemoryReport {
 
 export interface RunState {
   x: GPUBuffer; // (T, dim) the residual stream
-  qkv: GPUBuffer; // (T, dim + 2·kv_dim)
-  att: GPUBuffer; // (T, dim) attention output
+  qkv: GPUBuffer; // (T, q_dim + 2·kv_dim)
+  att: GPUBuffer; // (T, q_dim) attention output
   hb: GPUBuffer; // (T, 2·hidden) gate | up (prefill)
   logits: GPUBuffer; // (T, vocab)
   argmax: GPUBuffer; // (1) u32
@@ -70,8 +71,8 @@ export async function createRunState(ctx: GpuContext, c: LlamaConfig, W: ModelWe
     const statsBytes = 4 * PROJECTIONS.length * c.nLayers;
     const state: Omit<RunState, 'memory' | 'destroy' | 'decodeStep' | 'prefillStep' | 'ropeTable'> = {
       x: await buffer('x', vectorBytes(T * c.dim), 'activations'),
-      qkv: await buffer('qkv', vectorBytes(T * (c.dim + 2 * kvDim)), 'activations'),
-      att: await buffer('att', vectorBytes(T * c.dim), 'activations'),
+      qkv: await buffer('qkv', vectorBytes(T * (c.qDim + 2 * kvDim)), 'activations'),
+      att: await buffer('att', vectorBytes(T * c.qDim), 'activations'),
       hb: await buffer('hb', vectorBytes(T * 2 * c.hiddenDim), 'activations'),
       logits: await buffer('logits', vectorBytes(T * c.vocabSize), 'activations', GPUBufferUsage.COPY_SRC),
       argmax: await buffer('argmax', 16, 'activations', GPUBufferUsage.COPY_SRC),
@@ -92,7 +93,7 @@ export async function createRunState(ctx: GpuContext, c: LlamaConfig, W: ModelWe
     const decodeStep = createStep(ctx, 1, 'decode');
     const prefillStep = createStep(ctx, T, 'prefill');
     owned.push(decodeStep.uniform, decodeStep.tokens, prefillStep.uniform, prefillStep.tokens);
-    const ropeTable = await createRopeTable(ctx, { contextLength: contextSize, ropeDim: c.ropeDim, base: c.ropeBase });
+    const ropeTable = await createRopeTable(ctx, { contextLength: contextSize, spec: ropeSpec(c, W) });
     owned.push(ropeTable.buffer);
     return { ...state, decodeStep, prefillStep, ropeTable, memory, destroy: () => { for (const b of owned.splice(0)) b.destroy(); } };
   } catch (e) {

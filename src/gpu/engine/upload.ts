@@ -9,7 +9,7 @@ import { tensorBytes, type GGUFFile, type GGUFTensorInfo } from '../../model/ggu
 import type { Model } from '../../model/model.js';
 import { projectionTensorName } from '../../model/projections.js';
 import { dequantize, GGMLType } from '../../model/tensor.js';
-import { modelTensors } from '../../model/weights.js';
+import { modelTensors, QK_NORMS, QKV_BIASES } from '../../model/weights.js';
 import { createBufferChecked, type GpuContext } from '../device.js';
 import { vectorBytes } from '../pipeline.js';
 import { destroyQuant, uploadQuantMatrix, uploadQuantTransposedStack, type QuantFormat, type QuantMatrix, type QuantSource } from '../quant.js';
@@ -23,7 +23,7 @@ export interface WeightSource {
   naturalFormat(names: string[]): WeightFormat;
   /** The named matrices stacked by rows: f16 bit patterns when `format` is f16 and the data are f16, else f32. */
   matrix(names: string[], format: WeightFormat): { data: WeightData; rows: number; cols: number };
-  /** A 1-D tensor (norm weights) as f32. */
+  /** A 1-D tensor (norm weights, biases, rope factors) as f32. */
   vector(name: string): Float32Array<ArrayBuffer>;
   /** The named matrices' raw Q8_0/Q4_0 blocks when all are of one of those types, else null. */
   quant?(names: string[]): QuantSource[] | null;
@@ -38,12 +38,14 @@ export type WeightFormatOption = 'auto' | WeightFormat;
 
 /** One block's projections, each stack one input-major copy (segments in PROJECTIONS order). */
 export interface LayerWeights {
-  qkv: SparseWeights; // segments q, k, v: (dim) stored rows of (dim + 2·kv_dim) outputs
-  o: SparseWeights; // (dim) stored rows of (dim)
+  qkv: SparseWeights; // segments q, k, v: (dim) stored rows of (q_dim + 2·kv_dim) outputs
+  o: SparseWeights; // (q_dim) stored rows of (dim)
   gateUp: SparseWeights; // segments gate, up: (dim) stored rows of (2·hidden)
   down: SparseWeights; // (hidden) stored rows of (dim)
   attnNorm: GPUBuffer; // (dim)
   ffnNorm: GPUBuffer; // (dim)
+  qkvBias: GPUBuffer | null; // (q_dim + 2·kv_dim) q | k | v biases, when config.qkvBias
+  qkNorm: GPUBuffer | null; // (2, head_dim) the q heads' RMSNorm weight, the k heads', when config.qkNorm
 }
 
 export interface ModelWeights {
@@ -51,6 +53,8 @@ export interface ModelWeights {
   output: WeightTensor | QuantMatrix; // (vocab, dim) row-major; the embedding itself when tied
   outputNorm: GPUBuffer; // (dim)
   layers: LayerWeights[];
+  /** (rope_dim / 2) divisors of the rope frequencies when config.ropeFreqFactors (on the CPU: the table is built from them). */
+  ropeFreqs: Float32Array | null;
   /** Some block matrix is kept quantized (gemm_t reads only f32/f16: prompts then run token by token). */
   quantized: boolean;
   /** GPU bytes of all of the above. */
@@ -90,9 +94,13 @@ export async function uploadWeights(ctx: GpuContext, source: WeightSource, weigh
     bytes += w.shards.reduce((a, s) => a + s.buffer.size, 0);
     return w;
   };
-  const vector = async (name: string): Promise<GPUBuffer> => {
-    const data = source.vector(name);
-    const b = await createBufferChecked(ctx.device, { label: name, size: vectorBytes(data.length), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  // One buffer of the named 1-D tensors, concatenated.
+  const vector = async (...names: string[]): Promise<GPUBuffer> => {
+    const parts = names.map((n) => source.vector(n));
+    const data = new Float32Array(parts.reduce((n, v) => n + v.length, 0));
+    let at = 0;
+    for (const v of parts) { data.set(v, at); at += v.length; }
+    const b = await createBufferChecked(ctx.device, { label: names.join('|'), size: vectorBytes(data.length), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     ctx.device.queue.writeBuffer(b, 0, data);
     frees.push(() => b.destroy());
     bytes += b.size;
@@ -126,11 +134,14 @@ export async function uploadWeights(ctx: GpuContext, source: WeightSource, weigh
         down: await inputMajor([name(6)], `blk.${l}.down`),
         attnNorm: await vector(`blk.${l}.attn_norm.weight`),
         ffnNorm: await vector(`blk.${l}.ffn_norm.weight`),
+        qkvBias: c.qkvBias ? await vector(...QKV_BIASES.map((s) => `blk.${l}.${s}`)) : null,
+        qkNorm: c.qkNorm ? await vector(...QK_NORMS.map((s) => `blk.${l}.${s}.weight`)) : null,
       };
       quantized ||= [L.qkv, L.o, L.gateUp, L.down].some((w) => w.format === 'q8_0' || w.format === 'q4_0');
       layers.push(L);
     }
-    return { embedding, output, outputNorm, layers, quantized, bytes, destroy };
+    const ropeFreqs = c.ropeFreqFactors ? source.vector('rope_freqs.weight') : null;
+    return { embedding, output, outputNorm, layers, ropeFreqs, quantized, bytes, destroy };
   } catch (e) {
     destroy();
     throw e;
