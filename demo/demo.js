@@ -1,13 +1,16 @@
 // The demo page: load a model in the engine's worker, list its schedules, stream text with a Stop
 // button, and show tokens/s and the measured skipped-weight fraction.
+// The chat view lives in chat.js and shares the engine, the schedule picker and the sampling fields.
 // Query parameters (for links and tests): ?model=URL&backend=auto|webgpu|cpu|reference
-// &schedule=name@level[@method]&prompt=TEXT&maxTokens=N&autorun=1 (load and generate once; the
-// outcome lands in window.__result). Worker text is only ever put on the page as text (textContent).
+// &schedule=name@level[@method]&prompt=TEXT&maxTokens=N&template=chatml|llama3|llama2&autorun=1 (load
+// and generate once; the outcome lands in window.__result). Worker text is only ever put on the page
+// as text (textContent).
 import { createEngine } from '../dist/index.js';
+import { setupChat } from './chat.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-for (const key of ['model', 'backend', 'prompt', 'maxTokens', 'temperature']) if (params.has(key)) $(key).value = params.get(key);
+for (const key of ['model', 'backend', 'prompt', 'maxTokens', 'temperature', 'template']) if (params.has(key)) $(key).value = params.get(key);
 
 let engine = null;
 let engineBackend = null;
@@ -53,9 +56,20 @@ function showSchedules(info) {
   }
 }
 
+/** The picker's schedule and the sampling fields, as generate() and chat() take them. */
+function generateOptions() {
+  const value = $('schedule').value;
+  const [name, level, method] = value.split('@');
+  const schedule = value === 'dense' ? 'dense' : { name, level: Number(level), method };
+  return { maxTokens: Number($('maxTokens').value), temperature: Number($('temperature').value), seed: 1, schedule };
+}
+
+const chat = setupChat({ engine: () => (loaded ? engine : null), options: generateOptions });
+
 async function load() {
   $('load').disabled = true;
   $('generate').disabled = true;
+  $('send').disabled = true;
   const backend = $('backend').value;
   if (engine && engineBackend !== backend) {
     await engine.dispose();
@@ -76,6 +90,7 @@ async function load() {
     $('progress').value = 1;
     status(`${info.name} (${info.id ?? 'no id'}), ${(info.bytes / 1e6).toFixed(1)} MB, ${info.backend}: ${info.backendNote}${info.fromCache ? ', from cache' : ''}`);
     showSchedules(info);
+    chat.reset();
     $('output').replaceChildren();
     $('stats').textContent = '';
     if (params.has('schedule')) {
@@ -97,13 +112,11 @@ async function load() {
   } finally {
     $('load').disabled = false;
     $('generate').disabled = !loaded;
+    $('send').disabled = !loaded;
   }
 }
 
 async function generate() {
-  const value = $('schedule').value;
-  const [name, level, method] = value.split('@');
-  const schedule = value === 'dense' ? 'dense' : { name, level: Number(level), method };
   const prompt = $('prompt').value;
   controller = new AbortController();
   $('generate').disabled = true;
@@ -114,9 +127,7 @@ async function generate() {
   shown.textContent = prompt;
   out.replaceChildren(shown);
   $('stats').textContent = '';
-  const stream = engine.generate(prompt, {
-    maxTokens: Number($('maxTokens').value), temperature: Number($('temperature').value), seed: 1, schedule, signal: controller.signal,
-  });
+  const stream = engine.generate(prompt, { ...generateOptions(), signal: controller.signal });
   try {
     for await (const piece of stream) out.append(piece);
     const r = await stream.result;

@@ -34,7 +34,14 @@ export function normalizeGenerate(o: GenerateOptions = {}): NormalizedGenerate {
 }
 
 
-export type FinishReason = 'eos' | 'stop' | 'length' | 'context';
+/** 'abort' only where the caller asked an abort to end the call (generateTokens' `onAbort: 'finish'`). */
+export type FinishReason = 'eos' | 'stop' | 'length' | 'context' | 'abort';
+
+/**
+ * What an abort during generation does: 'throw' AbortError (generate(): the call failed), or 'finish'
+ * with finishReason 'abort' and the text so far (chat: a reply the user stopped is still a reply).
+ */
+export type OnAbort = 'throw' | 'finish';
 
 export interface GenerateResult {
   promptIds: number[];
@@ -179,10 +186,10 @@ export async function generate(
   return generateTokens(backend, tokenizer, promptIds, options, onText, kv);
 }
 
-/** Generates after the prompt tokens `promptIds` (see generate()). */
+/** Generates after the prompt tokens `promptIds` (see generate() and OnAbort). */
 export async function generateTokens(
   backend: Backend, tokenizer: Tokenizer, promptIds: number[], options: GenerateOptions = {},
-  onText?: (piece: string) => void, kv?: KvState,
+  onText?: (piece: string) => void, kv?: KvState, onAbort: OnAbort = 'throw',
 ): Promise<GenerateResult> {
   const o = normalizeGenerate(options);
   const ctx = backend.contextSize;
@@ -200,15 +207,18 @@ export async function generateTokens(
     text += piece;
     onText?.(piece);
   };
-  const checkAbort = () => {
-    if (o.signal?.aborted) throw new AbortError(o.signal.reason);
+  /** True when the call should end with 'abort' now. */
+  const aborted = () => {
+    if (!o.signal?.aborted) return false;
+    if (onAbort === 'throw') throw new AbortError(o.signal.reason);
+    return true;
   };
   // The decoder must see the prompt so that the first generated piece keeps or drops its space
   // exactly as a full decode would.
   for (const id of promptIds) decoder.push(id);
 
   const turn = yielder();
-  checkAbort();
+  if (aborted()) return { promptIds, generatedIds, text, finishReason: 'abort', tokensPerSecond: 0, prefillMs: 0, decodeMs: 0, cachedTokens: 0 };
   const cachedTokens = reusable(kv, promptIds);
   if (kv) kv.ids = []; // until this call ends well, the cache holds nothing reusable
   const fed = promptIds.slice();
@@ -217,7 +227,11 @@ export async function generateTokens(
   let next = o.maxTokens > 0 ? await prefill(backend, sampler, promptIds, cachedTokens, turn) : -1;
   const t1 = performance.now();
   while (generatedIds.length < o.maxTokens) {
-    checkAbort();
+    // The cache holds `fed` whenever the loop can stop, so an aborted call leaves a reusable prefix.
+    if (aborted()) {
+      finishReason = 'abort';
+      break;
+    }
     if (tokenizer.eogIds.has(next)) { // eos, eot (<|eot_id|>, <|im_end|>) and the like
       finishReason = 'eos';
       break;
@@ -234,7 +248,10 @@ export async function generateTokens(
       break;
     }
     await turn();
-    checkAbort();
+    if (aborted()) {
+      finishReason = 'abort';
+      break;
+    }
     const pos = fed.length;
     fed.push(next);
     next = sampler.argmaxOnly ? await backend.feedArgmax(next, pos) : sampler.sample(checkFinite(backend, await backend.feed([next], pos)), fed);

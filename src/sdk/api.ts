@@ -136,12 +136,20 @@ export interface GenerateOptions extends SamplingOptions {
 }
 
 export interface ChatOptions extends GenerateOptions {
+  /**
+   * Ends the reply: `result` resolves with finishReason 'abort' and the text so far (the stream just
+   * ends); while the call still waits behind another, it rejects with AbortError as generate() does.
+   */
+  signal?: AbortSignal;
   /** The chat template: template text, or a built-in 'chatml' | 'llama2' | 'llama3'. Default: the model's own. */
   template?: string;
 }
 
-/** Why a chat reply ended: the model's end-of-generation token, maxTokens, a stop string, or a full context. */
-export type ChatFinishReason = 'eog' | 'length' | 'stop' | 'context';
+/**
+ * Why a chat reply ended: the model's end-of-generation token, maxTokens, a stop string, a full
+ * context, or the caller's signal (or a reader that stopped iterating) once the reply had begun.
+ */
+export type ChatFinishReason = 'eog' | 'length' | 'stop' | 'context' | 'abort';
 
 export interface ChatResult extends Omit<GenerationResult, 'finishReason'> {
   finishReason: ChatFinishReason;
@@ -165,6 +173,7 @@ export interface GenerationResult {
   promptIds: number[];
   /** Generated token ids. */
   tokenIds: number[];
+  /** generate() never ends with 'abort': an aborted call rejects with AbortError. */
   finishReason: FinishReason;
   /** Decode speed over generated tokens (prompt excluded). */
   tokensPerSecond: number;

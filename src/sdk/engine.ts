@@ -7,7 +7,7 @@ import type { Backend } from '../backend.js';
 import { BACKEND_CHOICES, createBackend, type BackendPlatform } from '../create-backend.js';
 import { AbortError, EngineError, ModelLoadError, OptionError } from '../errors.js';
 import { chatPromptIds, checkMessages, type ChatMessage } from '../chat.js';
-import { generate, generateTokens, normalizeGenerate, type KvState } from '../generate.js';
+import { generate, generateTokens, normalizeGenerate, type KvState, type OnAbort } from '../generate.js';
 import { openModel, type Model } from '../model/model.js';
 import { projectionNorms, type ProjectionNorms, type Thresholds } from '../model/projections.js';
 import { resolveSchedule, SCHEDULE_NAME } from '../sparsity/resolve.js';
@@ -195,7 +195,9 @@ export class Engine implements EngineWorkerApi {
       if (typeof options !== 'object' || options === null) throw new OptionError('options', 'must be an object.');
       const { template, ...rest } = options;
       const ids = chatPromptIds(L.model, checkMessages(messages), template);
-      const r = await this.run(L, ids, rest, all, onText);
+      // A reply stopped by the caller resolves with what it had ('abort'); a disposed engine still fails.
+      const r = await this.run(L, ids, rest, all, onText, 'finish');
+      this.checkAlive();
       return {
         ...r, finishReason: r.finishReason === 'eos' ? 'eog' : r.finishReason,
         usage: { promptTokens: ids.length, completionTokens: r.tokenIds.length, cachedTokens: r.cachedTokens },
@@ -225,7 +227,9 @@ export class Engine implements EngineWorkerApi {
   }
 
   /** One generation on the loaded model: options, schedule, KV reuse, streaming. */
-  private async run(L: Loaded, prompt: string | number[], o: WireGenerateOptions, signal: AbortSignal, onText?: Callback<string>): Promise<GenerationResult> {
+  private async run(
+    L: Loaded, prompt: string | number[], o: WireGenerateOptions, signal: AbortSignal, onText?: Callback<string>, onAbort: OnAbort = 'throw',
+  ): Promise<GenerationResult> {
     if (typeof o !== 'object' || o === null) throw new OptionError('options', 'must be an object.');
     checkKeys(o, GENERATE_OPTIONS, 'generate()');
     const { schedule: selection, ...rest } = o;
@@ -254,7 +258,7 @@ export class Engine implements EngineWorkerApi {
       L.kv.ids = [];
       r = await generate(L.backend, L.model.tokenizer, prompt, options, piece);
     } else {
-      r = await generateTokens(L.backend, L.model.tokenizer, prompt, options, piece, L.kv);
+      r = await generateTokens(L.backend, L.model.tokenizer, prompt, options, piece, L.kv, onAbort);
     }
     await Promise.all(pending);
     return {

@@ -25,7 +25,8 @@ export interface ChatCompletionParams {
   signal?: AbortSignal;
 }
 
-type OpenAIFinish = 'stop' | 'length';
+/** OpenAI's reasons, and web-llm's 'abort' for a reply the caller stopped. */
+type OpenAIFinish = 'stop' | 'length' | 'abort';
 export interface ChatCompletionUsage { prompt_tokens: number; completion_tokens: number; total_tokens: number; cached_tokens: number }
 
 export interface ChatCompletion {
@@ -53,8 +54,8 @@ export interface ChatCompletions {
   create(params: ChatCompletionParams): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
 }
 
-/** OpenAI knows two reasons: a full context is 'length', the model's end of turn is 'stop'. */
-const finish = (r: ChatFinishReason): OpenAIFinish => (r === 'length' || r === 'context' ? 'length' : 'stop');
+/** A full context is 'length' and the model's end of turn 'stop', as OpenAI says them. */
+const finish = (r: ChatFinishReason): OpenAIFinish => (r === 'abort' ? 'abort' : r === 'length' || r === 'context' ? 'length' : 'stop');
 const usage = (r: ChatResult): ChatCompletionUsage => ({
   prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens,
   total_tokens: r.usage.promptTokens + r.usage.completionTokens, cached_tokens: r.usage.cachedTokens,

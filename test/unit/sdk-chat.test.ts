@@ -34,7 +34,7 @@ describe('chat over worker_threads', () => {
     expect(r.promptIds).toEqual(model.tokenizer.encode(rendered, { parseSpecial: true }));
     expect(pieces.join('')).toBe(r.text);
     expect(r.usage).toEqual({ promptTokens: r.promptIds.length, completionTokens: r.tokenIds.length, cachedTokens: r.cachedTokens });
-    expect(['eog', 'length', 'stop', 'context']).toContain(r.finishReason);
+    expect(['eog', 'length', 'stop', 'context']).toContain(r.finishReason); // never 'abort' unasked
     expect(await engine.countTokens(turn1, { template: 'chatml' })).toBe(r.promptIds.length);
   });
 
@@ -64,6 +64,40 @@ describe('chat over worker_threads', () => {
     expect(chunks.map((c) => c.choices[0].delta.content ?? '').join('')).toBe(whole.choices[0].message.content);
     expect(chunks.at(-1)!.choices[0].finish_reason).toBe(whole.choices[0].finish_reason);
     expect(chunks.at(-1)!.usage?.completion_tokens).toBe(whole.usage.completion_tokens);
+  });
+
+  test('an abort ends the reply: the stream ends, result has finishReason abort and the text so far; the next turn reuses it', async () => {
+    const c = new AbortController();
+    const stream = engine.chat(turn1, { template: 'chatml', maxTokens: 400, seed: 1, signal: c.signal });
+    const pieces: string[] = [];
+    for await (const p of stream) {
+      pieces.push(p);
+      if (pieces.length === 3) c.abort();
+    }
+    const r = await stream.result;
+    expect(r.finishReason).toBe('abort');
+    expect(r.text).toBe(pieces.join(''));
+    expect(r.tokenIds.length).toBeLessThan(100);
+    const turn2: Sdk.ChatMessage[] = [...turn1, { role: 'assistant', content: r.text }, { role: 'user', content: 'More.' }];
+    const next = await engine.chat(turn2, { template: 'chatml', maxTokens: 4 }).result;
+    expect(next.usage.cachedTokens).toBeGreaterThanOrEqual(r.promptIds.length);
+  });
+
+  test('breaking out of the loop ends the reply with abort; a signal aborted before the call rejects', async () => {
+    const stream = engine.chat(turn1, { template: 'chatml', maxTokens: 400, seed: 1 });
+    for await (const _ of stream) break;
+    expect((await stream.result).finishReason).toBe('abort');
+    await expect(engine.chat(turn1, { template: 'chatml', signal: AbortSignal.abort() }).result).rejects.toBeInstanceOf(sdk.AbortError);
+  });
+
+  test('the OpenAI facade reports a stopped reply as finish_reason abort', async () => {
+    const c = new AbortController();
+    const chunks: Sdk.ChatCompletionChunk[] = [];
+    for await (const ch of await engine.chat.completions.create({ messages: turn1, max_tokens: 400, seed: 1, template: 'chatml', stream: true, signal: c.signal })) {
+      chunks.push(ch);
+      if (chunks.length === 3) c.abort();
+    }
+    expect(chunks.at(-1)!.choices[0].finish_reason).toBe('abort');
   });
 
   test('tokenize gives the ids a prompt gets, without BOS', async () => {
