@@ -13,7 +13,7 @@ import { argmax } from '../../src/reference/ops.js';
 import { FAMILY_PROMPTS } from '../../test/helpers/families.js';
 
 const [bin, ...files] = process.argv.slice(2);
-const TYPE_NAMES: Record<number, string> = { 0: 'F32', 1: 'F16', 8: 'Q8_0', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K' };
+const TYPE_NAMES: Record<number, string> = { 0: 'F32', 1: 'F16', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K' };
 console.log('| file | tensor types | prompt ids equal | max \\|Δlogit\\| / range | greedy tokens equal (of 32) |');
 console.log('|---|---|---|---|---|');
 for (const file of files) {

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openModel } from '../../src/model/model.js';
-import { FAMILIES, FAMILY_PROMPTS, FORMATS, familyGGUF, sha256, type Family, type Format } from '../../test/helpers/families.js';
+import { FAMILIES, FAMILY_PROMPTS, FORMATS, familyGGUF, ODD_WIDTH, sha256, type Family, type Format } from '../../test/helpers/families.js';
 
 const args = process.argv.slice(2);
 const bin = args[0]!;
@@ -46,8 +46,10 @@ if (hf) {
   process.exit(0);
 }
 
-for (const f of FAMILIES.filter((x) => x !== 'qwen3')) {
-  for (const fmt of FORMATS) {
+const runs: [Family, readonly Format[]][] = [...FAMILIES.filter((x) => x !== 'qwen3').map((f) => [f, FORMATS] as [Family, readonly Format[]]),
+  [ODD_WIDTH, ['Q4_K_M', 'Q5_K_M']]];
+for (const [f, formats] of runs) {
+  for (const fmt of formats) {
     const model = join(work, `${f}-${fmt}.gguf`);
     writeFileSync(model, familyGGUF(f, fmt));
     const cases = FAMILY_PROMPTS.map((prompt) => {

@@ -26,7 +26,7 @@
 
 import { tensorBytes, type GGUFFile, type GGUFTensorInfo } from '../model/gguf.js';
 import { ModelFormatError } from '../errors.js';
-import { kquantCodec, newKBlock, QK_K } from '../model/kquant.js';
+import { kquantCodec, newKBlock } from '../model/kquant.js';
 import { GGMLType, typeName } from '../model/tensor.js';
 
 /** Weight format ids of assembly/cpu/layout.ts. */
@@ -48,8 +48,9 @@ export function formatOf(type: GGMLType): Format {
     case GGMLType.F16: return Format.F16;
     case GGMLType.Q8_0: return Format.Q8_0;
     case GGMLType.Q4_0: return Format.Q4_0;
-    case GGMLType.Q4_K: return Format.Q4_K;
-    case GGMLType.Q5_K: return Format.Q5_K;
+    // Q4_1 and Q5_0/Q5_1 are one 32-weight sub-block of Q4_K's and Q5_K's form (kquant.ts)
+    case GGMLType.Q4_K: case GGMLType.Q4_1: return Format.Q4_K;
+    case GGMLType.Q5_K: case GGMLType.Q5_0: case GGMLType.Q5_1: return Format.Q5_K;
     case GGMLType.Q6_K: case GGMLType.Q8_K: return Format.Q6_K;
     default: throw new ModelFormatError('UNSUPPORTED_TENSOR_TYPE', `the CPU backend does not pack ${typeName(type)} weights`);
   }
@@ -148,11 +149,11 @@ export function packMatrix(file: GGUFFile, t: GGUFTensorInfo, heap: ArrayBuffer 
   }
 }
 
-/** K-quant blocks (one output's row of K/256 super-blocks after another) into Q4_K/Q5_K/Q6_K rows and tables. */
+/** K-quant blocks (one output's row of K/elements blocks after another) into Q4_K/Q5_K/Q6_K rows and tables. */
 function packK(src: Uint8Array, t: GGUFTensorInfo, heap: ArrayBuffer | SharedArrayBuffer, w: number, scales: number, fmt: Format): void {
   const [K, N] = t.dims as [number, number];
   const np = paddedOutputs(N);
-  const { unpack, bytes } = kquantCodec(t.type)!;
+  const { unpack, bytes, elements } = kquantCodec(t.type)!;
   const g = tableGroup(fmt)!;
   const stride = g.mins ? 2 * np : np; // table floats per group
   const table = new Float32Array(heap, scales, (K / g.inputs) * stride);
@@ -160,17 +161,17 @@ function packK(src: Uint8Array, t: GGUFTensorInfo, heap: ArrayBuffer | SharedArr
   const d = nibbles ? new Uint8Array(heap, w, (K * np) / 2) : new Int8Array(heap, w, K * np);
   const half = np / 2;
   const blk = newKBlock();
-  const perBlock = QK_K / g.inputs;
+  const perBlock = elements / g.inputs;
   for (let o = 0; o < N; o++) {
     const shift = 4 * (o & 1);
-    for (let b = 0; b < K / QK_K; b++) {
-      unpack(src, (o * (K / QK_K) + b) * bytes, blk);
+    for (let b = 0; b < K / elements; b++) {
+      unpack(src, (o * (K / elements) + b) * bytes, blk);
       for (let j = 0; j < perBlock; j++) {
         table[(b * perBlock + j) * stride + o] = blk.scale[j]!;
         if (g.mins) table[(b * perBlock + j) * stride + np + o] = blk.min[j]!;
       }
-      for (let e = 0; e < QK_K; e++) {
-        const k = b * QK_K + e;
+      for (let e = 0; e < elements; e++) {
+        const k = b * elements + e;
         if (nibbles) d[k * half + (o >> 1)] |= blk.codes[e]! << shift;
         else d[k * np + o] = blk.codes[e]!;
       }

@@ -12,6 +12,9 @@ import { formatOf, matrixBytes, paddedOutputs, type Format } from './layout.js';
 import { CONTROL_BYTES, SLICES_PER_THREAD } from './threads.js';
 import { HEAP_START } from './wasm.js';
 
+/** ggml types of embedding tables kept as f32 in Wasm memory (Q4_1, Q5_0, Q5_1). */
+const EMBEDDING_AS_F32 = new Set([3, 6, 7]);
+
 /** Outputs per GEMV tile (assembly/cpu/gemv.ts TILE): the size of each thread's scratch. */
 const TILE = 1024;
 /** Words of a job header and of one matrix in a GEMV job (assembly/cpu/jobs.ts). */
@@ -131,7 +134,10 @@ export function planMemory(file: GGUFFile, c: LlamaConfig, contextSize: number, 
     });
   }
   const emb = tensors.get('token_embd.weight')!;
-  const embedding = { ptr: r.take(emb.nbytes), type: emb.type as number };
+  // Rows are dequantised in Wasm per token; the 32-weight offset types it has no row decoder for
+  // (Q4_1, Q5_0, Q5_1: tables of odd-width models) are stored as f32 instead.
+  const embF32 = EMBEDDING_AS_F32.has(emb.type);
+  const embedding = { ptr: r.take(embF32 ? 4 * emb.nelements : emb.nbytes), type: embF32 ? 0 : (emb.type as number) };
   const outputNorm = r.f32(c.dim);
   const output = matrix('output.weight');
   const weightBytes = r.end - start;

@@ -40,7 +40,8 @@ export function loadProgram(model: Model, p: CpuPlan, memory: WebAssembly.Memory
     L.proj.forEach(matrix);
   });
   const emb = tensors.get('token_embd.weight')!;
-  new Uint8Array(heap, p.embedding.ptr, emb.nbytes).set(tensorBytes(model.file, emb));
+  if (p.embedding.type === emb.type) new Uint8Array(heap, p.embedding.ptr, emb.nbytes).set(tensorBytes(model.file, emb));
+  else vector('token_embd.weight', p.embedding.ptr); // planned as f32 (plan.ts)
   vector('output_norm.weight', p.outputNorm);
   matrix(p.output);
   writeJobs(new Int32Array(heap), p, c);

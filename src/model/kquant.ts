@@ -111,13 +111,13 @@ export function unpackQ6K(src: Uint8Array, at: number, out: KBlock): void {
   }
 }
 
-/** out[0..n) ← the n weights (whole super-blocks) of K-quant `src`, exactly as ggml computes them in f32. */
-export function dequantizeK(unpack: Unpack, bytes: number, src: Uint8Array, n: number, out: Float32Array): void {
+/** out[0..n) ← the n weights (whole blocks of `elements`) of `src`, exactly as ggml computes them in f32. */
+export function dequantizeK(unpack: Unpack, bytes: number, src: Uint8Array, n: number, out: Float32Array, elements = QK_K): void {
   const blk = newKBlock();
-  for (let b = 0; b < n / QK_K; b++) {
+  for (let b = 0; b < n / elements; b++) {
     unpack(src, b * bytes, blk);
-    const y = out.subarray(b * QK_K, (b + 1) * QK_K);
-    for (let e = 0; e < QK_K; e++) {
+    const y = out.subarray(b * elements, (b + 1) * elements);
+    for (let e = 0; e < elements; e++) {
       const g = (e / blk.group) | 0;
       // ggml: y = d1 * q - m1 in f32; the product is rounded first, the Float32Array store rounds the difference.
       y[e] = Math.fround(blk.scale[g]! * blk.codes[e]!) - blk.min[g]!;
@@ -137,12 +137,58 @@ export function unpackQ8K(src: Uint8Array, at: number, out: KBlock): void {
 type Unpack = (src: Uint8Array, at: number, out: KBlock) => void;
 
 /** The unpacker and block bytes of a K type by its ggml id (GGMLType.Q4_K … Q8_K), or undefined. */
-export function kquantCodec(type: number): { unpack: Unpack; bytes: number } | undefined {
+export function kquantCodec(type: number): { unpack: Unpack; bytes: number; elements: number } | undefined {
   switch (type) {
-    case 12: return { unpack: unpackQ4K, bytes: Q4_K_BYTES };
-    case 13: return { unpack: unpackQ5K, bytes: Q5_K_BYTES };
-    case 14: return { unpack: unpackQ6K, bytes: Q6_K_BYTES };
-    case 15: return { unpack: unpackQ8K, bytes: Q8_K_BYTES };
+    case 12: return { unpack: unpackQ4K, bytes: Q4_K_BYTES, elements: QK_K };
+    case 13: return { unpack: unpackQ5K, bytes: Q5_K_BYTES, elements: QK_K };
+    case 14: return { unpack: unpackQ6K, bytes: Q6_K_BYTES, elements: QK_K };
+    case 15: return { unpack: unpackQ8K, bytes: Q8_K_BYTES, elements: QK_K };
+    // The 32-weight types llama-quantize falls back to where a row is not a multiple of 256 (SmolLM2,
+    // Qwen2.5-0.5B): one sub-block each, in the same scale-and-min form.
+    case 3: return { unpack: unpackQ4_1, bytes: Q4_1_BYTES, elements: 32 };
+    case 6: return { unpack: unpackQ5_0, bytes: Q5_0_BYTES, elements: 32 };
+    case 7: return { unpack: unpackQ5_1, bytes: Q5_1_BYTES, elements: 32 };
     default: return undefined;
   }
+}
+
+export const Q4_1_BYTES = 20; // f16 d, f16 m, 16 bytes of 4-bit codes
+export const Q5_0_BYTES = 22; // f16 d, 4 bytes of fifth bits (qh), 16 bytes of 4-bit codes
+export const Q5_1_BYTES = 24; // f16 d, f16 m, qh, codes
+
+/**
+ * The codes of a 32-weight block (ggml-quants.c dequantize_row_q4_1/q5_0/q5_1): byte j of qs holds
+ * weight j (low nibble) and j + 16 (high); with `qh` (a little-endian u32), bit j is weight j's fifth
+ * bit and bit j + 16 weight j + 16's.
+ */
+function legacyCodes(src: Uint8Array, qs: number, qh: number | null, out: KBlock): void {
+  const h = qh === null ? 0 : (src[qh]! | (src[qh + 1]! << 8) | (src[qh + 2]! << 16) | (src[qh + 3]! << 24)) >>> 0;
+  for (let j = 0; j < 16; j++) {
+    const b = src[qs + j]!;
+    out.codes[j] = (b & 0x0f) | (((h >>> j) & 1) << 4);
+    out.codes[j + 16] = (b >> 4) | (((h >>> (j + 16)) & 1) << 4);
+  }
+  out.group = 32;
+}
+
+/** Q4_1: y = d·q + m, q = 0..15 (min −m in the K form). */
+export function unpackQ4_1(src: Uint8Array, at: number, out: KBlock): void {
+  out.scale[0] = half(src, at);
+  out.min[0] = -half(src, at + 2);
+  legacyCodes(src, at + 4, null, out);
+}
+
+/** Q5_0: y = d·(q − 16), q = 0..31, as d·q − 16d (both exact in f32, so the same weight). */
+export function unpackQ5_0(src: Uint8Array, at: number, out: KBlock): void {
+  const d = half(src, at);
+  out.scale[0] = d;
+  out.min[0] = 16 * d;
+  legacyCodes(src, at + 6, at + 2, out);
+}
+
+/** Q5_1: y = d·q + m, q = 0..31. */
+export function unpackQ5_1(src: Uint8Array, at: number, out: KBlock): void {
+  out.scale[0] = half(src, at);
+  out.min[0] = -half(src, at + 2);
+  legacyCodes(src, at + 8, at + 4, out);
 }

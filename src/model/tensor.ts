@@ -1,12 +1,15 @@
 // ggml tensor types that was-edge reads, their block layouts (ggml-common.h) and dequantisation.
 
 import { ModelFormatError } from '../errors.js';
-import { dequantizeK, kquantCodec, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES, Q8_K_BYTES, QK_K } from './kquant.js';
+import { dequantizeK, kquantCodec, Q4_1_BYTES, Q4_K_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q5_K_BYTES, Q6_K_BYTES, Q8_K_BYTES, QK_K } from './kquant.js';
 
 export const enum GGMLType {
   F32 = 0,
   F16 = 1,
   Q4_0 = 2,
+  Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
   Q8_0 = 8,
   Q4_K = 12,
   Q5_K = 13,
@@ -20,6 +23,10 @@ const LAYOUT: Record<number, { block: number; bytes: number; name: string }> = {
   [GGMLType.F16]: { block: 1, bytes: 2, name: 'F16' },
   [GGMLType.Q4_0]: { block: 32, bytes: 18, name: 'Q4_0' }, // f16 scale + 16 bytes of 4-bit codes
   [GGMLType.Q8_0]: { block: 32, bytes: 34, name: 'Q8_0' }, // f16 scale + 32 int8 codes
+  // llama-quantize's fallbacks for rows that are not a multiple of 256 (src/model/kquant.ts)
+  [GGMLType.Q4_1]: { block: 32, bytes: Q4_1_BYTES, name: 'Q4_1' },
+  [GGMLType.Q5_0]: { block: 32, bytes: Q5_0_BYTES, name: 'Q5_0' },
+  [GGMLType.Q5_1]: { block: 32, bytes: Q5_1_BYTES, name: 'Q5_1' },
   // K-quants: super-blocks of 256 weights (src/model/kquant.ts)
   [GGMLType.Q4_K]: { block: QK_K, bytes: Q4_K_BYTES, name: 'Q4_K' },
   [GGMLType.Q5_K]: { block: QK_K, bytes: Q5_K_BYTES, name: 'Q5_K' },
@@ -35,7 +42,7 @@ export function supportedTypeNames(): string {
 
 /** ggml's names of the types we do not read, for error messages. */
 const OTHER_NAMES: Record<number, string> = {
-  3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K', 16: 'IQ2_XXS', 17: 'IQ2_XS',
+  9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K', 16: 'IQ2_XXS', 17: 'IQ2_XS',
   18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL', 21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64',
   29: 'IQ1_M', 30: 'BF16', 34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4',
 };
@@ -149,9 +156,10 @@ export function dequantize(type: GGMLType, src: Uint8Array, n: number, dst?: Flo
         }
       }
       break;
-    case GGMLType.Q4_K: case GGMLType.Q5_K: case GGMLType.Q6_K: case GGMLType.Q8_K: {
-      const { unpack, bytes } = kquantCodec(type)!;
-      dequantizeK(unpack, bytes, src, n, out);
+    case GGMLType.Q4_K: case GGMLType.Q5_K: case GGMLType.Q6_K: case GGMLType.Q8_K:
+    case GGMLType.Q4_1: case GGMLType.Q5_0: case GGMLType.Q5_1: {
+      const { unpack, bytes, elements } = kquantCodec(type)!;
+      dequantizeK(unpack, bytes, src, n, out, elements);
       break;
     }
     default:

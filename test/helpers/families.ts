@@ -10,20 +10,28 @@
 
 import { createHash } from 'node:crypto';
 import { f32Bytes, kv, TYPE, writeGGUF, type GGUFSpec, type Meta, type TensorSpec } from './gguf-writer.js';
-import { quantizeK, toHalf } from './kquant.js';
+import { quantizeK, quantizeLegacy, toHalf } from './kquant.js';
 
 import { mulberry32 } from './random.js';
 
 export const FAMILIES = ['llama3', 'smollm', 'qwen2', 'qwen3'] as const;
-export type Family = (typeof FAMILIES)[number];
+/**
+ * SmolLM2-135M's widths (576, 9 heads of 64, 3 KV heads, ffn 1536): rows of 576 are not a multiple of
+ * 256, so llama-quantize's Q4_K_M/Q5_K_M give them Q5_0/Q5_1 (and Q8_0 for Q6_K) — as in the SmolLM2
+ * and Qwen2.5-0.5B files people download. Only its Q4_K_M and Q5_K_M files are made.
+ */
+export const ODD_WIDTH = 'smollm576' as const;
+export type Family = (typeof FAMILIES)[number] | typeof ODD_WIDTH;
 export const FORMATS = ['F16', 'Q8_0', 'Q4_K_M', 'Q5_K_M', 'Q6_K'] as const;
 export type Format = (typeof FORMATS)[number];
 
-/** Shapes: K-quants need rows of 256, so dim and hidden are multiples of 256. */
-const DIM = 256, HIDDEN = 512, LAYERS = 2, HEADS = 4, KV_HEADS = 2, VOCAB = 512;
+/** Shapes: K-quants need rows of 256, so dim and hidden are multiples of 256 (but in ODD_WIDTH). */
+const LAYERS = 2, VOCAB = 512;
+const SHAPE = { dim: 256, hidden: 512, heads: 4, kvHeads: 2 };
 
 interface FamilySpec {
   arch: 'llama' | 'qwen2' | 'qwen3';
+  shape?: typeof SHAPE;
   pre: string;
   headDim: number;
   ropeBase: number;
@@ -44,6 +52,8 @@ const SPECS: Record<Family, FamilySpec> = {
     specials: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'], addBos: false },
   qwen3: { arch: 'qwen3', pre: 'qwen2', headDim: 128, ropeBase: 1000000, tied: true, bos: '<|endoftext|>', eos: '<|im_end|>',
     specials: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'], addBos: false },
+  smollm576: { arch: 'llama', shape: { dim: 576, hidden: 1536, heads: 9, kvHeads: 3 }, pre: 'smollm', headDim: 64, ropeBase: 10000, tied: true,
+    bos: '<|im_start|>', eos: '<|im_end|>', specials: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'], addBos: false },
 };
 
 /** GPT-2's byte ↔ printable-character map (bytes_to_unicode). */
@@ -98,6 +108,7 @@ export function tinyVocab(f: Family): { tokens: string[]; types: number[]; merge
 
 function metadata(f: Family, formatName: Format): [string, Meta][] {
   const s = SPECS[f];
+  const { dim: DIM, hidden: HIDDEN, heads: HEADS, kvHeads: KV_HEADS } = s.shape ?? SHAPE;
   const a = s.arch;
   const v = tinyVocab(f);
   const id = (t: string) => v.tokens.indexOf(t);
@@ -129,7 +140,14 @@ function metadata(f: Family, formatName: Format): [string, Meta][] {
 }
 
 /** The type a matrix gets in `format`, in the spirit of llama-quantize's Q4_K_M/Q5_K_M mixes. */
-function typeOf(format: Format, name: string, tied: boolean): number {
+function typeOf(format: Format, name: string, tied: boolean, cols: number): number {
+  const t = kindOf(format, name, tied);
+  // llama-quantize's fallbacks for rows that are not whole 256-weight super-blocks
+  if (cols % 256 !== 0) return t === TYPE.Q4_K ? 6 : t === TYPE.Q5_K ? 7 : t === TYPE.Q6_K ? TYPE.Q8_0 : t;
+  return t;
+}
+
+function kindOf(format: Format, name: string, tied: boolean): number {
   switch (format) {
     case 'F16': return TYPE.F16;
     case 'Q8_0': return TYPE.Q8_0;
@@ -184,12 +202,14 @@ function encode(type: number, x: Float32Array): Uint8Array {
     }
     return out;
   }
+  if (type === 6 || type === 7) return quantizeLegacy(type, x);
   return quantizeK(type, x);
 }
 
 /** The GGUF spec of family `f` in `format`, random weights from `seed`. */
 export function familySpec(f: Family, format: Format, seed = 1): GGUFSpec {
   const s = SPECS[f];
+  const { dim: DIM, hidden: HIDDEN, heads: HEADS, kvHeads: KV_HEADS } = s.shape ?? SHAPE;
   const qDim = HEADS * s.headDim, kvDim = KV_HEADS * s.headDim;
   const shapes: [string, number[]][] = [['token_embd.weight', [DIM, VOCAB]], ['output_norm.weight', [DIM]]];
   if (!s.tied) shapes.push(['output.weight', [DIM, VOCAB]]);
@@ -222,7 +242,7 @@ export function familySpec(f: Family, format: Format, seed = 1): GGUFSpec {
     // (not so strong when it is also the output: logits would just repeat the input token).
     const scale = name === 'token_embd.weight' ? (s.tied ? 0.3 : 1) : 0.12;
     const x = Float32Array.from({ length: n }, () => (rnd() + rnd() + rnd() - 1.5) * scale);
-    const type = typeOf(format, name, s.tied);
+    const type = typeOf(format, name, s.tied, dims[0]!);
     return { name, dims, type, data: encode(type, x) };
   });
   return { version: 3, metadata: metadata(f, format), tensors };

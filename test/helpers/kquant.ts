@@ -174,3 +174,55 @@ export function kquantLlama(seed: number): GGUFSpec {
   });
   return { ...spec, tensors };
 }
+
+/** Bytes of the 32-weight offset types (ggml-common.h block_q4_1, block_q5_0, block_q5_1). */
+export const LEGACY_BYTES = { 3: 20, 6: 22, 7: 24 } as Record<number, number>;
+
+/**
+ * Q4_1 (3), Q5_0 (6) or Q5_1 (7) blocks of `x` (length a multiple of 32), round to nearest like
+ * ggml's quantize_row_*_ref: Q5_0 symmetric (d = max/−16), Q4_1/Q5_1 over [min, max].
+ */
+export function quantizeLegacy(type: 3 | 6 | 7, x: Float32Array): Uint8Array {
+  const size = LEGACY_BYTES[type]!, bits = type === 3 ? 4 : 5, top = (1 << bits) - 1;
+  const out = new Uint8Array((x.length / 32) * size);
+  const dv = new DataView(out.buffer);
+  for (let b = 0; b < x.length / 32; b++) {
+    const v = x.subarray(32 * b, 32 * b + 32), at = b * size;
+    let q: number[];
+    if (type === 6) {
+      let amax = 0, max = 0;
+      for (const e of v) if (Math.abs(e) > amax) { amax = Math.abs(e); max = e; }
+      const d = max / -16, id = d ? 1 / d : 0;
+      dv.setUint16(at, toHalf(d), true);
+      q = [...v].map((e) => Math.min(31, Math.max(0, Math.round(e * id + 16))));
+    } else {
+      const lo = Math.min(...v), hi = Math.max(...v), d = (hi - lo) / top, id = d ? 1 / d : 0;
+      dv.setUint16(at, toHalf(d), true);
+      dv.setUint16(at + 2, toHalf(lo), true);
+      q = [...v].map((e) => Math.min(top, Math.max(0, Math.round((e - lo) * id))));
+    }
+    const qs = at + (type === 3 ? 4 : type === 6 ? 6 : 8);
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      out[qs + j] = (q[j]! & 15) | ((q[j + 16]! & 15) << 4);
+      qh |= ((q[j]! >> 4) << j) | ((q[j + 16]! >> 4) << (j + 16));
+    }
+    if (type !== 3) dv.setUint32(at + (type === 6 ? 2 : 4), qh >>> 0, true);
+  }
+  return out;
+}
+
+/** Weight e (0..31) of one Q4_1/Q5_0/Q5_1 block, decoded from its bytes as ggml's f32 arithmetic does. */
+export function legacyWeight(type: number, blk: Uint8Array, e: number): number {
+  const u16 = (at: number) => blk[at]! | (blk[at + 1]! << 8);
+  const qs = type === 3 ? 4 : type === 6 ? 6 : 8;
+  const byte = blk[qs + (e % 16)]!;
+  let q = e < 16 ? byte % 16 : Math.floor(byte / 16);
+  if (type !== 3) {
+    const qhAt = type === 6 ? 2 : 4;
+    const bit = blk[qhAt + Math.floor(e / 8)]! >> (e % 8);
+    q += 16 * (bit & 1);
+  }
+  const d = halfBits(u16(0));
+  return type === 6 ? f32(d * (q - 16)) : f32(f32(d * q) + halfBits(u16(2)));
+}

@@ -11,7 +11,9 @@ import { ModelFormatError } from '../../src/errors.js';
 import { openModel } from '../../src/model/model.js';
 import { loadWeightsF32 } from '../../src/model/weights.js';
 import { ReferenceBackend } from '../../src/reference/backend.js';
-import { FAMILIES, FORMATS, familyGGUF, familySpec, sha256, type Family, type Format } from '../helpers/families.js';
+import { FAMILIES, FORMATS, familyGGUF, familySpec, ODD_WIDTH, sha256, type Family, type Format } from '../helpers/families.js';
+import { createBackend } from '../../src/create-backend.js';
+import { cpuWasmNode } from '../../src/cpu/node.js';
 import { kv, withMeta, writeGGUF } from '../helpers/gguf-writer.js';
 
 interface Fixture {
@@ -50,8 +52,11 @@ async function greedy(b: ReferenceBackend, ids: number[], n: number): Promise<{ 
   return { ids: out, margins };
 }
 
-describe.each(FAMILIES)('%s', (family) => {
-  test.each(FORMATS)('%s: prompt ids, last-position logits and 32 greedy tokens equal the independent reference', async (format) => {
+const CASES: [Family, Format][] = [...FAMILIES.flatMap((f) => FORMATS.map((fmt): [Family, Format] => [f, fmt])),
+  [ODD_WIDTH, 'Q4_K_M'], [ODD_WIDTH, 'Q5_K_M']];
+
+describe.each(CASES)('%s %s', (family, format) => {
+  test('prompt ids, last-position logits and 32 greedy tokens equal the independent reference', async () => {
     const bytes = familyGGUF(family, format);
     const ref = fixture(family, format);
     expect(sha256(bytes), 'the generated file is the one the fixture was made from').toBe(ref.sha256);
@@ -74,6 +79,22 @@ describe.each(FAMILIES)('%s', (family) => {
       if (first >= 0) expect(g.margins[first], `greedy step ${first}: ours ${g.ids[first]}, reference ${c.greedy_ids[first]}`).toBeLessThan(2 * tol);
       if (exact) expect(first, 'greedy tokens of an exact reference').toBe(-1);
     }
+  });
+});
+
+describe(`${ODD_WIDTH}: rows of 576 take llama-quantize's fallback types`, () => {
+  test.each(['Q4_K_M', 'Q5_K_M'] as const)('%s holds Q5_0/Q5_1 and Q8_0 beside K-quants; the CPU backend equals the reference on it', async (format) => {
+    const m = openModel(familyGGUF(ODD_WIDTH, format));
+    const types = new Set([...m.file.tensors.values()].map((t) => t.type));
+    expect([...types].sort((a, b) => a - b)).toEqual(format === 'Q4_K_M' ? [0, 6, 8, 12, 14] : [0, 7, 8, 13, 14]);
+    const ids = m.tokenizer.encode('Once upon a time there was', { bos: m.tokenizer.addBos });
+    const want = await new ReferenceBackend(m.config, loadWeightsF32(m.file, m.config), 64).feed(ids, 0);
+    const cpu = await createBackend('cpu', m, { contextSize: 64, threads: 1, platform: { cpu: { wasm: await cpuWasmNode('debug') } } });
+    const got = await cpu.feed(ids, 0);
+    cpu.dispose();
+    const { rel, sameArgmax } = compare(got, want);
+    expect(rel).toBeLessThan(1e-5);
+    expect(sameArgmax).toBe(true);
   });
 });
 
