@@ -31,7 +31,13 @@ async function referenceLogits(m: Model): Promise<Float32Array[]> {
 }
 
 const contexts: GpuContext[] = [];
-afterAll(() => contexts.forEach((c) => c.device.destroy()));
+// Destroyed and waited for: a Dawn callback still pending when the test process exits can abort it
+// (CI once died with "FATAL ERROR: Error::New napi_get_last_error_info" at the end of this file).
+afterAll(async () => {
+  for (const c of contexts) c.device.destroy();
+  await Promise.all(contexts.map((c) => c.lost));
+  await new Promise((r) => setTimeout(r, 50));
+});
 
 const variants: [string, string, { disableF16?: boolean; forceMaxBindingSize?: number }, WebGPUBackendOptions][] = [
   ['f32 weights', 'stories260K.gguf', {}, {}],
@@ -105,6 +111,7 @@ describeGpu('WebGPU engine, stories260K', () => {
       expect((e as GpuDeviceLostError).code).toBe('GPU_DEVICE_LOST');
     }
     b.dispose();
+    await ctx.lost;
   });
 });
 
