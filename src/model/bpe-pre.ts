@@ -6,20 +6,44 @@
 // matches as pieces too (Hugging Face's Split "Isolated"; unicode_regex_split_stl). llama.cpp runs
 // hand-written scanners for the GPT-2, Llama 3 and Qwen2 expressions; they implement the same
 // regexes. Unicode classes: \s is White_Space (llama.cpp's unicode_set_whitespace; JavaScript's
-// own \s would also take U+FEFF and miss U+0085), \p{L} and \p{N} are JavaScript's.
+// own \s would also take U+FEFF and miss U+0085); letters and numbers are llama.cpp's (L, N below).
 
 import { ModelFormatError } from '../errors.js';
 
 const S = '\\p{White_Space}';
 const NS = '\\P{White_Space}';
+// llama.cpp c392e509's unicode-data.cpp knows Unicode 15.1; engines with Unicode 16 or 17 (Node 20.20's
+// ICU 78 among them) call these letters and digits too, and would split differently around them.
+// Taking them out of \p{L} and \p{N} gives llama.cpp's classes on any engine of Unicode 15.1 to 17.
+const NEW_L = [
+  '\\u{88F}\\u{C5C}\\u{CDC}\\u{1C89}-\\u{1C8A}\\u{A7CB}-\\u{A7CF}\\u{A7D2}\\u{A7D4}',
+  '\\u{A7DA}-\\u{A7DC}\\u{A7F1}\\u{105C0}-\\u{105F3}\\u{10940}-\\u{10959}',
+  '\\u{10D4A}-\\u{10D65}\\u{10D6F}-\\u{10D85}\\u{10EC2}-\\u{10EC7}\\u{11380}-\\u{11389}',
+  '\\u{1138B}\\u{1138E}\\u{11390}-\\u{113B5}\\u{113B7}\\u{113D1}\\u{113D3}',
+  '\\u{11BC0}-\\u{11BE0}\\u{11DB0}-\\u{11DDB}\\u{13460}-\\u{143FA}\\u{16100}-\\u{1611D}',
+  '\\u{16D40}-\\u{16D6C}\\u{16EA0}-\\u{16EB8}\\u{16EBB}-\\u{16ED3}\\u{16FF2}-\\u{16FF3}',
+  '\\u{187F8}-\\u{187FF}\\u{18CFF}\\u{18D09}-\\u{18D1E}\\u{18D80}-\\u{18DF2}',
+  '\\u{1E5D0}-\\u{1E5ED}\\u{1E5F0}\\u{1E6C0}-\\u{1E6DE}\\u{1E6E0}-\\u{1E6E2}',
+  '\\u{1E6E4}-\\u{1E6E5}\\u{1E6E7}-\\u{1E6ED}\\u{1E6F0}-\\u{1E6F4}\\u{1E6FE}-\\u{1E6FF}',
+  '\\u{2B73A}-\\u{2B73F}\\u{2CEA2}-\\u{2CEAD}\\u{323B0}-\\u{33479}',
+].join('');
+const NEW_N = [
+  '\\u{10D40}-\\u{10D49}\\u{116D0}-\\u{116E3}\\u{11BF0}-\\u{11BF9}\\u{11DE0}-\\u{11DE9}',
+  '\\u{16130}-\\u{16139}\\u{16D70}-\\u{16D79}\\u{16FF4}-\\u{16FF6}\\u{1CCF0}-\\u{1CCF9}',
+  '\\u{1E5F1}-\\u{1E5FA}',
+].join('');
+const L = `(?:(?![${NEW_L}])\\p{L})`;
+const N = `(?:(?![${NEW_N}])\\p{N})`;
+/** One character that is neither a letter nor a number (to llama.cpp) nor in `also`. */
+const notLN = (also: string): string => `(?:[${NEW_L}${NEW_N}]|[^${also}\\p{L}\\p{N}])`;
 // (?i:'s|'t|…) of the Hugging Face files, spelled case by case as llama.cpp adapted it (PR 6920).
 const CONTRACTIONS_CI = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])";
 
-const GPT2 = `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^${S}\\p{L}\\p{N}]+|${S}+(?!${NS})|${S}+`;
+const GPT2 = `'s|'t|'re|'ve|'m|'ll|'d| ?${L}+| ?${N}+| ?${notLN(S)}+|${S}+(?!${NS})|${S}+`;
 const llama3Like = (digits: string): string =>
-  `${CONTRACTIONS_CI}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|${digits}| ?[^${S}\\p{L}\\p{N}]+[\\r\\n]*|${S}*[\\r\\n]+|${S}+(?!${NS})|${S}+`;
-const LLAMA3 = llama3Like('\\p{N}{1,3}'); // numbers in groups of up to three digits
-const QWEN2 = llama3Like('\\p{N}'); // every digit alone
+  `${CONTRACTIONS_CI}|${notLN('\\r\\n')}?${L}+|${digits}| ?${notLN(S)}+[\\r\\n]*|${S}*[\\r\\n]+|${S}+(?!${NS})|${S}+`;
+const LLAMA3 = llama3Like(`${N}{1,3}`); // numbers in groups of up to three digits
+const QWEN2 = llama3Like(N); // every digit alone
 
 interface PreTokenizer {
   regexes: string[];
@@ -30,12 +54,12 @@ interface PreTokenizer {
 }
 
 const gpt2: PreTokenizer = { regexes: [GPT2], ignoreMerges: false, addBos: false };
-const smollm: PreTokenizer = { regexes: ['\\p{N}', GPT2], ignoreMerges: false, addBos: false };
+const smollm: PreTokenizer = { regexes: [N, GPT2], ignoreMerges: false, addBos: false };
 const qwen2: PreTokenizer = { regexes: [QWEN2], ignoreMerges: false, addBos: false };
 const llama3: PreTokenizer = { regexes: [LLAMA3], ignoreMerges: true, addBos: true };
 // LLAMA_VOCAB_PRE_TYPE_DEFAULT: what llama.cpp uses for "default" or a file without `pre`.
 const fallback: PreTokenizer = {
-  regexes: ['[\\p{P}\\$\\+<=>\\^~\\|]+', GPT2, '\\p{N}+', '[0-9][0-9][0-9]'], ignoreMerges: false, addBos: false,
+  regexes: ['[\\p{P}\\$\\+<=>\\^~\\|]+', GPT2, `${N}+`, '[0-9][0-9][0-9]'], ignoreMerges: false, addBos: false,
 };
 
 // Names from llama_vocab::impl::load that map to the expressions above.
