@@ -11,7 +11,8 @@
 //   kChunk 'none': a workgroup walks all channels for its tile; one dispatch per shard, no scratch.
 // Without tau the op is dense (the DENSE shader variant: no test, no compaction): the engine's dense mode
 // runs it over the same Wᵀ. stats: active channels per segment, counted on the GPU (the measured
-// skipped-weight fraction).
+// skipped-weight fraction). Quantized Wᵀ (Q8_0/Q4_0: quant.ts; Q4_K/Q5_K/Q6_K, mixed per segment:
+// kquant.ts) is read as stored, the codes of each 32-channel group summed before its scales are applied.
 import sparseGemvWGSL from '../../shaders/sparse_gemv.wgsl';
 import type { GpuContext } from './device.js';
 import { checkBuffer, checkPow2, grid, pipelineFor, renderWGSL, roundUp, UniformWriter, type PreparedOp } from './pipeline.js';
