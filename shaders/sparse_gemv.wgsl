@@ -11,6 +11,10 @@
 // each invocation walks the list with UNROLL stored rows in flight and no per-row branch.
 // DENSE (dense mode over the same weights: no τ): no test, no compaction, no mask; every channel of the
 // piece is walked, so one weight copy serves both modes at the cost of the dense path alone.
+// QUANT (Q8_0/Q4_0, src/gpu/quant.ts; K-quants with KQ, src/gpu/kquant.ts): the codes of a 32-channel
+// group are summed times x' per output, then the group's scales are applied once. KQ: a segment's format
+// (`kind`: 0 Q4_K, 1 Q5_K, 2 Q6_K) is per tile, so its branches are uniform; a group's two 16-channel
+// halves are summed apart (Q6_K scales them apart) and Σx' rides along for the Q4_K/Q5_K mins.
 
 struct Params {
   cols: u32,         // input channels (x, τ rows)
@@ -26,11 +30,11 @@ struct Params {
   up_offset: u32,    // SWIGLU: elements from gate to up in x
   stats_slot: u32,   // STATS: first counter of this op
   in_row: u32,       // X_PARTIALS: elements from one partial vector to the next
-  _pad1: u32,
+  h_row: u32,        // KQ: bytes per stored row of the high-bit plane
   _pad2: u32,
   _pad3: u32,
   seg: array<vec4<u32>, NSEG>,    // per segment: (first tile, first chunk in the stored row, chunks, rows)
-  seg_y: array<vec4<u32>, NSEG>,  // per segment: (first output row, 0, 0, 0)
+  seg_y: array<vec4<u32>, NSEG>,  // per segment: (first output row, KQ: kind, KQ: first byte in the high plane, 0)
 }
 
 const WG = {{WG}}u;
@@ -57,14 +61,23 @@ const R_LANES = WG / R_CHUNKS;    // reduce: invocations sharing a vec4, each su
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
 #elif Q8
 @group(0) @binding(1) var<storage, read> w: array<vec2<u32>>;  // 8 int8 codes (quant.ts layout)
-#elif Q4
+#elif NIB
 @group(0) @binding(1) var<storage, read> w: array<u32>;        // 8 4-bit codes, output 2i in the low nibble of byte i
 #else
 @group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
 #endif
 #if QUANT
-// Scale table [channel / 32][output] (f16): 8 outputs' scales of one group per vec4.
+// Scale table [channel / 32][output] (u16: f16, or KQ's sc | m << 8 or two int8): 8 outputs' per vec4.
 @group(0) @binding(7) var<storage, read> scales: array<vec4<u32>>;
+#endif
+#if KQ
+// [channel / 256][output] u32 (f16 d | f16 dmin << 16; Q6_K d): 8 outputs per two vec4s.
+@group(0) @binding(10) var<storage, read> supers: array<vec4<u32>>;
+// Bits above the 4 of each code: per stored row, a segment's 8 outputs in one byte (Q5_K) or two (Q6_K).
+@group(0) @binding(11) var<storage, read> high: array<u32>;
+var<private> kind: u32;   // this tile's segment format
+var<private> hbyte: u32;  // its chunk's first byte in a stored row of the high plane
+var<private> koff: f32;   // code offset: 32 for Q6_K
 #endif
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 #if !DENSE
@@ -98,7 +111,7 @@ var<workgroup> red: array<vec4<f32>, WG>;
 var<workgroup> wbits: array<u32, WORDS>;  // the piece's mask words, kept for the per-group walk
 #endif
 
-struct Acc { a: vec4<f32>, b: vec4<f32> }
+struct Acc { a: vec4<f32>, b: vec4<f32>, s: f32 }  // outputs 0..3, 4..7; KQ: Σx'
 
 // Input element i: x[i], or with X_PARTIALS the sum of IN_CHUNKS partial vectors left in x's buffer by a
 // split GEMV whose reduce dispatch was skipped (in a fixed order: deterministic).
@@ -128,6 +141,23 @@ fn add_w(acc: ptr<function, Acc>, row: u32, v: f32, col: u32) {
 #elif Q4
   (*acc).a += v * (vec4<f32>((vec4<u32>(q) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u)) - 8.0);
   (*acc).b += v * (vec4<f32>((vec4<u32>(q) >> vec4<u32>(16u, 20u, 24u, 28u)) & vec4<u32>(15u)) - 8.0);
+#elif KQ
+  var lo = (vec4<u32>(q) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u);
+  var hi = (vec4<u32>(q) >> vec4<u32>(16u, 20u, 24u, 28u)) & vec4<u32>(15u);
+  if (kind != 0u) {
+    let b = row * p.h_row + hbyte;  // Q6_K: even, so both bytes are in one u32
+    let h = vec4<u32>(high[b / 4u] >> (8u * (b % 4u)));
+    if (kind == 1u) {  // Q5_K: bit k is output k's 16
+      lo |= ((h >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(4u);
+      hi |= ((h >> vec4<u32>(4u, 5u, 6u, 7u)) & vec4<u32>(1u)) << vec4<u32>(4u);
+    } else {           // Q6_K: bits 2k, 2k + 1 are output k's 16, 32
+      lo |= ((h >> vec4<u32>(0u, 2u, 4u, 6u)) & vec4<u32>(3u)) << vec4<u32>(4u);
+      hi |= ((h >> vec4<u32>(8u, 10u, 12u, 14u)) & vec4<u32>(3u)) << vec4<u32>(4u);
+    }
+  }
+  (*acc).a += v * (vec4<f32>(lo) - koff);
+  (*acc).b += v * (vec4<f32>(hi) - koff);
+  (*acc).s += v;
 #else
   (*acc).a += v * q;
 #endif
@@ -144,6 +174,30 @@ fn add_row(acc: ptr<function, Acc>, e: u32, col: u32, base: u32) {
 }
 #endif
 
+
+#if KQ
+// Entries e0 .. e1 of the piece (one half-group) into q, UNROLL rows in flight.
+fn walk(q: ptr<function, Acc>, e0: u32, e1: u32, col: u32, base: u32) {
+  var e = e0;
+  for (; e + (UNROLL - 1u) < e1; e += UNROLL) {
+    for (var u = 0u; u < UNROLL; u++) { add_row(q, e + u, col, base); }
+  }
+  for (; e < e1; e++) { add_row(q, e, col, base); }
+}
+
+// Four outputs' share of one 32-channel group: their u16s t (scales), u32s d (supers), code sums over the
+// group's halves q0, q1 and Σx' over the group xs. Q4_K/Q5_K: d·sc·Σq·x − dmin·m·Σx; Q6_K: d·sc_h·Σ(q − 32)·x.
+fn k_group(t: vec4<u32>, d: vec4<u32>, q0: vec4<f32>, q1: vec4<f32>, xs: f32) -> vec4<f32> {
+  let dd = vec4<f32>(unpack2x16float(d.x).x, unpack2x16float(d.y).x, unpack2x16float(d.z).x, unpack2x16float(d.w).x);
+  if (kind == 2u) {
+    let s0 = dd * vec4<f32>(bitcast<vec4<i32>>(t << vec4<u32>(24u)) >> vec4<u32>(24u));
+    let s1 = dd * vec4<f32>(bitcast<vec4<i32>>(t << vec4<u32>(16u)) >> vec4<u32>(24u));
+    return s0 * q0 + s1 * q1;
+  }
+  let dm = vec4<f32>(unpack2x16float(d.x).y, unpack2x16float(d.y).y, unpack2x16float(d.z).y, unpack2x16float(d.w).y);
+  return (dd * vec4<f32>(t & vec4<u32>(63u))) * (q0 + q1) - (dm * vec4<f32>((t >> vec4<u32>(8u)) & vec4<u32>(63u))) * xs;
+}
+#endif
 
 fn emit(i: u32, v: f32) {
 #if ACCUMULATE
@@ -179,6 +233,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let live = c < sg.z;
   let col = sg.y + c;
   let kl = lid / TILE;
+#if KQ
+  kind = p.seg_y[s].y;
+  hbyte = p.seg_y[s].z + c * kind;  // kind is also the bytes of high bits per chunk
+  koff = select(0.0, 32.0, kind == 2u);
+#endif
 #if !DENSE
   let tau_base = s * p.cols;
 #endif
@@ -220,7 +279,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let scale = 1.0 / sqrt(red[0].x / f32(p.cols) + p.eps);
 #endif
 
-  var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
+  var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0), 0.0);
   for (var p0 = k0; p0 < k1; p0 += PIECE) {
     let m = min(PIECE, k1 - p0);
     let base = p0 - p.shard_first;  // stored row of the piece's first channel in this shard
@@ -274,7 +333,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupBarrier();
     for (var k = lid; k < WORDS; k += WG) { atomicStore(&mask[k], 0u); }  // for the next piece
 #endif
-#if QUANT
+#if KQ
+    // 3. Per 32-channel group, as below, with the halves (channels 0..15, 16..31) summed apart.
+    if (live) {
+      var start = 0u;
+      for (var wd = 0u; wd < (m + 31u) / 32u; wd++) {
+#if DENSE
+        let cnt = min(32u, m - 32u * wd);
+        let c0 = min(16u, cnt);
+#else
+        let cnt = countOneBits(wbits[wd]);
+        let c0 = countOneBits(wbits[wd] & 0xffffu);
+#endif
+        if (wd % KL == kl && cnt > 0u) {
+          var q0 = Acc(vec4<f32>(0.0), vec4<f32>(0.0), 0.0);
+          var q1 = Acc(vec4<f32>(0.0), vec4<f32>(0.0), 0.0);
+          walk(&q0, start, start + c0, col, base);
+          walk(&q1, start + c0, start + cnt, col, base);
+          let gq = base / 32u + wd;  // the group in the shard (shards start on 256 channels)
+          let t = scales[gq * p.stride + col];
+          let sb = 2u * ((gq / 8u) * p.stride + col);
+          let xs = q0.s + q1.s;
+          acc.a += k_group(vec4<u32>(t.x & 0xffffu, t.x >> 16u, t.y & 0xffffu, t.y >> 16u), supers[sb], q0.a, q1.a, xs);
+          acc.b += k_group(vec4<u32>(t.z & 0xffffu, t.z >> 16u, t.w & 0xffffu, t.w >> 16u), supers[sb + 1u], q0.b, q1.b, xs);
+        }
+        start += cnt;
+      }
+    }
+#elif QUANT
     // 3. Per 32-channel group (one mask word, one scale vector): lanes take whole groups, sum the
     // codes times x' of its active channels, then apply the group's scales once.
     if (live) {
@@ -286,7 +372,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let cnt = countOneBits(wbits[wd]);
 #endif
         if (wd % KL == kl && cnt > 0u) {
-          var q = Acc(vec4<f32>(0.0), vec4<f32>(0.0));
+          var q = Acc(vec4<f32>(0.0), vec4<f32>(0.0), 0.0);
           var e = start;
           for (; e + (UNROLL - 1u) < start + cnt; e += UNROLL) {
             for (var u = 0u; u < UNROLL; u++) { add_row(&q, e + u, col, base); }

@@ -24,7 +24,7 @@ export { uploadTransposed, uploadTransposedStack, destroyTransposed, type Transp
  * reads each weight matrix once, input-channel-major):
  *
  * At load: the block matrices as Wᵀ stacks, `uploadTransposedStack(ctx, [q, k, v], dim, fmt)` (or
- * quant.ts `uploadQuantTransposedStack` for Q8_0/Q4_0), likewise o, [gate, up], down; the embedding and
+ * quant.ts `uploadQuantTransposedStack` for Q8_0/Q4_0, kquant.ts `uploadKQuantTransposedStack` for K-quants), likewise o, [gate, up], down; the embedding and
  * the output matrix row-major (`uploadMatrix`); activation buffers of `vectorBytes(n)` bytes; a split-K
  * scratch of `sparse_gemv.scratchBytes(W, kChunk)`; `step = createStep(ctx, 1)`. Per layer (x the
  * residual stream, qkv, att, scratch):
@@ -36,7 +36,7 @@ export { uploadTransposed, uploadTransposedStack, destroyTransposed, type Transp
  *   5. sparse_gemv { weights: gateUpT, x, norm: ffn_norm, leavePartials: G }
  *   6. sparse_gemv { weights: downT, xPartials: G, swiglu: {}, y: x, accumulate }  // x += Wd·(silu(g)·u)
  * with `tau` (and `stats`) on the four sparse_gemv ops for WAS/TEAL sparsity, without for dense. Before
- * the layers `embedding { step, table: embd, out: x }`; after them `gemv` (`qgemv` when quantized)
+ * the layers `embedding { step, table: embd, out: x }`; after them `gemv` (`qgemv` when quantized: Q8_0/Q4_0, or K-quants from kquant.ts `uploadKQuantMatrix`)
  * `{ weights: output, x, y: logits, norm: output_norm }` and `argmax { n: vocab, x: logits, result }`.
  * Per token: `writeStep(device, step, pos, [token])`, one command encoder, one compute pass, `encode`
  * for the ops in order, one submit. Nothing is allocated or created per token.

@@ -11,24 +11,26 @@
 //   kChunk 'none': a workgroup walks all channels for its tile; one dispatch per shard, no scratch.
 // Without tau the op is dense (the DENSE shader variant: no test, no compaction): the engine's dense mode
 // runs it over the same Wᵀ. stats: active channels per segment, counted on the GPU (the measured
-// skipped-weight fraction).
+// skipped-weight fraction). Quantized Wᵀ (Q8_0/Q4_0: quant.ts; Q4_K/Q5_K/Q6_K, mixed per segment:
+// kquant.ts) is read as stored, the codes of each 32-channel group summed before its scales are applied.
 import sparseGemvWGSL from '../../shaders/sparse_gemv.wgsl';
 import type { GpuContext } from './device.js';
 import { checkBuffer, checkPow2, grid, pipelineFor, renderWGSL, roundUp, UniformWriter, type PreparedOp } from './pipeline.js';
+import { K_KIND, type KQuantTransposed } from './kquant.js';
 import type { QuantTransposed } from './quant.js';
 import type { TransposedWeightTensor } from './weights.js';
 import { KernelArgumentError } from '../errors.js';
 
-/** Wᵀ in any stored format: f32, packed f16, or Q8_0/Q4_0 codes with their scale table (quant.ts). */
-export type SparseWeights = TransposedWeightTensor | QuantTransposed;
+/** Wᵀ in any stored format: f32, packed f16, Q8_0/Q4_0 codes with their scale table (quant.ts), or K-quants (kquant.ts). */
+export type SparseWeights = TransposedWeightTensor | QuantTransposed | KQuantTransposed;
 
-/** Outputs one invocation computes (one 16-byte chunk of f32/f16, 8 codes of Q8_0/Q4_0). */
+/** Outputs one invocation computes (one 16-byte chunk of f32/f16, 8 codes of Q8_0/Q4_0/K-quants). */
 function outputsPerChunk(W: SparseWeights): number {
   return W.format === 'f32' ? 4 : 8;
 }
 
-function isQuant(W: SparseWeights): W is QuantTransposed {
-  return W.format === 'q8_0' || W.format === 'q4_0';
+function isQuant(W: SparseWeights): W is QuantTransposed | KQuantTransposed {
+  return W.format === 'q8_0' || W.format === 'q4_0' || W.format === 'kquant';
 }
 
 export interface SparseGemvOptions {
@@ -97,8 +99,13 @@ export interface SparseGemvShape {
   F16: boolean;
   Q8: boolean;
   Q4: boolean;
+  /** K-quants (the format per segment). */
+  KQ: boolean;
+  /** Codes as a 4-bit plane (Q4_0, K-quants). */
+  NIB: boolean;
+  /** Grouped scales: Q8_0, Q4_0, K-quants. */
   QUANT: boolean;
-  /** 8 outputs per invocation (f16, Q8_0, Q4_0). */
+  /** 8 outputs per invocation (f16, Q8_0, Q4_0, K-quants). */
   WIDE: boolean;
   PRE_NORM: boolean;
   ACCUMULATE: boolean;
@@ -213,6 +220,7 @@ function resolveShape(ctx: GpuContext, label: string, opts: SparseGemvOptions, x
   const R_CHUNKS = SPLIT ? opts.reduceChunks ?? 16 : 0;
   if (SPLIT) checkPow2(label, 'reduceChunks', R_CHUNKS, WG);
   if (QUANT && SPLIT && KC % 32 !== 0) throw new KernelArgumentError(label, `quantized weights need kChunk a multiple of 32 (one scale group), got ${KC}`);
+  const KQ = W.format === 'kquant';
   const shared = 4 * (PIECE / 32) * (QUANT ? 2 : 1) + 12 * PIECE + 16 * WG * (chunk === 8 ? 2 : 1);
   if (shared > ctx.limits.maxComputeWorkgroupStorageSize) {
     throw new KernelArgumentError(label, `piece ${PIECE} and workgroupSize ${WG} need ${shared} bytes of workgroup memory, over the device's ${ctx.limits.maxComputeWorkgroupStorageSize}: lower piece`);
@@ -220,7 +228,7 @@ function resolveShape(ctx: GpuContext, label: string, opts: SparseGemvOptions, x
   const prologue = norm ? opts.normPrologue ?? 'vec4' : 'loop';
   const NORM_VEC4 = prologue === 'vec4' && xOffset % 4 === 0 && W.cols % 4 === 0;
   return {
-    WG, TILE, UNROLL, PIECE, NSEG: W.segments.length, F16: W.format === 'f16', Q8: W.format === 'q8_0', Q4: W.format === 'q4_0', QUANT,
+    WG, TILE, UNROLL, PIECE, NSEG: W.segments.length, F16: W.format === 'f16', Q8: W.format === 'q8_0', Q4: W.format === 'q4_0', KQ, NIB: KQ || W.format === 'q4_0', QUANT,
     WIDE: chunk === 8, PRE_NORM: !!norm, SWIGLU: !!opts.swiglu, STATS: !!opts.stats, SPLIT, KC, R_CHUNKS,
     NORM_PER: prologue === 'loop' ? 0 : Math.ceil(W.cols / (NORM_VEC4 ? 4 : 1) / WG), NORM_VEC4,
     X_PARTIALS: !!opts.xPartials, IN_CHUNKS: opts.xPartials?.chunks ?? 0, DENSE: !opts.tau,
@@ -285,9 +293,10 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
     const u = new UniformWriter()
       .u32(W.cols).u32(firstCol).u32(cols).u32(W.rowStride / chunk).u32(xOffset).u32(opts.yOffset ?? 0).u32(tiles).u32(kFirst)
       .u32(nK).f32(norm?.eps ?? 0).u32(upOffset)
-      .u32(stats?.slot ?? 0).u32(xPartials?.rowElems ?? 0).u32(0).u32(0).u32(0); // then seg, on 16 bytes
+      .u32(stats?.slot ?? 0).u32(xPartials?.rowElems ?? 0).u32(W.format === 'kquant' ? W.hRow : 0).u32(0).u32(0); // then seg, on 16 bytes
     for (const v of segWords) u.u32(v);
-    for (const s of W.segments) u.u32(s.firstRow).u32(0).u32(0).u32(0);
+    if (W.format === 'kquant') for (const s of W.segments) u.u32(s.firstRow).u32(K_KIND[s.format]).u32(s.hOffset).u32(0);
+    else for (const s of W.segments) u.u32(s.firstRow).u32(0).u32(0).u32(0);
     const buffer = u.create(device, `${label}.params[${i}]`);
     owned.push(buffer);
     return buffer;
@@ -306,6 +315,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
     const bound: [number, GPUBuffer][] = [[0, params], [1, 'codes' in shard ? shard.codes : shard.buffer], [2, x], SPLIT ? [6, scratch!] : [4, y!]];
     if (tau) bound.push([3, tau]);
     if ('scales' in shard) bound.push([7, shard.scales]);
+    if ('supers' in shard) bound.push([10, shard.supers], [11, shard.high]);
     if (norm) bound.push([5, norm.weight]);
     if (sh.NORM_VEC4) bound.push([9, x]);
     if (stats) bound.push([8, stats.buffer]);

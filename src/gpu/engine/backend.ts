@@ -23,7 +23,7 @@ export interface WebGPUBackendOptions {
   /** How prompts run while thresholds are set (default 'sparse'; see PrefillMode). */
   prefill?: PrefillMode;
   /**
-   * Weight storage on the GPU: 'auto' (default) keeps F16 tensors packed f16 and Q8_0/Q4_0 tensors
+   * Weight storage on the GPU: 'auto' (default) keeps F16 tensors packed f16 and Q8_0/Q4_0/Q4_K/Q5_K/Q6_K tensors
    * quantized, everything else f32; 'f32' or 'f16' store every matrix so (quantized ones dequantised).
    */
   weightFormat?: WeightFormatOption;

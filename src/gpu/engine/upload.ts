@@ -1,9 +1,11 @@
 // The model's weights on the GPU, and the one layout decision: every block matrix (q|k|v, o, gate|up,
 // down) is stored once, input-channel-major (Wᵀ: stored row j = input channel j's weights for every
-// output), in the format the file has it — f32, packed f16, or Q8_0/Q4_0 codes kept quantized — and
-// that one copy serves dense and sparse decoding (sparse_gemv with or without τ) and prompts (gemm_t).
+// output), in the format the file has it — f32, packed f16, Q8_0/Q4_0 codes kept quantized, or K-quants
+// (Q4_K/Q5_K/Q6_K, mixed within a stack, repacked losslessly: kquant.ts) — and that one copy serves dense
+// and sparse decoding (sparse_gemv with or without τ) and, for f32/f16, prompts (gemm_t).
 // The embedding table and the output matrix stay row-major (a lookup reads one row; the output is not
-// sparsified and gemv/gemm/qgemv read it best row-major; a tied output is the embedding table itself).
+// sparsified and gemv/gemm/qgemv read it best row-major; a tied output is the embedding table itself);
+// K-quant ones stay quantized (embedding and qgemv decode them), other quantized tables become f32.
 import type { LlamaConfig } from '../../model/config.js';
 import { tensorBytes, type GGUFFile, type GGUFTensorInfo } from '../../model/gguf.js';
 import type { Model } from '../../model/model.js';
@@ -11,6 +13,7 @@ import { projectionTensorName } from '../../model/projections.js';
 import { dequantize, GGMLType } from '../../model/tensor.js';
 import { modelTensors, QK_NORMS, QKV_BIASES } from '../../model/weights.js';
 import { createBufferChecked, type GpuContext } from '../device.js';
+import { destroyKQuant, kquantBytes, uploadKQuantMatrix, uploadKQuantTransposedStack, type KFormat, type KQuantMatrix, type KQuantSource } from '../kquant.js';
 import { vectorBytes } from '../pipeline.js';
 import { destroyQuant, uploadQuantMatrix, uploadQuantTransposedStack, type QuantFormat, type QuantMatrix, type QuantSource } from '../quant.js';
 import type { SparseWeights } from '../sparse_gemv.js';
@@ -25,12 +28,12 @@ export interface WeightSource {
   matrix(names: string[], format: WeightFormat): { data: WeightData; rows: number; cols: number };
   /** A 1-D tensor (norm weights, biases, rope factors) as f32. */
   vector(name: string): Float32Array<ArrayBuffer>;
-  /** The named matrices' raw Q8_0/Q4_0 blocks when all are of one of those types, else null. */
-  quant?(names: string[]): QuantSource[] | null;
+  /** The named matrices' raw blocks when all are Q8_0, all Q4_0, or all K-quants (Q4_K/Q5_K/Q6_K, mixed), else null. */
+  quant?(names: string[]): QuantSource[] | KQuantSource[] | null;
 }
 
 /**
- * Weight storage: 'auto' keeps F16 tensors packed f16 and Q8_0/Q4_0 tensors quantized, and stores
+ * Weight storage: 'auto' keeps F16 tensors packed f16 and Q8_0/Q4_0/K-quant tensors quantized, and stores
  * everything else as f32 (other quantized types dequantised); 'f32' or 'f16' store every matrix in that
  * format (quantized ones dequantised).
  */
@@ -49,23 +52,24 @@ export interface LayerWeights {
 }
 
 export interface ModelWeights {
-  embedding: WeightTensor; // (vocab, dim) row-major
-  output: WeightTensor | QuantMatrix; // (vocab, dim) row-major; the embedding itself when tied
+  embedding: WeightTensor | KQuantMatrix; // (vocab, dim) row-major
+  output: WeightTensor | QuantMatrix | KQuantMatrix; // (vocab, dim) row-major; the embedding itself when tied
   outputNorm: GPUBuffer; // (dim)
   layers: LayerWeights[];
   /** (rope_dim / 2) divisors of the rope frequencies when config.ropeFreqFactors (on the CPU: the table is built from them). */
   ropeFreqs: Float32Array | null;
-  /** Some block matrix is kept quantized (gemm_t reads only f32/f16: prompts then run token by token). */
+  /** Some block matrix or the output is kept quantized (gemm_t and gemm read only f32/f16: prompts then run token by token). */
   quantized: boolean;
   /** GPU bytes of all of the above. */
   bytes: number;
   destroy(): void;
 }
 
-/** The one storage decision, per group of tensors stacked together (one format per stack). */
-function storageOf(source: WeightSource, names: string[], weightFormat: WeightFormatOption): WeightFormat | QuantFormat {
+/** The one storage decision, per group of tensors stacked together (one format per stack; K-quants may mix). */
+function storageOf(source: WeightSource, names: string[], weightFormat: WeightFormatOption): WeightFormat | QuantFormat | 'kquant' {
   if (weightFormat !== 'auto') return weightFormat;
-  return source.quant?.(names)?.[0]?.format ?? source.naturalFormat(names);
+  const f = source.quant?.(names)?.[0]?.format;
+  return f === undefined ? source.naturalFormat(names) : f === 'q8_0' || f === 'q4_0' ? f : 'kquant';
 }
 
 /** Uploads a model's weights in the layout above; on failure frees what it made. */
@@ -82,8 +86,14 @@ export async function uploadWeights(ctx: GpuContext, source: WeightSource, weigh
   };
   const inputMajor = async (names: string[], label: string): Promise<SparseWeights> => {
     const format = storageOf(source, names, weightFormat);
+    if (format === 'kquant') {
+      const w = await uploadKQuantTransposedStack(ctx, source.quant!(names)! as KQuantSource[], { label });
+      frees.push(() => destroyKQuant(w));
+      bytes += kquantBytes(w);
+      return w;
+    }
     if (format === 'q8_0' || format === 'q4_0') {
-      const w = await uploadQuantTransposedStack(ctx, source.quant!(names)!, { label });
+      const w = await uploadQuantTransposedStack(ctx, source.quant!(names)! as QuantSource[], { label });
       frees.push(() => destroyQuant(w));
       bytes += w.shards.reduce((a, s) => a + s.codes.size + s.scales.size, 0);
       return w;
@@ -106,25 +116,35 @@ export async function uploadWeights(ctx: GpuContext, source: WeightSource, weigh
     bytes += b.size;
     return b;
   };
+  // A K-quant matrix, row-major (embedding, output).
+  const kRows = async (name: string, label: string): Promise<KQuantMatrix> => {
+    const w = await uploadKQuantMatrix(ctx, source.quant!([name])![0]! as KQuantSource, { label });
+    frees.push(() => destroyKQuant(w));
+    bytes += kquantBytes(w);
+    return w;
+  };
   const destroy = () => { for (const f of frees.splice(0)) f(); };
 
   try {
-    // The embedding table stays f32/f16 (a quantized table is dequantised: the lookup reads one row).
-    const embdFormat = weightFormat === 'auto' ? source.naturalFormat(['token_embd.weight']) : weightFormat;
-    const embedding = await float(['token_embd.weight'], embdFormat, 'token_embd');
+    // The embedding table stays f32/f16 or K-quant (a Q8_0/Q4_0 table is dequantised: the lookup reads one row).
+    const embdStorage = storageOf(source, ['token_embd.weight'], weightFormat);
+    const embedding = embdStorage === 'kquant' ? await kRows('token_embd.weight', 'token_embd')
+      : await float(['token_embd.weight'], weightFormat === 'auto' ? source.naturalFormat(['token_embd.weight']) : weightFormat, 'token_embd');
     const outFormat = storageOf(source, ['output.weight'], weightFormat);
-    let output: WeightTensor | QuantMatrix;
-    if (outFormat === 'q8_0' || outFormat === 'q4_0') {
-      const q = await uploadQuantMatrix(ctx, source.quant!(['output.weight'])![0]!, { label: 'output' });
+    let output: WeightTensor | QuantMatrix | KQuantMatrix;
+    if (outFormat === 'kquant') {
+      output = c.tiedOutput && 'kind' in embedding ? embedding : await kRows('output.weight', 'output');
+    } else if (outFormat === 'q8_0' || outFormat === 'q4_0') {
+      const q = await uploadQuantMatrix(ctx, source.quant!(['output.weight'])![0]! as QuantSource, { label: 'output' });
       frees.push(() => destroyQuant(q));
       bytes += q.shards.reduce((a, s) => a + s.codes.size + s.scales.size, 0);
       output = q;
     } else {
-      output = c.tiedOutput && outFormat === embedding.format ? embedding : await float(['output.weight'], outFormat, 'output');
+      output = c.tiedOutput && !('kind' in embedding) && outFormat === embedding.format ? embedding : await float(['output.weight'], outFormat, 'output');
     }
     const outputNorm = await vector('output_norm.weight');
     const layers: LayerWeights[] = [];
-    let quantized = false;
+    let quantized = 'kind' in output;
     for (let l = 0; l < c.nLayers; l++) {
       const name = (p: number) => projectionTensorName(l, p);
       const L: LayerWeights = {
@@ -137,7 +157,7 @@ export async function uploadWeights(ctx: GpuContext, source: WeightSource, weigh
         qkvBias: c.qkvBias ? await vector(...QKV_BIASES.map((s) => `blk.${l}.${s}`)) : null,
         qkNorm: c.qkNorm ? await vector(...QK_NORMS.map((s) => `blk.${l}.${s}.weight`)) : null,
       };
-      quantized ||= [L.qkv, L.o, L.gateUp, L.down].some((w) => w.format === 'q8_0' || w.format === 'q4_0');
+      quantized ||= [L.qkv, L.o, L.gateUp, L.down].some((w) => w.format !== 'f32' && w.format !== 'f16');
       layers.push(L);
     }
     const ropeFreqs = c.ropeFreqFactors ? source.vector('rope_freqs.weight') : null;
@@ -148,7 +168,7 @@ export async function uploadWeights(ctx: GpuContext, source: WeightSource, weigh
   }
 }
 
-/** The weights of a GGUF model; quantized tensors other than kept Q8_0/Q4_0 are dequantised to f32 (exact). */
+/** The weights of a GGUF model; quantized tensors other than kept Q8_0/Q4_0/K-quants are dequantised to f32 (exact). */
 export function ggufWeights(model: Model): WeightSource {
   const tensors = modelTensors(model.file, model.config);
   const get = (names: string[]) => names.map((n) => tensors.get(n)!);
@@ -162,6 +182,10 @@ export function ggufWeights(model: Model): WeightSource {
     vector: (name) => concat(model.file, get([name]), 'f32') as Float32Array<ArrayBuffer>,
     quant: (names) => {
       const ts = get(names);
+      const kf = ts.map((t) => K_FORMATS[t.type]);
+      if (kf.every((f) => f !== undefined)) {
+        return ts.map((t, i) => ({ format: kf[i]!, bytes: tensorBytes(model.file, t), rows: t.dims[1]!, cols: t.dims[0]! }));
+      }
       const type = ts[0]!.type;
       if ((type !== GGMLType.Q8_0 && type !== GGMLType.Q4_0) || ts.some((t) => t.type !== type)) return null;
       const format = type === GGMLType.Q8_0 ? 'q8_0' : 'q4_0';
@@ -169,6 +193,8 @@ export function ggufWeights(model: Model): WeightSource {
     },
   };
 }
+
+const K_FORMATS: Partial<Record<number, KFormat>> = { [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' };
 
 /**
  * The data of one or more tensors stacked by rows, in the element type `format` uploads best from:
