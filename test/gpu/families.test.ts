@@ -17,7 +17,7 @@ import { loadWeightsF32 } from '../../src/model/weights.js';
 import { ReferenceBackend } from '../../src/reference/backend.js';
 import { argmaxOf } from '../../src/sampler.js';
 import { wasTau } from '../../src/sparsity/plan.js';
-import { FAMILIES, FAMILY_PROMPTS, FORMATS, familyGGUF } from '../helpers/families.js';
+import { FAMILIES, FAMILY_PROMPTS, FORMATS, familyGGUF, ODD_WIDTH, type Family, type Format } from '../helpers/families.js';
 import { describeGpu, gpu } from './context.js';
 
 const STEPS = 32;
@@ -109,10 +109,13 @@ async function halfThresholds(m: Model, prompt: number[]): Promise<{ tau: Thresh
 describeGpu('WebGPU engine: every family × format against the reference', () => {
   afterAll(() => gpu.device.destroy());
 
-  FAMILIES.forEach((family, fi) => FORMATS.forEach((format, ki) => {
+  // Every family × format, and the SmolLM2-135M-wide files whose 576-wide rows take Q5_0/Q5_1/Q8_0.
+  const cases: [Family, Format, number][] = [...FAMILIES.flatMap((family, fi) => FORMATS.map((format, ki): [Family, Format, number] => [family, format, fi + ki])),
+    [ODD_WIDTH, 'Q4_K_M', 0], [ODD_WIDTH, 'Q5_K_M', 1]];
+  cases.forEach(([family, format, which]) => {
     test(`${family} ${format}: dense and WAS-sparse logits, 32 greedy tokens, skipped fraction`, async () => {
       const m = openModel(familyGGUF(family, format));
-      const prompt = m.tokenizer.encode(FAMILY_PROMPTS[(fi + ki) % FAMILY_PROMPTS.length]!);
+      const prompt = m.tokenizer.encode(FAMILY_PROMPTS[which % FAMILY_PROMPTS.length]!);
       const ref = new ReferenceBackend(m.config, loadWeightsF32(m.file, m.config), CONTEXT);
       const b = await createBackend('webgpu', m, { contextSize: CONTEXT, platform: { gpu: nodeGPU } });
       try {
@@ -147,5 +150,5 @@ describeGpu('WebGPU engine: every family × format against the reference', () =>
         b.dispose();
       }
     }, 60_000);
-  }));
+  });
 });
