@@ -1,18 +1,19 @@
-// Time to first token of a chat's second turn on the CPU backend: with the engine's KV reuse (turn 1
+// Time to first token of a chat's second turn (CPU backend, or --backend webgpu): with the engine's KV reuse (turn 1
 // just ran, so only the new tail of the prompt is fed) against a cold start (the same conversation
 // after the cache was invalidated: a generate() call leaves nothing a chat could reuse). Through the
 // SDK (dist/node.js: worker_threads, the CPU backend's Wasm), timed on the main thread from chat() to
 // the first streamed piece; prefill is the worker's own measure. Greedy, so every repetition feeds the
 // same tokens. Median of --reps.
 //   npm run build && npx esbuild bench/chat-ttft.ts --bundle --platform=node --format=esm --target=node20 \
-//     --packages=external --outfile=dist/bench/chat-ttft.mjs && node dist/bench/chat-ttft.mjs [--reps 5] [--threads 1] [--models a.gguf,b.gguf]
+//     --packages=external --outfile=dist/bench/chat-ttft.mjs && node dist/bench/chat-ttft.mjs [--reps 5] [--threads 1] [--models a.gguf,b.gguf] [--backend cpu|webgpu]
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type * as Sdk from '../src/node.js';
 
 const root = resolve(import.meta.dirname, '../..');
-const { values: args } = parseArgs({ options: { reps: { type: 'string' }, threads: { type: 'string' }, models: { type: 'string' }, reply: { type: 'string' } } });
+const { values: args } = parseArgs({ options: { reps: { type: 'string' }, threads: { type: 'string' }, models: { type: 'string' }, reply: { type: 'string' }, backend: { type: 'string' } } });
+const backend = (args.backend ?? 'cpu') as 'cpu' | 'webgpu';
 const reps = Number(args.reps ?? 5);
 const threads = Number(args.threads ?? 1);
 const replyTokens = Number(args.reply ?? 64);
@@ -47,7 +48,7 @@ const GREEDY = { temperature: 0, template: 'chatml' };
 console.log(`| model | turn-2 prompt tokens | cached (warm) | TTFT cold ms | TTFT warm ms | speed-up | prefill cold ms | prefill warm ms |`);
 console.log(`|---|---:|---:|---:|---:|---:|---:|---:|`);
 for (const file of models) {
-  const engine = sdk.createEngine({ backend: 'cpu', threads });
+  const engine = sdk.createEngine({ backend, threads });
   await engine.load(file);
   const cold: { ttftMs: number; r: Sdk.ChatResult }[] = [];
   const warm: typeof cold = [];
