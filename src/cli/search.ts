@@ -95,7 +95,7 @@ export async function cmdSchedule(args: string[], out: (s: string) => void, err:
   const cal = searchCalibration(model, modelPath, sha256, v.calib);
   const textPath = v.text ?? resolveDefaultCalibrationText();
   const textName = basename(textPath);
-  const split = splitScheduleText(model, cal, readText(textPath), textName, plan);
+  const split = splitScheduleText(model, cal, readText(textPath), textName, plan, flag);
   const wasm = await loadWasmNode('release');
   const norms = projectionNorms(model);
   const backend = await cliBackend(model, v, plan.ctx, (note) => err(`was-edge: ${note}\n`));

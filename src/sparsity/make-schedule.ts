@@ -71,9 +71,11 @@ export function checkCalibrationModel(cal: Calibration, sha256: string, what: st
  * Search chunks from the start of the text, validation chunks from its end, disjoint, and disjoint
  * from the calibration's own tokens when it was recorded from this text (the same `textName`).
  */
-export function splitScheduleText(model: Model, cal: Calibration, text: string, textName: string, plan: ScheduleSearchPlan): CalibrationSplit {
+export function splitScheduleText(model: Model, cal: Calibration, text: string, textName: string, plan: ScheduleSearchPlan,
+  flag: (option: string) => string = (x) => x): CalibrationSplit {
   const all = model.tokenizer.encode(text, { bos: true });
-  return splitCalibrationText(all, model.tokenizer.bos, plan.ctx, plan.tokens, plan.validationTokens, cal.data.text === textName ? cal.data.tokens : 0);
+  return splitCalibrationText(all, model.tokenizer.bos, plan.ctx, plan.tokens, plan.validationTokens, cal.data.text === textName ? cal.data.tokens : 0,
+    flag('validationTokens'));
 }
 
 /** Where the search is: the dense pass (done 0, then 1 with its figures), each evaluation, each validated target. */

@@ -52,7 +52,7 @@ export interface CalibrationSplit {
  * OptionError when the text is too short for both.
  */
 export function splitCalibrationText(tokens: readonly number[], bos: number, ctx: number, searchTokens: number, validationTokens: number,
-  reserved = 0): CalibrationSplit {
+  reserved = 0, option = '--validation-tokens'): CalibrationSplit {
   const whole = Math.floor(tokens.length / ctx);
   const nSearch = Math.ceil(searchTokens / ctx);
   const nValidation = Math.ceil(validationTokens / ctx);
@@ -60,7 +60,7 @@ export function splitCalibrationText(tokens: readonly number[], bos: number, ctx
   const firstValidation = whole - nValidation;
   const used = Math.max(nSearch, Math.ceil(reserved / ctx));
   if (firstValidation < used) {
-    throw new OptionError('--validation-tokens',
+    throw new OptionError(option,
       `the text has ${tokens.length} tokens (${whole} chunks of ${ctx}); ${nSearch} search chunks` +
       (reserved > 0 ? `, the calibration's first ${reserved} tokens` : '') +
       ` and ${nValidation} validation chunks do not fit without overlap; use fewer tokens or a longer text.`);
