@@ -105,13 +105,8 @@ function checkTextName(name: unknown): void {
   if (name !== undefined && (typeof name !== 'string' || name === '')) throw new OptionError('textName', `must be a non-empty string, got ${JSON.stringify(name)}.`);
 }
 
-/** The bytes of build/was.wasm fetched once per worker; each call gets its own instance. */
-let wasmBytes: Promise<ArrayBuffer> | null = null;
-function fetchWasm(): Promise<WasModule> {
-  wasmBytes ??= fetch(wasmUrl('release')).then((r) => r.arrayBuffer());
-  wasmBytes.catch(() => { wasmBytes = null; });
-  return wasmBytes.then((b) => loadWasm(b));
-}
+/** build/was.wasm fetched from next to the bundle (HTTP errors named by loadWasm): a fresh instance per call. */
+const fetchWasm = (): Promise<WasModule> => loadWasm(wasmUrl('release'));
 
 /** The folder of prebuilt schedules: a URL, or (where files can be read: Node) an absolute path. */
 function schedulesFolder(o: WireLoadOptions, platform: EnginePlatform): URL | null {
