@@ -26,6 +26,7 @@ export type {
   ChatFinishReason, ChatFunction, ChatMessage, ChatOptions, ChatResult, ChatRole, ChatStream,
   CachedModel, CacheStoreKind, Engine, EngineOptions, GenerateOptions as EngineGenerateOptions, GenerationResult,
   GenerationStream, LoadOptions, LoadProgress, MessageEndpoint, ModelInfo, ModelSource, ScheduleInfo, ScheduleQuality,
+  CalibrateOptions, CalibrateProgress, SearchScheduleOptions, ScheduleProgress, ScheduleSearchOptions, SearchProgress,
 } from './sdk/api.js';
 export { parseSchedule, scheduleTau, scheduleLevel, defaultMethod, scheduleTargets, scheduleFromCalibration, formatSchedule, type ScheduleValidation, type TargetValidation, type ValidationPoint, type Schedule, type ScheduleLevel, type ScheduleModel, type ScheduleMethod, type ScheduleExpectation, type ScheduleSearch, type LossKind } from './sparsity/schedule.js';
 export { parseCalibration, buildTau, type Calibration, type SparsityMode } from './sparsity/plan.js';

@@ -10,6 +10,7 @@ import { AbortError, ModelLoadError } from './errors.js';
 import { nodeCpuOptions } from './cpu/node.js';
 import { nodeGPU } from './gpu/node-gpu.js';
 import { softwareVulkanOnly } from './gpu/vulkan-drivers.js';
+import { loadWasmNode } from './wasm/node.js';
 import type { PathReader } from './sdk/loader.js';
 import { serveEngine } from './sdk/expose.js';
 
@@ -62,4 +63,5 @@ serveEngine(nodeEndpoint(parentPort), {
   softwareOnly: () => softwareVulkanOnly(),
   cpu,
   threads,
+  wasm: () => loadWasmNode('release'),
 });

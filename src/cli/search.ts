@@ -5,16 +5,14 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CalibrationError, OptionError } from '../errors.js';
 import type { Model } from '../model/model.js';
 import { projectionNorms } from '../model/projections.js';
 import { loadWeightsF32 } from '../model/weights.js';
 import { loadModelFile, loadWasmNode } from '../node.js';
-import { calibrate } from '../sparsity/calibrate.js';
+import { calibrate, checkCalibrateOptions } from '../sparsity/calibrate.js';
+import { checkCalibrationModel, makeSchedule, planScheduleSearch, splitScheduleText } from '../sparsity/make-schedule.js';
 import type { Calibration } from '../sparsity/plan.js';
-import { formatSchedule, parseSchedule, scheduleLevel, type Schedule } from '../sparsity/schedule.js';
-import { CalibrationObjective, checkSearchOptions, searchSchedules } from '../sparsity/search.js';
-import { splitCalibrationText, validateLevels } from '../sparsity/validate.js';
+import { formatSchedule, scheduleLevel } from '../sparsity/schedule.js';
 import { checkOutPath, cliBackend, intOption, joinNegativeValues, numOption, readBytes, readText, sha256Of, usage } from './args.js';
 import { progress } from './progress.js';
 import { resolveDefaultCalibrationText, resolveDefaultModel } from './default-model.js';
@@ -34,7 +32,9 @@ export async function cmdCalibrate(args: string[], out: (s: string) => void, err
   if (!v.out) throw usage('calibrate needs --out FILE.', 'calibrate');
   checkOutPath('--out', v.out);
   const tokens = intOption('tokens', v.tokens);
-  if (tokens !== undefined && tokens < 1) throw new OptionError('--tokens', `must be at least 1, got ${tokens}.`);
+  const ctx = intOption('ctx', v.ctx);
+  const greedyTokens = intOption('greedy-tokens', v['greedy-tokens']);
+  checkCalibrateOptions({ tokens, ctx, greedyTokens }, flag);
   const modelPath = v.model ?? (await resolveDefaultModel(err));
   const bytes = readBytes(modelPath);
   const model = await loadModelFile(modelPath);
@@ -45,8 +45,8 @@ export async function cmdCalibrate(args: string[], out: (s: string) => void, err
     textName: basename(v.text),
     modelSha256: createHash('sha256').update(bytes).digest('hex'),
     tokens,
-    ctx: intOption('ctx', v.ctx),
-    greedyTokens: intOption('greedy-tokens', v['greedy-tokens']),
+    ctx,
+    greedyTokens,
     onProgress: (phase, done, total) => {
       // Two phases (histograms, then greedy splits): each half of the bar.
       bar.update(`[calibrate] ${phase} ${done}/${total}  ${((performance.now() - t0) / 1000).toFixed(1)} s   `,
@@ -60,13 +60,13 @@ export async function cmdCalibrate(args: string[], out: (s: string) => void, err
 /** The calibration file of `--calib` (default: the package's for this model), made for these bytes. */
 function searchCalibration(model: Model, modelPath: string, sha256: string, calib: string | undefined): Calibration {
   const cal = readCalibration(calib ?? defaultCalibrationPath(modelPath), model, modelPath);
-  if (cal.model.sha256 !== sha256) {
-    throw new CalibrationError('CALIBRATION_MODEL_MISMATCH',
-      `the calibration was made for the GGUF with sha256 ${cal.model.sha256.slice(0, 12)}…, not ${modelPath} (${sha256.slice(0, 12)}…); ` +
-      `make one with \`was-edge calibrate --model ${modelPath} --text TEXT --out FILE\` and pass --calib FILE.`);
-  }
+  checkCalibrationModel(cal, sha256, modelPath,
+    `make one with \`was-edge calibrate --model ${modelPath} --text TEXT --out FILE\` and pass --calib FILE.`);
   return cal;
 }
+
+/** `validationTokens` → `--validation-tokens`. */
+const flag = (option: string) => `--${option.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`;
 
 export async function cmdSchedule(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<void> {
   const { values: v } = parseArgs({
@@ -80,58 +80,47 @@ export async function cmdSchedule(args: string[], out: (s: string) => void, err:
   });
   if (!v.out) throw usage('schedule needs --out FILE.', 'schedule');
   checkOutPath('--out', v.out);
-  const targets = (v.targets ?? '0.4,0.5,0.6,0.7,0.8').split(',').map((t) => numOption('targets', t)!);
-  if (new Set(targets).size !== targets.length) throw new OptionError('--targets', `lists a target twice: ${v.targets}.`);
-  const budget = intOption('budget', v.budget, 24)!;
-  const seed = intOption('seed', v.seed, 1)!;
-  const tokens = intOption('tokens', v.tokens, 2048)!;
-  checkSearchOptions({ targets, budget, seed });
+  const options = {
+    targets: v.targets?.split(',').map((t) => numOption('targets', t)!),
+    budget: intOption('budget', v.budget), seed: intOption('seed', v.seed), tokens: intOption('tokens', v.tokens),
+    validationTokens: intOption('validation-tokens', v['validation-tokens']), ctx: intOption('ctx', v.ctx),
+  };
+  // The options that need no model first (the context limit is the model's: checked again below).
+  planScheduleSearch({ ...options, ctx: undefined }, Number.MAX_SAFE_INTEGER, '', flag);
   const modelPath = v.model ?? (await resolveDefaultModel(err));
   const sha256 = sha256Of(modelPath);
   const model = await loadModelFile(modelPath);
   const c = model.config;
-  const ctx = intOption('ctx', v.ctx, Math.min(256, c.contextLength))!;
-  if (ctx < 4 || ctx > c.contextLength) throw new OptionError('--ctx', `must be in 4..${c.contextLength} (the model's context length), got ${ctx}.`);
+  const plan = planScheduleSearch(options, c.contextLength, "the model's context length", flag);
   const cal = searchCalibration(model, modelPath, sha256, v.calib);
   const textPath = v.text ?? resolveDefaultCalibrationText();
-  // Search chunks from the start, validation chunks from the end, disjoint (src/sparsity/validate.ts).
-  const all = model.tokenizer.encode(readText(textPath), { bos: true });
-  const split = splitCalibrationText(all, model.tokenizer.bos, ctx, tokens, intOption('validation-tokens', v['validation-tokens'], tokens)!,
-    cal.data.text === basename(textPath) ? cal.data.tokens : 0);
-  const chunks = split.search;
+  const textName = basename(textPath);
+  const split = splitScheduleText(model, cal, readText(textPath), textName, plan, flag);
   const wasm = await loadWasmNode('release');
   const norms = projectionNorms(model);
-  const backend = await cliBackend(model, v, ctx, (note) => err(`was-edge: ${note}\n`));
+  const backend = await cliBackend(model, v, plan.ctx, (note) => err(`was-edge: ${note}\n`));
   try {
     const t0 = performance.now();
     const seconds = () => ((performance.now() - t0) / 1000).toFixed(1);
-    err(`[schedule] dense pass over ${chunks.length} chunks of ${ctx} on ${backend.name} …\n`);
-    const objective = await CalibrationObjective.create(backend, chunks);
-    err(`[schedule] dense pass: ${objective.tokens} predictions, mean NLL ${objective.denseNll.toFixed(4)}, ${seconds()} s\n`);
-    const total = targets.length * budget;
     const line = progress(err);
-    const levels = await searchSchedules(cal, norms, objective, wasm, {
-      targets, budget, seed,
+    const schedule = await makeSchedule({
+      model, sha256, id: basename(modelPath).replace(/\.gguf$/i, ''), backend, calibration: cal, split, textName, wasm, norms,
+    }, plan, {
       onProgress: (p) => {
-        const done = p.index * budget + p.evaluation;
-        const bar = '#'.repeat(Math.round((24 * done) / total)).padEnd(24, '.');
-        line.update(`[schedule] [${bar}] ${done}/${total}  target ${p.target} eval ${p.evaluation}/${p.budget}  ` +
-          `KL uniform ${p.uniform.toFixed(4)} best ${p.best.toFixed(4)}  ${seconds()} s   `, done / total);
+        if (p.phase === 'dense' && p.done === 0) err(`[schedule] dense pass over ${p.chunks} chunks of ${p.ctx} on ${backend.name} …\n`);
+        else if (p.phase === 'dense') err(`[schedule] dense pass: ${p.tokens} predictions, mean NLL ${p.denseNll!.toFixed(4)}, ${seconds()} s\n`);
+        else if (p.phase === 'search') {
+          const bar = '#'.repeat(Math.round((24 * p.done) / p.total)).padEnd(24, '.');
+          line.update(`[schedule] [${bar}] ${p.done}/${p.total}  target ${p.target} eval ${p.evaluation}/${p.budget}  ` +
+            `KL uniform ${p.uniform.toFixed(4)} best ${p.best.toFixed(4)}  ${seconds()} s   `, p.done / p.total);
+        } else if (p.done === 0) {
+          err(`[schedule] validation: dense pass and ${2 * p.total} runs over ${p.chunks} held-out chunks …`);
+        }
       },
     });
-    err(`[schedule] validation: dense pass and ${2 * targets.length} runs over ${split.validation.length} held-out chunks …`);
-    const validation = await validateLevels(levels, norms, backend, split.validation, { text: basename(textPath), firstToken: split.validationFirstToken });
-    err(`\r[schedule] validation: ${validation.tokens} predictions, ${seconds()} s\n`);
-    const schedule: Schedule = {
-      version: 1,
-      kind: 'was-edge-schedule',
-      model: { name: cal.model.name, id: basename(modelPath).replace(/\.gguf$/i, ''), sha256, nLayers: c.nLayers, dim: c.dim, hiddenDim: c.hiddenDim, kvDim: c.nKVHeads * c.headDim },
-      params: cal.params.slice(),
-      calibration: { text: basename(textPath), tokens: objective.tokens },
-      levels,
-      validation,
-    };
-    parseSchedule(schedule, { sha256, config: c });
+    err(`\r[schedule] validation: ${schedule.validation!.tokens} predictions, ${seconds()} s\n`);
+    const { targets, budget } = plan;
+    const validation = schedule.validation!;
     const svg = `${v.out.replace(/\.json$/i, '')}.svg`;
     writeFileSync(v.out, formatSchedule(schedule));
     writeFileSync(svg, schedulePlot(schedule));
@@ -143,7 +132,7 @@ export async function cmdSchedule(args: string[], out: (s: string) => void, err:
       const g = validation.targets.find((x) => x.target === target)!;
       out(`  held out: mean KL ${g.wasGreedy.loss.toFixed(4)} uniform, ${g.wasBo.loss.toFixed(4)} was-bo (gain ${(100 * g.gain).toFixed(1)}%) → default ${g.default}\n`);
     }
-    out(`wrote ${v.out} and ${svg}: ${targets.length} targets × ${budget} evaluations over ${objective.tokens} calibration tokens in ${seconds()} s\n`);
+    out(`wrote ${v.out} and ${svg}: ${targets.length} targets × ${budget} evaluations over ${schedule.calibration.tokens} calibration tokens in ${seconds()} s\n`);
   } finally {
     backend.dispose();
   }

@@ -10,6 +10,8 @@ import type { ChatCompletions } from './openai.js';
 import type { BackendChoice } from '../create-backend.js';
 import type { ScheduleLabel, ScheduleSelection } from '../sparsity/resolve.js';
 import type { LossKind, Schedule, ScheduleMethod } from '../sparsity/schedule.js';
+import type { Calibration } from '../sparsity/plan.js';
+import type { ScheduleProgress, ScheduleSearchOptions } from '../sparsity/make-schedule.js';
 
 /**
  * A GGUF model: a URL (absolute, or relative to the page), its bytes, a Blob/File, or in Node a file
@@ -206,6 +208,54 @@ export interface CachedModel {
   store: CacheStoreKind;
 }
 
+/**
+ * Options of engine.calibrate(text), the SDK's `was-edge calibrate`: the loaded model's score
+ * thresholds and greedy splits recorded over `text` with the reference forward pass (f32 weights,
+ * whatever backend runs the model).
+ */
+export interface CalibrateOptions {
+  /** Calibration tokens to record, in chunks of `ctx` tokens each starting with BOS. Default 16384 (at most what the text has). */
+  tokens?: number;
+  /** Tokens per chunk. Default 256 (at most the model's context length). */
+  ctx?: number;
+  /** Tokens whose block outputs judge the greedy splits. Default 64. */
+  greedyTokens?: number;
+  /** The text's name, recorded in the calibration and in schedules made from it. Default `text-<first 12 hex digits of its sha256>`. */
+  textName?: string;
+  /** Chunks recorded, then layers split. */
+  onProgress?: (progress: CalibrateProgress) => void;
+  /** Aborts the calibration (AbortError); the engine and the last calibration stay as they were. */
+  signal?: AbortSignal;
+}
+
+export interface CalibrateProgress {
+  /** record: score histograms over the text's chunks; greedy: each layer's greedy split. */
+  phase: 'record' | 'greedy';
+  done: number;
+  total: number;
+}
+
+/**
+ * Options of engine.searchSchedule(), the SDK's `was-edge schedule`, with the same defaults: targets
+ * 0.4–0.8, budget 24, seed 1, 2048 search tokens, as many validation tokens, ctx min(256, contextSize).
+ */
+export interface SearchScheduleOptions extends ScheduleSearchOptions {
+  /** A calibration of the loaded file (from calibrate() or a calibration file). Default: the last calibrate()'s. */
+  calibration?: Calibration;
+  /** The text to search and validate on. Default: the text given to calibrate() (needed with `calibration`). */
+  text?: string;
+  /** The text's name, recorded in the schedule. Default: the calibration's name for its own text, else `text-<sha256 prefix>`. */
+  textName?: string;
+  /** The dense pass, each evaluation, each validated target. */
+  onProgress?: (progress: ScheduleProgress) => void;
+  /** Aborts the search (AbortError); the engine stays usable and its schedules unchanged. */
+  signal?: AbortSignal;
+}
+
+export type { Calibration } from '../sparsity/plan.js';
+export type { ScheduleProgress, ScheduleSearchOptions } from '../sparsity/make-schedule.js';
+export type { SearchProgress } from '../sparsity/search.js';
+
 /** The main-thread client of an engine running in a worker. */
 export interface Engine {
   /** Loads a model (replacing the current one once the new one is ready). */
@@ -220,6 +270,17 @@ export interface Engine {
   countTokens(messages: ChatMessage[], options?: Pick<ChatOptions, 'template'>): Promise<number>;
   /** Schedules available for the loaded model. */
   schedules(): Promise<ScheduleInfo[]>;
+  /**
+   * Calibrates the loaded model on `text` (score thresholds, greedy splits); the engine keeps the
+   * result for searchSchedule(). Serialisable: the same object `was-edge calibrate` writes.
+   */
+  calibrate(text: string, options?: CalibrateOptions): Promise<Calibration>;
+  /**
+   * Searches a schedule on the loaded backend (constrained BO per target, then the validation gate),
+   * as `was-edge schedule` does, and registers it under its `model.id` (the loaded id): generate()
+   * runs it with `{ schedule: { name, level } }`, or `{ schedule: theReturnedObject, level }`.
+   */
+  searchSchedule(options?: SearchScheduleOptions): Promise<Schedule>;
   /** Models in the cache (Cache API and OPFS). */
   cachedModels(): Promise<CachedModel[]>;
   /** Removes a cached model by URL; false if it was not cached. */
@@ -242,6 +303,8 @@ export type WireLoadOptions = Omit<LoadOptions, 'onProgress' | 'signal' | 'sched
 };
 
 export type WireGenerateOptions = Omit<GenerateOptions, 'signal'>;
+export type WireCalibrateOptions = Omit<CalibrateOptions, 'signal' | 'onProgress'>;
+export type WireSearchScheduleOptions = Omit<SearchScheduleOptions, 'signal' | 'onProgress'>;
 
 /** Receives values from the worker; the worker awaits the returned promise (comlink proxy). */
 export type Callback<T> = (value: T) => unknown;
@@ -254,6 +317,8 @@ export interface EngineWorkerApi {
   tokenize(text: string): Promise<number[]>;
   countTokens(messages: ChatMessage[], template: string | undefined): Promise<number>;
   schedules(): Promise<ScheduleInfo[]>;
+  calibrate(text: string, options: WireCalibrateOptions, signal: AbortSignal | undefined, onProgress: Callback<CalibrateProgress> | undefined): Promise<Calibration>;
+  searchSchedule(options: WireSearchScheduleOptions, signal: AbortSignal | undefined, onProgress: Callback<ScheduleProgress> | undefined): Promise<Schedule>;
   cachedModels(): Promise<CachedModel[]>;
   deleteCachedModel(url: string): Promise<boolean>;
   dispose(): Promise<void>;

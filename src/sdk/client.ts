@@ -6,9 +6,11 @@
 import { proxy, wrap, type Endpoint, type Remote } from 'comlink';
 import type { ChatMessage } from '../chat.js';
 import { AbortError, EngineError, OptionError } from '../errors.js';
+import type { Calibration } from '../sparsity/plan.js';
+import type { Schedule } from '../sparsity/schedule.js';
 import type {
-  CachedModel, ChatFunction, ChatOptions, ChatStream, Engine, EngineOptions, EngineWorkerApi, GenerateOptions, GenerationStream, LoadOptions, LoadProgress,
-  ModelInfo, ModelSource, ScheduleInfo, WireLoadOptions, WireSource,
+  CalibrateOptions, CalibrateProgress, CachedModel, ChatFunction, ChatOptions, ChatStream, Engine, EngineOptions, EngineWorkerApi, GenerateOptions, GenerationStream, LoadOptions, LoadProgress,
+  ModelInfo, ModelSource, ScheduleInfo, ScheduleProgress, SearchScheduleOptions, WireLoadOptions, WireSource,
 } from './api.js';
 import { WORKER_READY } from './api.js';
 import { chatCompletions } from './openai.js';
@@ -234,6 +236,32 @@ class EngineClient implements Engine {
 
   schedules(): Promise<ScheduleInfo[]> {
     return this.call(() => this.remote.schedules());
+  }
+
+  calibrate(text: string, options: CalibrateOptions = {}): Promise<Calibration> {
+    return this.withProgress<CalibrateProgress, CalibrateOptions, Calibration>(options, 'calibrate()', (rest, link, report) =>
+      this.remote.calibrate(text, rest, link, report && proxy((p: CalibrateProgress) => report(p))));
+  }
+
+  searchSchedule(options: SearchScheduleOptions = {}): Promise<Schedule> {
+    return this.withProgress<ScheduleProgress, SearchScheduleOptions, Schedule>(options, 'searchSchedule()', (rest, link, report) =>
+      this.remote.searchSchedule(rest, link, report && proxy((p: ScheduleProgress) => report(p))));
+  }
+
+  /** A call with its own signal port and an optional progress callback (calibrate(), searchSchedule()). */
+  private withProgress<P, O extends { signal?: AbortSignal; onProgress?: (p: P) => void }, R>(options: O, name: string,
+    run: (rest: Omit<O, 'signal' | 'onProgress'>, link: AbortSignal | undefined, report: ((p: P) => void) | undefined) => Promise<R>): Promise<R> {
+    return this.call(async () => {
+      checkOptions(options, name);
+      const { signal, onProgress, ...rest } = options;
+      if (onProgress !== undefined && typeof onProgress !== 'function') throw new OptionError('onProgress', 'must be a function.');
+      const link = callSignal(signal);
+      try {
+        return await run(rest, link, onProgress);
+      } finally {
+        releaseSignal(link);
+      }
+    });
   }
 
   cachedModels(): Promise<CachedModel[]> {

@@ -5,17 +5,26 @@
 
 import type { Backend } from '../backend.js';
 import { BACKEND_CHOICES, createBackend, type BackendPlatform } from '../create-backend.js';
-import { AbortError, EngineError, ModelLoadError, OptionError } from '../errors.js';
+import { AbortError, CalibrationError, EngineError, ModelLoadError, OptionError } from '../errors.js';
 import { chatPromptIds, checkMessages, type ChatMessage } from '../chat.js';
 import { generate, generateTokens, normalizeGenerate, type KvState, type OnAbort } from '../generate.js';
 import { openModel, type Model } from '../model/model.js';
 import { projectionNorms, type ProjectionNorms, type Thresholds } from '../model/projections.js';
+import { loadWeightsF32 } from '../model/weights.js';
+import { calibrate, checkCalibrateOptions } from '../sparsity/calibrate.js';
+import { checkCalibrationModel, makeSchedule, planScheduleSearch, splitScheduleText, type ScheduleProgress } from '../sparsity/make-schedule.js';
+import { parseCalibration, type Calibration } from '../sparsity/plan.js';
 import { resolveSchedule, SCHEDULE_NAME } from '../sparsity/resolve.js';
+import type { Schedule } from '../sparsity/schedule.js';
+import { loadWasm } from '../wasm/load.js';
+import { wasmUrl } from '../wasm/location.js';
+import type { WasModule } from '../wasm/module.js';
 import type {
-  Callback, CachedModel, ChatOptions, ChatResult, EngineWorkerApi, GenerationResult, LoadProgress, ModelInfo, ScheduleInfo, WireGenerateOptions, WireLoadOptions, WireSource,
+  CalibrateProgress, Callback, CachedModel, ChatOptions, ChatResult, EngineWorkerApi, GenerationResult, LoadProgress, ModelInfo, ScheduleInfo,
+  WireCalibrateOptions, WireGenerateOptions, WireLoadOptions, WireSearchScheduleOptions, WireSource,
 } from './api.js';
 import { availableStores, pickStore } from './cache.js';
-import { parseIntegrity, readModel, type FileUrlReader, type PathReader } from './loader.js';
+import { parseIntegrity, readModel, sha256Hex, type FileUrlReader, type PathReader } from './loader.js';
 import { anySignal, SerialQueue } from './queue.js';
 import { ModelSchedules } from './schedules.js';
 
@@ -27,6 +36,11 @@ export interface EnginePlatform extends BackendPlatform {
   schedulesUrl?: URL;
   /** Default thread count of the CPU backend (Node: one per core). */
   threads?: number;
+  /**
+   * A fresh instance of the score and BO module (build/was.wasm) for calibrate() and searchSchedule().
+   * Default: fetched from next to the bundle (wasmUrl()); Node reads the file (loadWasmNode()).
+   */
+  wasm?: () => Promise<WasModule>;
 }
 
 interface Loaded {
@@ -41,9 +55,13 @@ interface Loaded {
   /** What the backend's KV cache holds, and the schedule it was computed under. */
   kv: KvState;
   kvSchedule: string;
+  /** The last calibrate()'s result and its text (searchSchedule()'s defaults). */
+  calibration: { cal: Calibration; text: string } | null;
 }
 
 const LOAD_OPTIONS = new Set(['integrity', 'cache', 'id', 'contextSize', 'backend', 'threads', 'schedules', 'schedulesUrl']);
+const CALIBRATE_OPTIONS = new Set(['tokens', 'ctx', 'greedyTokens', 'textName']);
+const SEARCH_OPTIONS = new Set(['targets', 'budget', 'seed', 'tokens', 'validationTokens', 'ctx', 'calibration', 'text', 'textName']);
 const GENERATE_OPTIONS = new Set([
   'maxTokens', 'temperature', 'topK', 'topP', 'seed', 'stop', 'schedule', 'minP', 'repeatPenalty', 'repeatLastN', 'presencePenalty', 'frequencyPenalty', 'logitBias',
 ]);
@@ -78,6 +96,18 @@ function checkLoadOptions(o: WireLoadOptions): void {
   }
 }
 
+/** The name a text is recorded under when the caller gives none: its content's, so equal texts get equal names. */
+async function textNameOf(text: string): Promise<string> {
+  return `text-${(await sha256Hex(new TextEncoder().encode(text))).slice(0, 12)}`;
+}
+
+function checkTextName(name: unknown): void {
+  if (name !== undefined && (typeof name !== 'string' || name === '')) throw new OptionError('textName', `must be a non-empty string, got ${JSON.stringify(name)}.`);
+}
+
+/** build/was.wasm fetched from next to the bundle (HTTP errors named by loadWasm): a fresh instance per call. */
+const fetchWasm = (): Promise<WasModule> => loadWasm(wasmUrl('release'));
+
 /** The folder of prebuilt schedules: a URL, or (where files can be read: Node) an absolute path. */
 function schedulesFolder(o: WireLoadOptions, platform: EnginePlatform): URL | null {
   const s = o.schedulesUrl;
@@ -87,6 +117,25 @@ function schedulesFolder(o: WireLoadOptions, platform: EnginePlatform): URL | nu
   else if (typeof s === 'string') url = URL.canParse(s) ? new URL(s) : null;
   if (!url) throw new OptionError('schedulesUrl', `must be an absolute URL of a folder (https:, file:, …)${platform.readPath ? ' or an absolute path' : ''}, got ${JSON.stringify(s)}.`);
   return url.href.endsWith('/') ? url : new URL(`${url.href}/`);
+}
+
+/**
+ * A progress callback whose reports all reach the caller before the call settles, failed or not
+ * (a late report would overwrite the error a page shows): `delivered` waits for them.
+ */
+function progressOf<T>(onProgress: Callback<T> | undefined): { report?: (p: T) => void; delivered: () => Promise<unknown> } {
+  const pending: Promise<unknown>[] = [];
+  return {
+    ...(onProgress && { report: (p: T) => void pending.push(Promise.resolve(onProgress(p)).catch(() => undefined)) }),
+    delivered: () => Promise.all(pending),
+  };
+}
+
+/** A schedule's `model.id`: the loaded id, else the model's name made a valid schedule name. */
+function scheduleId(info: ModelInfo): string {
+  if (info.id) return info.id;
+  const name = info.name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  return SCHEDULE_NAME.test(name) ? name : 'model';
 }
 
 export class Engine implements EngineWorkerApi {
@@ -99,16 +148,25 @@ export class Engine implements EngineWorkerApi {
 
   load(source: WireSource, options: WireLoadOptions = {}, signal?: AbortSignal, onProgress?: Callback<LoadProgress>): Promise<ModelInfo> {
     const all = anySignal(signal, this.lifetime.signal);
-    // Every progress report reaches the caller before load() settles, failed or not (a late 'prepare' would
-    // overwrite the error a page shows).
-    const pending: Promise<unknown>[] = [];
-    const progress = onProgress && ((p: LoadProgress) => void pending.push(Promise.resolve(onProgress(p)).catch(() => undefined)));
-    return this.queue.run(() => this.doLoad(source, options ?? {}, all, progress).finally(() => Promise.all(pending)), all, 'Loading');
+    const { report, delivered } = progressOf(onProgress);
+    return this.queue.run(() => this.doLoad(source, options ?? {}, all, report).finally(delivered), all, 'Loading');
   }
 
   generate(prompt: string, options: WireGenerateOptions = {}, signal?: AbortSignal, onText?: Callback<string>): Promise<GenerationResult> {
     const all = anySignal(signal, this.lifetime.signal);
     return this.queue.run(() => this.doGenerate(prompt, options, all, onText), all);
+  }
+
+  calibrate(text: string, options: WireCalibrateOptions = {}, signal?: AbortSignal, onProgress?: Callback<CalibrateProgress>): Promise<Calibration> {
+    const all = anySignal(signal, this.lifetime.signal);
+    const { report, delivered } = progressOf(onProgress);
+    return this.queue.run(() => this.doCalibrate(text, options, all, report).finally(delivered), all, 'Calibration');
+  }
+
+  searchSchedule(options: WireSearchScheduleOptions = {}, signal?: AbortSignal, onProgress?: Callback<ScheduleProgress>): Promise<Schedule> {
+    const all = anySignal(signal, this.lifetime.signal);
+    const { report, delivered } = progressOf(onProgress);
+    return this.queue.run(() => this.doSearchSchedule(options, all, report).finally(delivered), all, 'The schedule search');
   }
 
   async schedules(): Promise<ScheduleInfo[]> {
@@ -184,7 +242,7 @@ export class Engine implements EngineWorkerApi {
       fromCache: read.fromCache,
       schedules: schedules.info(),
     };
-    this.loaded = { model, info, backend, schedules, norms: null, thresholds: new Map(), kv: { ids: [] }, kvSchedule: 'dense' };
+    this.loaded = { model, info, backend, schedules, norms: null, thresholds: new Map(), kv: { ids: [] }, kvSchedule: 'dense', calibration: null };
     return info;
   }
 
@@ -212,6 +270,67 @@ export class Engine implements EngineWorkerApi {
 
   async countTokens(messages: ChatMessage[], template?: string): Promise<number> {
     return chatPromptIds(this.ready().model, checkMessages(messages), template).length;
+  }
+
+  private async doCalibrate(text: string, o: WireCalibrateOptions, signal: AbortSignal, report?: (p: CalibrateProgress) => void): Promise<Calibration> {
+    const L = this.ready();
+    if (typeof text !== 'string' || text === '') throw new OptionError('text', `must be a non-empty string, got ${typeof text === 'string' ? 'an empty one' : typeof text}.`);
+    if (typeof o !== 'object' || o === null) throw new OptionError('options', 'must be an object.');
+    checkKeys(o, CALIBRATE_OPTIONS, 'calibrate()');
+    checkCalibrateOptions(o);
+    checkTextName(o.textName);
+    const wasm = await (this.platform.wasm ?? fetchWasm)();
+    const cal = await calibrate(L.model, loadWeightsF32(L.model.file, L.model.config), text, wasm, {
+      textName: o.textName ?? (await textNameOf(text)), modelSha256: L.info.sha256,
+      tokens: o.tokens, ctx: o.ctx, greedyTokens: o.greedyTokens, signal,
+      onProgress: report && ((phase, done, total) => report({ phase, done, total })),
+    });
+    L.calibration = { cal, text };
+    return cal;
+  }
+
+  private async doSearchSchedule(o: WireSearchScheduleOptions, signal: AbortSignal, report?: (p: ScheduleProgress) => void): Promise<Schedule> {
+    const L = this.ready();
+    if (typeof o !== 'object' || o === null) throw new OptionError('options', 'must be an object.');
+    checkKeys(o, SEARCH_OPTIONS, 'searchSchedule()');
+    const c = L.model.config;
+    const plan = planScheduleSearch(o, L.backend.contextSize, 'the contextSize the model was loaded with');
+    checkTextName(o.textName);
+    if (o.text !== undefined && (typeof o.text !== 'string' || o.text === '')) throw new OptionError('text', 'must be a non-empty string.');
+    let cal: Calibration;
+    let text = o.text;
+    if (o.calibration !== undefined) {
+      cal = parseCalibration(o.calibration, c);
+      checkCalibrationModel(cal, L.info.sha256, 'the loaded model', 'calibrate this model with engine.calibrate(text) and pass that result.');
+    } else if (L.calibration) {
+      cal = L.calibration.cal;
+      text ??= L.calibration.text;
+    } else {
+      throw new CalibrationError('NO_CALIBRATION',
+        'searchSchedule() needs a calibration of the loaded model: call engine.calibrate(text) first, or pass { calibration } (with { text }).');
+    }
+    if (text === undefined) throw new CalibrationError('NO_CALIBRATION_TEXT', 'searchSchedule({ calibration }) needs the text to search on: pass { text } too.');
+    const textName = o.textName ?? (text === L.calibration?.text && cal === L.calibration.cal ? cal.data.text : await textNameOf(text));
+    const split = splitScheduleText(L.model, cal, text, textName, plan);
+    const id = scheduleId(L.info);
+    const wasm = await (this.platform.wasm ?? fetchWasm)();
+    let schedule: Schedule;
+    try {
+      schedule = await makeSchedule({
+        model: L.model, sha256: L.info.sha256, id, backend: L.backend, calibration: cal, split, textName, wasm,
+        norms: (L.norms ??= projectionNorms(L.model)),
+      }, plan, { signal, ...(report && { onProgress: report }) });
+    } finally {
+      // The search ran the backend's KV cache and thresholds: nothing a later call may reuse.
+      L.backend.setThresholds(null);
+      await L.backend.skippedWeightFraction();
+      L.kv.ids = [];
+      L.kvSchedule = 'dense';
+    }
+    L.schedules.register(schedule);
+    for (const key of [...L.thresholds.keys()]) if (key.startsWith(`${id}@`)) L.thresholds.delete(key);
+    L.info.schedules = L.schedules.info();
+    return schedule;
   }
 
   private ready(): Loaded {

@@ -29,6 +29,10 @@ export function serveEngine(endpoint: MessageEndpoint, platform: EnginePlatform)
     tokenize: (text) => engine.tokenize(text),
     countTokens: (messages, template) => engine.countTokens(messages, template),
     schedules: () => engine.schedules(),
+    calibrate: (text, options, signal, onProgress) =>
+      engine.calibrate(text, options, signal, onProgress).finally(() => { releaseSignal(signal); release(onProgress); }),
+    searchSchedule: (options, signal, onProgress) =>
+      engine.searchSchedule(options, signal, onProgress).finally(() => { releaseSignal(signal); release(onProgress); }),
     cachedModels: () => engine.cachedModels(),
     deleteCachedModel: (url) => engine.deleteCachedModel(url),
     dispose: () => engine.dispose(),

@@ -79,6 +79,11 @@ export class ModelSchedules {
     this.byName.set(parsed.model.id, parsed);
   }
 
+  /** A schedule made for this model here (engine.searchSchedule()): found by its id from now on, over any of that name. */
+  register(schedule: Schedule): void {
+    this.byName.set(schedule.model.id, parseSchedule(schedule, this.expect));
+  }
+
   /** A known schedule, else a prebuilt file of that name in the folder (made for this model). */
   async find(name: string): Promise<Schedule> {
     const known = this.byName.get(name);

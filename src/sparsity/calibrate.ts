@@ -2,12 +2,14 @@
 // calibration text with the dense reference model, histogram the scores in Wasm, tabulate the
 // thresholds on a grid of sparsity levels, and run the greedy split of each block's budget.
 
+import { OptionError } from '../errors.js';
 import type { Model } from '../model/model.js';
 import type { LlamaWeights } from '../model/weights.js';
 import { block, createRunState, forward, ropeSpec, type RunState, type SparseRun } from '../reference/llama.js';
 import type { WasHistogram } from '../wasm/exports.js';
 import type { WasModule } from '../wasm/module.js';
 import { PROJECTION_GROUP, projectionNorms, projectionParams, type InputGroup, type ProjectionNorms } from '../model/projections.js';
+import { checkpoint, type Checkpoint } from './checkpoint.js';
 import { thresholdAt, wasTau, type Calibration } from './plan.js';
 
 export interface CalibrateOptions {
@@ -29,12 +31,29 @@ export interface CalibrateOptions {
   /** Grid points of the threshold tables minus one (default 200: steps of 0.005). */
   grid?: number;
   onProgress?: (phase: 'record' | 'greedy', done: number, total: number) => void;
+  /** Stops the run with AbortError (checked, with the event loop let turn, between tokens and greedy steps). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Throws OptionError for token counts calibrate() cannot use (call it before reading the model).
+ * `flag` spells an option as the caller's user knows it (`--tokens` on the command line).
+ */
+export function checkCalibrateOptions(o: Pick<CalibrateOptions, 'tokens' | 'ctx' | 'greedyTokens'>, flag: (option: string) => string = (x) => x): void {
+  const positive = (name: string, v: number | undefined, min: number) => {
+    if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new OptionError(flag(name), `must be an integer of at least ${min}, got ${v}.`);
+  };
+  positive('tokens', o.tokens, 1);
+  positive('ctx', o.ctx, 2);
+  positive('greedyTokens', o.greedyTokens, 1);
 }
 
 const GROUP_INDEX: Record<InputGroup, number> = { qkv: 0, o: 1, gate_up: 2, down: 3 };
 
 export async function calibrate(model: Model, w: LlamaWeights, text: string, wasm: WasModule, o: CalibrateOptions): Promise<Calibration> {
+  checkCalibrateOptions(o);
   const c = model.config;
+  const tick = checkpoint(o.signal, 'Calibration');
   const ctx = Math.min(o.ctx ?? 256, c.contextLength);
   const G = o.grid ?? 200;
   const greedyTokens = Math.min(o.greedyTokens ?? 64, ctx);
@@ -45,7 +64,7 @@ export async function calibrate(model: Model, w: LlamaWeights, text: string, was
   const chunks = Math.max(1, Math.min(Math.ceil((o.tokens ?? 16384) / ctx), Math.floor(all.length / ctx)));
 
   // 1. Record: score histograms per (layer, projection) for WAS and per (layer, group) for TEAL.
-  const { wasHist, tealHist } = recordHistograms(model, w, wasm, norms, all, chunks, ctx, o.onProgress);
+  const { wasHist, tealHist } = await recordHistograms(model, w, wasm, norms, all, chunks, ctx, o.onProgress, tick);
   const grid = Array.from({ length: G + 1 }, (_, i) => i / G);
   // JSON has no Infinity: the 1-quantile is stored as null.
   const tabulate = (h: WasHistogram) => grid.map((q) => { const t = wasm.quantile(h, q); return Number.isFinite(t) ? t : null; });
@@ -60,7 +79,7 @@ export async function calibrate(model: Model, w: LlamaWeights, text: string, was
   for (let l = 0; l < c.nLayers; l++) {
     const blockError = (levels: number[]) =>
       sparseBlockError(model, w, greedyState, blockInputs, l, levels.map((s, p) => wasTau(thresholdAt(was[l]![p]!, grid, s), norms[l]![p]!)));
-    greedy.push(greedyTable(params, greedyStep, blockError));
+    greedy.push(await greedyTable(params, greedyStep, blockError, tick));
     o.onProgress?.('greedy', l + 1, c.nLayers);
   }
 
@@ -78,8 +97,8 @@ export async function calibrate(model: Model, w: LlamaWeights, text: string, was
 }
 
 /** The dense reference over `chunks` chunks of ctx tokens (BOS first), each projection input's scores histogrammed. */
-function recordHistograms(model: Model, w: LlamaWeights, wasm: WasModule, norms: ProjectionNorms, all: number[], chunks: number, ctx: number,
-  onProgress: CalibrateOptions['onProgress']): { wasHist: WasHistogram[][]; tealHist: WasHistogram[][] } {
+async function recordHistograms(model: Model, w: LlamaWeights, wasm: WasModule, norms: ProjectionNorms, all: number[], chunks: number, ctx: number,
+  onProgress: CalibrateOptions['onProgress'], tick: Checkpoint): Promise<{ wasHist: WasHistogram[][]; tealHist: WasHistogram[][] }> {
   const c = model.config;
   const groupDims = [c.dim, c.qDim, c.dim, c.hiddenDim]; // inputs of q|k|v, o, gate|up, down
   const wasHist: WasHistogram[][] = norms.map((ps) => ps.map(() => wasm.createHistogram()));
@@ -91,7 +110,10 @@ function recordHistograms(model: Model, w: LlamaWeights, wasm: WasModule, norms:
   for (let k = 0; k < chunks; k++) {
     const chunk = all.slice(k * ctx, (k + 1) * ctx);
     chunk[0] = model.tokenizer.bos;
-    for (pos = 0; pos < chunk.length; pos++) forward(c, w, state, chunk[pos]!, pos, { record });
+    for (pos = 0; pos < chunk.length; pos++) {
+      await tick();
+      forward(c, w, state, chunk[pos]!, pos, { record });
+    }
     // Position 0 (BOS) is left out: its activations are the same in every chunk, and that point mass
     // would put thresholds exactly on BOS's scores, where float rounding flips its masks.
     const rows = chunk.length - 1;
@@ -132,11 +154,12 @@ function sparseBlockError(model: Model, w: LlamaWeights, state: RunState, blockI
  * the block's parameters) adds the least error, until every projection is at 1. Rows of [block
  * effective sparsity, 7 levels].
  */
-function greedyTable(params: number[], greedyStep: number, blockError: (levels: number[]) => number): [number, number[]][] {
+async function greedyTable(params: number[], greedyStep: number, blockError: (levels: number[]) => number, tick: Checkpoint): Promise<[number, number[]][]> {
   const total = params.reduce((a, b) => a + b, 0);
   let levels = [0, 0, 0, 0, 0, 0, 0];
   const rows: [number, number[]][] = [[0, levels.slice()]];
   for (;;) {
+    await tick();
     let best: number[] | null = null;
     let bestErr = Infinity;
     for (let p = 0; p < 7; p++) {

@@ -18,6 +18,7 @@ import { ConstrainedBO } from '../bo/constrained.js';
 import { OptionError } from '../errors.js';
 import { kl, logSoftmax } from '../eval.js';
 import type { WasModule } from '../wasm/module.js';
+import type { Checkpoint } from './checkpoint.js';
 import type { Calibration } from './plan.js';
 import type { ProjectionNorms, Thresholds } from '../model/projections.js';
 import { levelTau, splitBlocks, type ScheduleLevel } from './schedule.js';
@@ -39,6 +40,7 @@ export class CalibrationObjective {
     /** (position, vocab) log-probabilities of the dense model, positions of every chunk in order. */
     private readonly dense: Float32Array,
     readonly denseNll: number,
+    private readonly tick: Checkpoint,
   ) {}
 
   /** Predictions scored per evaluation. */
@@ -46,8 +48,11 @@ export class CalibrationObjective {
     return this.chunks.reduce((a, c) => a + c.length - 1, 0);
   }
 
-  /** Runs the chunks dense once. Each chunk is ≥ 2 tokens, BOS first, within the backend's context. */
-  static async create(backend: Backend, chunks: readonly number[][]): Promise<CalibrationObjective> {
+  /**
+   * Runs the chunks dense once. Each chunk is ≥ 2 tokens, BOS first, within the backend's context.
+   * `tick` runs before each chunk, here and in every measure() (abort, and the event loop let turn).
+   */
+  static async create(backend: Backend, chunks: readonly number[][], tick: Checkpoint = async () => undefined): Promise<CalibrationObjective> {
     const V = backend.config.vocabSize;
     const positions = chunks.reduce((a, c) => a + c.length - 1, 0);
     if (positions * V > 1 << 28) {
@@ -59,6 +64,7 @@ export class CalibrationObjective {
     let at = 0;
     backend.setThresholds(null);
     for (const chunk of chunks) {
+      await tick();
       await backend.feed(chunk.slice(0, -1), 0, (i, logits) => {
         logSoftmax(logits, log);
         nll -= log[chunk[i + 1]!]!;
@@ -67,7 +73,7 @@ export class CalibrationObjective {
       at += chunk.length - 1;
     }
     await backend.skippedWeightFraction(); // resets the counters
-    return new CalibrationObjective(backend, chunks, dense, nll / positions);
+    return new CalibrationObjective(backend, chunks, dense, nll / positions, tick);
   }
 
   /** Runs the chunks with τ and compares each prediction with the dense one. */
@@ -79,6 +85,7 @@ export class CalibrationObjective {
     let at = 0;
     this.backend.setThresholds(tau);
     for (const chunk of this.chunks) {
+      await this.tick();
       await this.backend.feed(chunk.slice(0, -1), 0, (i, logits) => {
         logSoftmax(logits, log);
         nll -= log[chunk[i + 1]!]!;

@@ -10,6 +10,7 @@ import { OptionError } from '../errors.js';
 import type { ProjectionNorms } from '../model/projections.js';
 import { levelTau, type ScheduleLevel, type ScheduleMethod, type ScheduleValidation, type TargetValidation, type ValidationPoint } from './schedule.js';
 import type { Backend } from '../backend.js';
+import type { Checkpoint } from './checkpoint.js';
 import { CalibrationObjective } from './search.js';
 
 export interface GateOptions {
@@ -51,7 +52,7 @@ export interface CalibrationSplit {
  * OptionError when the text is too short for both.
  */
 export function splitCalibrationText(tokens: readonly number[], bos: number, ctx: number, searchTokens: number, validationTokens: number,
-  reserved = 0): CalibrationSplit {
+  reserved = 0, option = '--validation-tokens'): CalibrationSplit {
   const whole = Math.floor(tokens.length / ctx);
   const nSearch = Math.ceil(searchTokens / ctx);
   const nValidation = Math.ceil(validationTokens / ctx);
@@ -59,7 +60,7 @@ export function splitCalibrationText(tokens: readonly number[], bos: number, ctx
   const firstValidation = whole - nValidation;
   const used = Math.max(nSearch, Math.ceil(reserved / ctx));
   if (firstValidation < used) {
-    throw new OptionError('--validation-tokens',
+    throw new OptionError(option,
       `the text has ${tokens.length} tokens (${whole} chunks of ${ctx}); ${nSearch} search chunks` +
       (reserved > 0 ? `, the calibration's first ${reserved} tokens` : '') +
       ` and ${nValidation} validation chunks do not fit without overlap; use fewer tokens or a longer text.`);
@@ -81,14 +82,14 @@ export function splitCalibrationText(tokens: readonly number[], bos: number, ctx
  * pass, then two sparse runs a target) and gates them. Targets with only one method are left out.
  */
 export async function validateLevels(levels: readonly ScheduleLevel[], norms: ProjectionNorms, backend: Backend,
-  chunks: readonly number[][], o: GateOptions & { text: string; firstToken: number; onProgress?: (done: number, total: number) => void }): Promise<ScheduleValidation> {
+  chunks: readonly number[][], o: GateOptions & { text: string; firstToken: number; onProgress?: (done: number, total: number) => void; tick?: Checkpoint }): Promise<ScheduleValidation> {
   const pairs: [ScheduleLevel, ScheduleLevel][] = [];
   for (const g of levels) {
     if (g.method !== 'was-greedy') continue;
     const b = levels.find((l) => l.method === 'was-bo' && Math.abs(l.target - g.target) < 1e-9);
     if (b) pairs.push([g, b]);
   }
-  const objective = await CalibrationObjective.create(backend, chunks);
+  const objective = await CalibrationObjective.create(backend, chunks, o.tick);
   const targets: TargetValidation[] = [];
   for (const [i, [g, b]] of pairs.entries()) {
     const measure = async (level: ScheduleLevel): Promise<ValidationPoint> => {
