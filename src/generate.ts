@@ -1,5 +1,6 @@
 // The decode loop, shared by every backend: feed the prompt, then sample → feed → stop.
 
+import { yielder } from './event-loop.js';
 import type { Backend } from './backend.js';
 import { AbortError, ContextOverflowError, ModelFormatError, OptionError } from './errors.js';
 import type { Tokenizer } from './model/tokenizer.js';
@@ -95,34 +96,6 @@ class StopMatcher {
     this.pending = '';
     return out;
   }
-}
-
-/** Resolves from the macrotask queue (not clamped like setTimeout), so that messages get handled. */
-function nextTask(): Promise<void> {
-  return new Promise((resolve) => {
-    const { port1, port2 } = new MessageChannel();
-    port1.onmessage = () => {
-      port1.close();
-      resolve();
-    };
-    port2.postMessage(null);
-    port2.close();
-  });
-}
-
-/**
- * The CPU and reference backends compute synchronously, so between tokens only microtasks would run:
- * in a worker, an abort or dispose message would wait for the whole generation. The loop lets the
- * event loop turn at least every YIELD_MS.
- */
-const YIELD_MS = 10;
-function yielder(): () => Promise<void> {
-  let last = performance.now();
-  return async () => {
-    if (performance.now() - last < YIELD_MS) return;
-    await nextTask();
-    last = performance.now();
-  };
 }
 
 /**

@@ -3,34 +3,17 @@
 // checkpoint between steps lets the event loop turn now and then and stops with AbortError.
 
 import { AbortError } from '../errors.js';
+import { yielder } from '../event-loop.js';
 
-/** Awaited between steps: resolves at once, yields to the event loop at most every YIELD_MS, throws AbortError once aborted. */
+/** Awaited between steps: lets the event loop turn now and then (event-loop.ts), throws AbortError once aborted. */
 export type Checkpoint = () => Promise<void>;
-
-const YIELD_MS = 10;
-
-/** Resolves from the macrotask queue (not clamped like setTimeout), so that messages get handled. */
-function nextTask(): Promise<void> {
-  return new Promise((resolve) => {
-    const { port1, port2 } = new MessageChannel();
-    port1.onmessage = () => {
-      port1.close();
-      resolve();
-    };
-    port2.postMessage(null);
-    port2.close();
-  });
-}
 
 /** No signal: a checkpoint that never yields (the CLI's runs, unchanged). `what` names the work in the AbortError. */
 export function checkpoint(signal: AbortSignal | undefined, what: string): Checkpoint {
   if (!signal) return async () => undefined;
-  let last = performance.now();
+  const turn = yielder();
   return async () => {
-    if (performance.now() - last >= YIELD_MS) {
-      await nextTask();
-      last = performance.now();
-    }
+    await turn();
     if (signal.aborted) throw new AbortError(signal.reason, what);
   };
 }

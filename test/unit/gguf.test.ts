@@ -360,13 +360,13 @@ describe('bad input is a ModelFormatError with a specific code', () => {
   });
 
   test('unknown and known-but-unsupported tensor types are UNSUPPORTED_TENSOR_TYPE', () => {
-    for (const type of [TYPE.Q2_K, TYPE.Q4_1, 30 /* BF16 */, 99, 0xffffffff]) {
+    for (const type of [TYPE.Q2_K, 20 /* IQ4_NL */, 30 /* BF16 */, 99, 0xffffffff]) {
       const spec = { tensors: [{ name: 'w', dims: [256], type, data: new Uint8Array(256) }] };
       expect(codeOf(() => parse(spec)), String(type)).toBe('UNSUPPORTED_TENSOR_TYPE');
     }
     // The message names the type and every type that is read, K-quants included.
     expect(() => parse({ tensors: [{ name: 'w', dims: [256], type: TYPE.Q2_K }] }))
-      .toThrow(/type Q2_K; was-edge reads F32, F16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K and Q8_K\./);
+      .toThrow(/type Q2_K; was-edge reads F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K and Q8_K\./);
   });
 
   // Refused before anything of that size is allocated or looped over (a slow refusal would time out).
