@@ -72,98 +72,109 @@ function storageOf(source: WeightSource, names: string[], weightFormat: WeightFo
   return f === undefined ? source.naturalFormat(names) : f === 'q8_0' || f === 'q4_0' ? f : 'kquant';
 }
 
-/** Uploads a model's weights in the layout above; on failure frees what it made. */
-export async function uploadWeights(ctx: GpuContext, source: WeightSource, weightFormat: WeightFormatOption = 'auto'): Promise<ModelWeights> {
-  const c = source.config;
-  const frees: (() => void)[] = [];
-  let bytes = 0;
-  const float = async (names: string[], format: WeightFormat, label: string): Promise<WeightTensor> => {
-    const m = source.matrix(names, format);
-    const w = await uploadMatrix(ctx, m.data, m.rows, m.cols, format, { label });
-    frees.push(() => destroyWeights(w));
-    bytes += w.shards.reduce((a, s) => a + s.buffer.size, 0);
+/** Uploads tensors of one model in the layout above, keeping what it made (to free) and its GPU bytes. */
+class Uploader {
+  private readonly frees: (() => void)[] = [];
+  bytes = 0;
+
+  constructor(private readonly ctx: GpuContext, private readonly source: WeightSource, private readonly weightFormat: WeightFormatOption) {}
+
+  private keep<T>(w: T, bytes: number, free: () => void): T {
+    this.frees.push(free);
+    this.bytes += bytes;
     return w;
-  };
-  const inputMajor = async (names: string[], label: string): Promise<SparseWeights> => {
-    const format = storageOf(source, names, weightFormat);
+  }
+
+  /** A row-major f32/f16 matrix (embedding, output). */
+  async float(names: string[], format: WeightFormat, label: string): Promise<WeightTensor> {
+    const m = this.source.matrix(names, format);
+    const w = await uploadMatrix(this.ctx, m.data, m.rows, m.cols, format, { label });
+    return this.keep(w, w.shards.reduce((a, s) => a + s.buffer.size, 0), () => destroyWeights(w));
+  }
+
+  /** A block matrix stack, input-major in its storage format. */
+  async inputMajor(names: string[], label: string): Promise<SparseWeights> {
+    const format = storageOf(this.source, names, this.weightFormat);
     if (format === 'kquant') {
-      const w = await uploadKQuantTransposedStack(ctx, source.quant!(names)! as KQuantSource[], { label });
-      frees.push(() => destroyKQuant(w));
-      bytes += kquantBytes(w);
-      return w;
+      const w = await uploadKQuantTransposedStack(this.ctx, this.source.quant!(names)! as KQuantSource[], { label });
+      return this.keep(w, kquantBytes(w), () => destroyKQuant(w));
     }
     if (format === 'q8_0' || format === 'q4_0') {
-      const w = await uploadQuantTransposedStack(ctx, source.quant!(names)! as QuantSource[], { label });
-      frees.push(() => destroyQuant(w));
-      bytes += w.shards.reduce((a, s) => a + s.codes.size + s.scales.size, 0);
-      return w;
+      const w = await uploadQuantTransposedStack(this.ctx, this.source.quant!(names)! as QuantSource[], { label });
+      return this.keep(w, w.shards.reduce((a, s) => a + s.codes.size + s.scales.size, 0), () => destroyQuant(w));
     }
-    const mats = names.map((n) => { const m = source.matrix([n], format); return { data: m.data, rows: m.rows, cols: m.cols }; });
-    const w = await uploadTransposedStack(ctx, mats, mats[0]!.cols, format, { label });
-    frees.push(() => destroyTransposed(w));
-    bytes += w.shards.reduce((a, s) => a + s.buffer.size, 0);
-    return w;
-  };
-  // One buffer of the named 1-D tensors, concatenated.
-  const vector = async (...names: string[]): Promise<GPUBuffer> => {
-    const parts = names.map((n) => source.vector(n));
+    const mats = names.map((n) => { const m = this.source.matrix([n], format); return { data: m.data, rows: m.rows, cols: m.cols }; });
+    const w = await uploadTransposedStack(this.ctx, mats, mats[0]!.cols, format, { label });
+    return this.keep(w, w.shards.reduce((a, s) => a + s.buffer.size, 0), () => destroyTransposed(w));
+  }
+
+  /** One buffer of the named 1-D tensors, concatenated. */
+  async vector(...names: string[]): Promise<GPUBuffer> {
+    const parts = names.map((n) => this.source.vector(n));
     const data = new Float32Array(parts.reduce((n, v) => n + v.length, 0));
     let at = 0;
     for (const v of parts) { data.set(v, at); at += v.length; }
-    const b = await createBufferChecked(ctx.device, { label: names.join('|'), size: vectorBytes(data.length), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-    ctx.device.queue.writeBuffer(b, 0, data);
-    frees.push(() => b.destroy());
-    bytes += b.size;
-    return b;
-  };
-  // A K-quant matrix, row-major (embedding, output).
-  const kRows = async (name: string, label: string): Promise<KQuantMatrix> => {
-    const w = await uploadKQuantMatrix(ctx, source.quant!([name])![0]! as KQuantSource, { label });
-    frees.push(() => destroyKQuant(w));
-    bytes += kquantBytes(w);
-    return w;
-  };
-  const destroy = () => { for (const f of frees.splice(0)) f(); };
+    const b = await createBufferChecked(this.ctx.device, { label: names.join('|'), size: vectorBytes(data.length), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    this.ctx.device.queue.writeBuffer(b, 0, data);
+    return this.keep(b, b.size, () => b.destroy());
+  }
 
-  try {
-    // The embedding table stays f32/f16 or K-quant (a Q8_0/Q4_0 table is dequantised: the lookup reads one row).
-    const embdStorage = storageOf(source, ['token_embd.weight'], weightFormat);
-    const embedding = embdStorage === 'kquant' ? await kRows('token_embd.weight', 'token_embd')
-      : await float(['token_embd.weight'], weightFormat === 'auto' ? source.naturalFormat(['token_embd.weight']) : weightFormat, 'token_embd');
-    const outFormat = storageOf(source, ['output.weight'], weightFormat);
-    let output: WeightTensor | QuantMatrix | KQuantMatrix;
-    if (outFormat === 'kquant') {
-      output = c.tiedOutput && 'kind' in embedding ? embedding : await kRows('output.weight', 'output');
-    } else if (outFormat === 'q8_0' || outFormat === 'q4_0') {
-      const q = await uploadQuantMatrix(ctx, source.quant!(['output.weight'])![0]! as QuantSource, { label: 'output' });
-      frees.push(() => destroyQuant(q));
-      bytes += q.shards.reduce((a, s) => a + s.codes.size + s.scales.size, 0);
-      output = q;
-    } else {
-      output = c.tiedOutput && !('kind' in embedding) && outFormat === embedding.format ? embedding : await float(['output.weight'], outFormat, 'output');
+  /** A quantized matrix, row-major (embedding, output). */
+  async rows(name: string, label: string, format: 'kquant' | 'q8_0' | 'q4_0'): Promise<KQuantMatrix | QuantMatrix> {
+    if (format === 'kquant') {
+      const w = await uploadKQuantMatrix(this.ctx, this.source.quant!([name])![0]! as KQuantSource, { label });
+      return this.keep(w, kquantBytes(w), () => destroyKQuant(w));
     }
-    const outputNorm = await vector('output_norm.weight');
+    const q = await uploadQuantMatrix(this.ctx, this.source.quant!([name])![0]! as QuantSource, { label });
+    return this.keep(q, q.shards.reduce((a, s) => a + s.codes.size + s.scales.size, 0), () => destroyQuant(q));
+  }
+
+  destroy(): void {
+    for (const f of this.frees.splice(0)) f();
+  }
+}
+
+/** Embedding and output: f32/f16 or K-quant (a Q8_0/Q4_0 table is dequantised: the lookup reads one row); a tied output reuses the table. */
+async function tables(u: Uploader, source: WeightSource, weightFormat: WeightFormatOption): Promise<Pick<ModelWeights, 'embedding' | 'output'>> {
+  const embdStorage = storageOf(source, ['token_embd.weight'], weightFormat);
+  const embedding = embdStorage === 'kquant' ? await u.rows('token_embd.weight', 'token_embd', 'kquant') as KQuantMatrix
+    : await u.float(['token_embd.weight'], weightFormat === 'auto' ? source.naturalFormat(['token_embd.weight']) : weightFormat, 'token_embd');
+  const outFormat = storageOf(source, ['output.weight'], weightFormat);
+  const tied = source.config.tiedOutput;
+  if (outFormat === 'kquant') return { embedding, output: tied && 'kind' in embedding ? embedding : await u.rows('output.weight', 'output', 'kquant') };
+  if (outFormat === 'q8_0' || outFormat === 'q4_0') return { embedding, output: await u.rows('output.weight', 'output', outFormat) };
+  const reuse = tied && !('kind' in embedding) && outFormat === embedding.format;
+  return { embedding, output: reuse ? embedding : await u.float(['output.weight'], outFormat, 'output') };
+}
+
+/** Uploads a model's weights in the layout above; on failure frees what it made. */
+export async function uploadWeights(ctx: GpuContext, source: WeightSource, weightFormat: WeightFormatOption = 'auto'): Promise<ModelWeights> {
+  const c = source.config;
+  const u = new Uploader(ctx, source, weightFormat);
+  try {
+    const { embedding, output } = await tables(u, source, weightFormat);
+    const outputNorm = await u.vector('output_norm.weight');
     const layers: LayerWeights[] = [];
     let quantized = 'kind' in output;
     for (let l = 0; l < c.nLayers; l++) {
       const name = (p: number) => projectionTensorName(l, p);
       const L: LayerWeights = {
-        qkv: await inputMajor([name(0), name(1), name(2)], `blk.${l}.qkv`),
-        o: await inputMajor([name(3)], `blk.${l}.o`),
-        gateUp: await inputMajor([name(4), name(5)], `blk.${l}.gate_up`),
-        down: await inputMajor([name(6)], `blk.${l}.down`),
-        attnNorm: await vector(`blk.${l}.attn_norm.weight`),
-        ffnNorm: await vector(`blk.${l}.ffn_norm.weight`),
-        qkvBias: c.qkvBias ? await vector(...QKV_BIASES.map((s) => `blk.${l}.${s}`)) : null,
-        qkNorm: c.qkNorm ? await vector(...QK_NORMS.map((s) => `blk.${l}.${s}.weight`)) : null,
+        qkv: await u.inputMajor([name(0), name(1), name(2)], `blk.${l}.qkv`),
+        o: await u.inputMajor([name(3)], `blk.${l}.o`),
+        gateUp: await u.inputMajor([name(4), name(5)], `blk.${l}.gate_up`),
+        down: await u.inputMajor([name(6)], `blk.${l}.down`),
+        attnNorm: await u.vector(`blk.${l}.attn_norm.weight`),
+        ffnNorm: await u.vector(`blk.${l}.ffn_norm.weight`),
+        qkvBias: c.qkvBias ? await u.vector(...QKV_BIASES.map((s) => `blk.${l}.${s}`)) : null,
+        qkNorm: c.qkNorm ? await u.vector(...QK_NORMS.map((s) => `blk.${l}.${s}.weight`)) : null,
       };
       quantized ||= [L.qkv, L.o, L.gateUp, L.down].some((w) => w.format !== 'f32' && w.format !== 'f16');
       layers.push(L);
     }
     const ropeFreqs = c.ropeFreqFactors ? source.vector('rope_freqs.weight') : null;
-    return { embedding, output, outputNorm, layers, ropeFreqs, quantized, bytes, destroy };
+    return { embedding, output, outputNorm, layers, ropeFreqs, quantized, bytes: u.bytes, destroy: () => u.destroy() };
   } catch (e) {
-    destroy();
+    u.destroy();
     throw e;
   }
 }
