@@ -11,7 +11,9 @@ import { nodeCpuOptions } from './cpu/node.js';
 import { nodeGPU } from './gpu/node-gpu.js';
 import { softwareVulkanOnly } from './gpu/vulkan-drivers.js';
 import { loadWasmNode } from './wasm/node.js';
-import type { PathReader } from './sdk/loader.js';
+import type { PathOpener, PathReader } from './sdk/loader.js';
+import { fileSource, sha256Source } from './node-file.js';
+import { yielder } from './event-loop.js';
 import { serveEngine } from './sdk/expose.js';
 
 const CHUNK = 4 << 20;
@@ -47,10 +49,36 @@ const readPath: PathReader = async (path, report, signal) => {
   }
 };
 
+/**
+ * Opens a model file to be read on demand and hashes it on the way (never whole in memory), reporting
+ * progress and stopping when `signal` aborts.
+ */
+const openPath: PathOpener = async (path, report, signal) => {
+  let file;
+  try {
+    file = fileSource(path);
+  } catch (cause) {
+    throw new ModelLoadError('FILE_NOT_READABLE', `cannot open ${path} (${(cause as Error).message}): check the path.`, { cause });
+  }
+  const turn = yielder();
+  try {
+    const sha256 = await sha256Source(file, async (done) => {
+      report(done, file.size);
+      await turn();
+      if (signal?.aborted) throw new AbortError(signal.reason, 'Loading');
+    });
+    return { file, sha256 };
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+};
+
 if (!parentPort) throw new Error('dist/node-worker.js runs as a worker thread: start it with createEngine() from was-edge/node');
 const { threads, ...cpu } = nodeCpuOptions();
 serveEngine(nodeEndpoint(parentPort), {
   readPath,
+  openPath,
   readFileUrl: async (url) => {
     const path = fileURLToPath(url);
     try {

@@ -1,12 +1,12 @@
 // Node-only entry (`was-edge/node`): everything that needs Node built-ins lives behind it, so the
 // browser bundle (src/index.ts) never imports them (STYLE lesson 11).
 
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter';
-import { EngineError, fileError } from './errors.js';
+import { EngineError } from './errors.js';
+import { fileSource } from './node-file.js';
 import { openModel, type Model } from './model/model.js';
 import type { Engine, EngineOptions, ModelSource, WireSource } from './sdk/api.js';
 import { badSource, connectEngine, dataSource } from './sdk/client.js';
@@ -17,10 +17,15 @@ export { nodeGPU } from './gpu/node-gpu.js';
 export { cpuWasmNode, nodeCpuOptions, nodeThreadSpawner } from './cpu/node.js';
 export type { WasmVariant } from './wasm/location.js';
 
-/** Reads a GGUF file once and parses it in place (tensor data stay views into that buffer). */
+/** Opens a GGUF file: its header is read now, each tensor when a backend loads it (src/node-file.ts). */
 export async function loadModelFile(path: string): Promise<Model> {
-  const buf = await readFile(path).catch((e: unknown) => { throw fileError(e, path); });
-  return openModel(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+  const source = fileSource(path);
+  try {
+    return openModel(source);
+  } catch (e) {
+    source.close();
+    throw e;
+  }
 }
 
 export interface NodeEngineOptions extends EngineOptions {

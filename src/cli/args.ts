@@ -1,7 +1,7 @@
 // Argument helpers shared by the CLI's commands: numbers, the backend every command builds the same
 // way (createBackend, as the SDK does), and the usage text.
 
-import { createHash } from 'node:crypto';
+import { fileSource, sha256Source } from '../node-file.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PREFILL_MODES, type Backend, type PrefillMode } from '../backend.js';
@@ -149,15 +149,6 @@ export function prefillOption(v: string | undefined): PrefillMode {
   return v as PrefillMode;
 }
 
-/** A file's bytes; a file-system failure is a FileError naming the path. */
-export function readBytes(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw fileError(e, path);
-  }
-}
-
 /** A text file; a file-system failure is a FileError naming the path. */
 export function readText(path: string): string {
   try {
@@ -167,8 +158,14 @@ export function readText(path: string): string {
   }
 }
 
-export function sha256Of(path: string): string {
-  return createHash('sha256').update(readBytes(path)).digest('hex');
+/** A model file's sha256, read in chunks (never held whole). */
+export async function sha256Of(path: string): Promise<string> {
+  const source = fileSource(path);
+  try {
+    return await sha256Source(source);
+  } finally {
+    source.close();
+  }
 }
 
 /** `--out FILE` must be writable where it is asked for: checked before a run, not after it. */

@@ -1,7 +1,6 @@
 // `was-edge calibrate` (score histograms and greedy splits over calibration text) and `was-edge
 // schedule` (the constrained BO search over per-block levels, measured on the backend every command uses).
 
-import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,7 +12,7 @@ import { calibrate, checkCalibrateOptions } from '../sparsity/calibrate.js';
 import { checkCalibrationModel, makeSchedule, planScheduleSearch, splitScheduleText } from '../sparsity/make-schedule.js';
 import type { Calibration } from '../sparsity/plan.js';
 import { formatSchedule, scheduleLevel } from '../sparsity/schedule.js';
-import { checkOutPath, cliBackend, intOption, joinNegativeValues, numOption, readBytes, readText, sha256Of, usage } from './args.js';
+import { checkOutPath, cliBackend, intOption, joinNegativeValues, numOption, readText, sha256Of, usage } from './args.js';
 import { progress } from './progress.js';
 import { resolveDefaultCalibrationText, resolveDefaultModel } from './default-model.js';
 import { schedulePlot } from './schedule-plot.js';
@@ -36,14 +35,13 @@ export async function cmdCalibrate(args: string[], out: (s: string) => void, err
   const greedyTokens = intOption('greedy-tokens', v['greedy-tokens']);
   checkCalibrateOptions({ tokens, ctx, greedyTokens }, flag);
   const modelPath = v.model ?? (await resolveDefaultModel(err));
-  const bytes = readBytes(modelPath);
   const model = await loadModelFile(modelPath);
   const weights = loadWeightsF32(model.file, model.config);
   const t0 = performance.now();
   const bar = progress(err);
   const cal = await calibrate(model, weights, readText(v.text), await loadWasmNode('release'), {
     textName: basename(v.text),
-    modelSha256: createHash('sha256').update(bytes).digest('hex'),
+    modelSha256: await sha256Of(modelPath),
     tokens,
     ctx,
     greedyTokens,
@@ -88,7 +86,7 @@ export async function cmdSchedule(args: string[], out: (s: string) => void, err:
   // The options that need no model first (the context limit is the model's: checked again below).
   planScheduleSearch({ ...options, ctx: undefined }, Number.MAX_SAFE_INTEGER, '', flag);
   const modelPath = v.model ?? (await resolveDefaultModel(err));
-  const sha256 = sha256Of(modelPath);
+  const sha256 = await sha256Of(modelPath);
   const model = await loadModelFile(modelPath);
   const c = model.config;
   const plan = planScheduleSearch(options, c.contextLength, "the model's context length", flag);

@@ -90,7 +90,7 @@ async function scheduleSparsity(model: Model, modelPath: string, ref: string, v:
     throw usage('--schedule replaces --mode/--sparsity/--calibration; give one or the other.');
   }
   const isName = !existsSync(ref) && SCHEDULE_NAME.test(ref) && !ref.endsWith('.json');
-  const expect = { sha256: sha256Of(modelPath), config: model.config };
+  const expect = { sha256: await sha256Of(modelPath), config: model.config };
   const schedule = parseSchedule(readScheduleFile(isName ? packageSchedulePath(`${ref}.json`) : ref, ref, isName), expect);
   const targets = scheduleTargets(schedule);
   if (v.level === undefined && targets.length !== 1) throw usage(`--schedule needs --level T; the schedule has levels ${targets.join(', ')}.`);

@@ -45,9 +45,28 @@ export interface GGUFFile {
   alignment: number;
   /** Absolute offset of the tensor-data section. */
   dataOffset: number;
-  /** The whole file; tensor data are views into it (no copies). */
-  bytes: Uint8Array;
+  /** The file's bytes: held in memory (tensor data are views), or read on demand (a Node path). */
+  source: GGUFSource;
 }
+
+/**
+ * A GGUF file's bytes, in memory or read on demand: `read` returns `length` bytes at `offset` (a view
+ * or a fresh buffer), so a model never needs the whole file in memory at once.
+ */
+export interface GGUFSource {
+  size: number;
+  read(offset: number, length: number): Uint8Array;
+  /** Frees what reading holds (a file descriptor); the model must not be used afterwards. */
+  close?(): void;
+}
+
+/** A file held in memory as GGUFSource (reads are views, no copies). */
+export function inMemory(bytes: Uint8Array): GGUFSource {
+  return { size: bytes.byteLength, read: (offset, length) => bytes.subarray(offset, offset + length) };
+}
+
+/** The first header read of a file read on demand; more is read when metadata (a vocabulary) is larger. */
+const HEAD_BYTES = 8 << 20;
 
 /** Sequential little-endian reader that turns every overrun into a named error. */
 class Cursor {
@@ -190,11 +209,27 @@ function readArray(c: Cursor, depth: number): GGUFValue {
 }
 
 /**
- * Parses a GGUF file held in memory. Tensor data are not copied: `tensorBytes()` returns views.
- * Throws ModelFormatError (with a stable `code`) on anything malformed.
+ * Parses a GGUF file: held in memory (tensor data are not copied: `tensorBytes()` returns views), or
+ * read on demand (only the header is read here; a header longer than the first read is read again,
+ * four times longer, up to the whole file). Throws ModelFormatError (with a stable `code`) on
+ * anything malformed.
  */
-export function parseGGUF(input: ArrayBuffer | Uint8Array): GGUFFile {
-  const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
+export function parseGGUF(input: ArrayBuffer | Uint8Array | GGUFSource): GGUFFile {
+  if (input instanceof Uint8Array || input instanceof ArrayBuffer) {
+    const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
+    return parseHeader(bytes, inMemory(bytes));
+  }
+  for (let n = Math.min(input.size, HEAD_BYTES); ; n = Math.min(input.size, 4 * n)) {
+    try {
+      return parseHeader(input.read(0, n), input);
+    } catch (e) {
+      if (!(e instanceof ModelFormatError && e.code === 'TRUNCATED' && n < input.size)) throw e;
+    }
+  }
+}
+
+/** The header in `bytes` (the file's first bytes, or all of it) of the file `source`. */
+function parseHeader(bytes: Uint8Array, source: GGUFSource): GGUFFile {
   const c = new Cursor(bytes, 'header');
   // An empty file or one cut inside "GGUF" is a broken download, not some other format.
   const magic = [0x47, 0x47, 0x55, 0x46];
@@ -234,8 +269,8 @@ export function parseGGUF(input: ArrayBuffer | Uint8Array): GGUFFile {
   c.enter('tensor infos');
   const infos = Array.from({ length: nTensors }, () => readTensorInfo(c, alignment));
   const dataOffset = Math.ceil(c.pos / alignment) * alignment;
-  const tensors = placeTensors(infos, dataOffset, bytes.byteLength);
-  return { version, metadata, tensors, alignment, dataOffset, bytes };
+  const tensors = placeTensors(infos, dataOffset, source.size);
+  return { version, metadata, tensors, alignment, dataOffset, source };
 }
 
 interface RawTensorInfo { name: string; dims: number[]; type: GGMLType; rel: number }
@@ -302,7 +337,7 @@ function placeTensors(infos: RawTensorInfo[], dataOffset: number, fileBytes: num
   return tensors;
 }
 
-/** The raw bytes of one tensor (a view into the file). */
+/** The raw bytes of one tensor (a view into a file in memory, else read now). */
 export function tensorBytes(file: GGUFFile, info: GGUFTensorInfo): Uint8Array {
-  return file.bytes.subarray(info.offset, info.offset + info.nbytes);
+  return file.source.read(info.offset, info.nbytes);
 }

@@ -2,7 +2,7 @@
 
 import { ModelFormatError } from '../errors.js';
 import { llamaConfig, type LlamaConfig } from './config.js';
-import { parseGGUF, type GGUFFile } from './gguf.js';
+import { parseGGUF, type GGUFFile, type GGUFSource } from './gguf.js';
 import { Tokenizer } from './tokenizer.js';
 import { modelTensors } from './weights.js';
 
@@ -13,7 +13,7 @@ export interface Model {
 }
 
 /** Parses and validates everything up front, so a bad file fails here, not mid-generation. */
-export function openModel(bytes: ArrayBuffer | Uint8Array): Model {
+export function openModel(bytes: ArrayBuffer | Uint8Array | GGUFSource): Model {
   const file = parseGGUF(bytes);
   const config = llamaConfig(file);
   modelTensors(file, config); // shape check of every tensor (token_embd and output have vocabSize rows)

@@ -23,14 +23,17 @@ import type {
   CalibrateProgress, Callback, CachedModel, ChatOptions, ChatResult, EngineWorkerApi, GenerationResult, LoadProgress, ModelInfo, ScheduleInfo,
   WireCalibrateOptions, WireGenerateOptions, WireLoadOptions, WireSearchScheduleOptions, WireSource,
 } from './api.js';
-import { availableStores, pickStore } from './cache.js';
-import { parseIntegrity, readModel, sha256Hex, type FileUrlReader, type PathReader } from './loader.js';
+import { availableStores, pickStore, type ModelStore } from './cache.js';
+import { parseIntegrity, readModel, sha256Hex, type FileUrlReader, type ModelBytes, type PathOpener, type PathReader } from './loader.js';
 import { anySignal, SerialQueue } from './queue.js';
 import { ModelSchedules } from './schedules.js';
 
 /** What differs between a browser worker and a Node worker thread. */
 export interface EnginePlatform extends BackendPlatform {
+  /** Reads small files by path (schedules). */
   readPath?: PathReader;
+  /** Opens a model file by path, read on demand (never the whole file in memory). */
+  openPath?: PathOpener;
   readFileUrl?: FileUrlReader;
   /** Default folder of prebuilt schedules (`<model-id>.json`). */
   schedulesUrl?: URL;
@@ -188,9 +191,15 @@ export class Engine implements EngineWorkerApi {
     if (this.lifetime.signal.aborted) return;
     this.lifetime.abort(new EngineError('ENGINE_DISPOSED', 'the engine was disposed.'));
     await this.queue.run(async () => {
-      this.loaded?.backend.dispose();
-      this.loaded = null;
+      this.unload();
     }).catch(() => undefined);
+  }
+
+  /** Frees the loaded model: its backend, and its file when it is read on demand. */
+  private unload(): void {
+    this.loaded?.backend.dispose();
+    this.loaded?.model.file.source.close?.();
+    this.loaded = null;
   }
 
   private checkAlive(): void {
@@ -204,17 +213,29 @@ export class Engine implements EngineWorkerApi {
     const expected = o.integrity === undefined ? null : parseIntegrity(o.integrity);
     const folder = schedulesFolder(o, this.platform);
     const store = pickStore(o.cache);
+    const { openPath, readFileUrl } = this.platform;
+    const read = await readModel(source, { signal, store, ...(progress && { onProgress: progress }), ...(openPath && { openPath }), ...(readFileUrl && { readFileUrl }) });
+    // A file read on demand (a Node path) stays open while its model is loaded: closed if this load fails.
+    try {
+      return await this.prepare(source, o, signal, read, store, expected, folder, progress);
+    } catch (e) {
+      read.file.close?.();
+      throw e;
+    }
+  }
+
+  private async prepare(source: WireSource, o: WireLoadOptions, signal: AbortSignal, read: ModelBytes, store: ModelStore | null,
+    expected: string | null, folder: URL | null, progress?: (p: LoadProgress) => void): Promise<ModelInfo> {
     const { readPath, readFileUrl } = this.platform;
-    const read = await readModel(source, { signal, store, ...(progress && { onProgress: progress }), ...(readPath && { readPath }), ...(readFileUrl && { readFileUrl }) });
     if (expected && expected !== read.sha256) {
       throw new ModelLoadError('INTEGRITY_MISMATCH',
         `the file's sha256 is ${read.sha256}, not ${expected} as \`integrity\` says: it is another file or damaged; check the URL and the hash.`);
     }
     if (store && !read.fromCache && 'url' in source && /^https?:/i.test(source.url)) {
-      await store.put(source.url, read.bytes, read.sha256).catch(() => undefined);
+      await store.put(source.url, read.file.read(0, read.file.size), read.sha256).catch(() => undefined);
     }
     progress?.({ phase: 'prepare', loaded: 0, total: null });
-    const model = openModel(read.bytes);
+    const model = openModel(read.file);
     const c = model.config;
     const contextSize = o.contextSize ?? Math.min(c.contextLength, 4096);
     // A file name that is not a plain id (`..%2F..`) finds no prebuilt schedule.
@@ -235,9 +256,9 @@ export class Engine implements EngineWorkerApi {
       backend.dispose();
       throw new AbortError(signal.reason, 'Loading');
     }
-    this.loaded?.backend.dispose();
+    this.unload();
     const info: ModelInfo = {
-      id, name: c.name, sha256: read.sha256, bytes: read.bytes.byteLength, backend: backend.name, backendNote: backendNote || backend.name, contextSize,
+      id, name: c.name, sha256: read.sha256, bytes: read.file.size, backend: backend.name, backendNote: backendNote || backend.name, contextSize,
       config: { nLayers: c.nLayers, dim: c.dim, hiddenDim: c.hiddenDim, nHeads: c.nHeads, nKVHeads: c.nKVHeads, vocabSize: c.vocabSize, contextLength: c.contextLength },
       fromCache: read.fromCache,
       schedules: schedules.info(),

@@ -4,9 +4,12 @@
 import { AbortError, ModelLoadError, OptionError } from '../errors.js';
 import type { LoadProgress, WireSource } from './api.js';
 import type { ModelStore } from './cache.js';
+import { inMemory, type GGUFSource } from '../model/gguf.js';
 
-/** Reads a file path with progress (Node; absent in browsers). */
+/** Reads a file path with progress (Node; absent in browsers): small files (schedules). */
 export type PathReader = (path: string, report: (loaded: number, total: number | null) => void, signal?: AbortSignal) => Promise<Uint8Array>;
+/** Opens a model file for reading on demand and hashes it on the way, with progress (Node; absent in browsers). */
+export type PathOpener = (path: string, report: (loaded: number, total: number | null) => void, signal?: AbortSignal) => Promise<{ file: GGUFSource; sha256: string }>;
 /** Reads a `file:` URL (Node, whose fetch cannot). */
 export type FileUrlReader = (url: URL) => Promise<Uint8Array>;
 
@@ -15,12 +18,13 @@ export interface ReadOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Where downloads are looked up first and kept after (null: no cache). */
   store: ModelStore | null;
-  readPath?: PathReader;
+  openPath?: PathOpener;
   readFileUrl?: FileUrlReader;
 }
 
 export interface ModelBytes {
-  bytes: Uint8Array;
+  /** In memory, or read on demand (a Node path: never the whole file at once). */
+  file: GGUFSource;
   sha256: string;
   fromCache: boolean;
   /** The file's name without `.gguf` (URL, File or path), for prebuilt schedules. */
@@ -138,26 +142,26 @@ export async function readModel(source: WireSource, o: ReadOptions): Promise<Mod
     if ('bytes' in source) {
       const b = source.bytes;
       const bytes = b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-      return { bytes, sha256: await sha256Hex(bytes), fromCache: false, fileId: null };
+      return { file: inMemory(bytes), sha256: await sha256Hex(bytes), fromCache: false, fileId: null };
     }
     if ('blob' in source) {
       const blob = source.blob;
       const bytes = await readStream(blob.stream() as ReadableStream<Uint8Array>, blob.size, reporter('read', o.onProgress), o.signal);
       const name = (blob as Partial<File>).name;
-      return { bytes, sha256: await sha256Hex(bytes), fromCache: false, fileId: name ? fileIdOf(name) : null };
+      return { file: inMemory(bytes), sha256: await sha256Hex(bytes), fromCache: false, fileId: name ? fileIdOf(name) : null };
     }
     if ('path' in source) {
-      if (!o.readPath) throw new ModelLoadError('BAD_SOURCE', `a file path (${source.path}) can only be loaded in Node; in a browser pass a URL, bytes or a File.`);
+      if (!o.openPath) throw new ModelLoadError('BAD_SOURCE', `a file path (${source.path}) can only be loaded in Node; in a browser pass a URL, bytes or a File.`);
       const report = reporter('read', o.onProgress);
-      const bytes = await o.readPath(source.path, (loaded, total) => report(loaded, total, loaded === total), o.signal);
-      return { bytes, sha256: await sha256Hex(bytes), fromCache: false, fileId: fileIdOf(source.path) };
+      const { file, sha256 } = await o.openPath(source.path, (loaded, total) => report(loaded, total, loaded === total), o.signal);
+      return { file, sha256, fromCache: false, fileId: fileIdOf(source.path) };
     }
     const url = source.url;
     const fileId = fileIdOf(new URL(url).pathname);
     if (url.startsWith('file:')) {
       if (!o.readFileUrl) throw new ModelLoadError('BAD_SOURCE', `cannot read ${url} here: serve the file over http(s) or pass its bytes.`);
       const bytes = await o.readFileUrl(new URL(url));
-      return { bytes, sha256: await sha256Hex(bytes), fromCache: false, fileId };
+      return { file: inMemory(bytes), sha256: await sha256Hex(bytes), fromCache: false, fileId };
     }
     const cacheable = o.store !== null && /^https?:/i.test(url);
     if (cacheable) {
@@ -165,13 +169,13 @@ export async function readModel(source: WireSource, o: ReadOptions): Promise<Mod
       if (hit) {
         const bytes = await readStream(hit.stream, hit.bytes || null, reporter('cache', o.onProgress), o.signal);
         const sha256 = await sha256Hex(bytes);
-        if (sha256 === hit.sha256) return { bytes, sha256, fromCache: true, fileId };
+        if (sha256 === hit.sha256) return { file: inMemory(bytes), sha256, fromCache: true, fileId };
         await o.store!.delete(url).catch(() => false); // damaged entry: fetch again
       }
     }
     const bytes = await fetchBytes(url, o);
     const sha256 = await sha256Hex(bytes);
-    return { bytes, sha256, fromCache: false, fileId };
+    return { file: inMemory(bytes), sha256, fromCache: false, fileId };
   } catch (e) {
     throw asAbort(e, o.signal);
   }

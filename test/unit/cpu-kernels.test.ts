@@ -8,7 +8,7 @@ import { cpuWasmNode } from '../../src/cpu/node.js';
 import { GEMV_HEADER_WORDS, KIND_ATTENTION, KIND_GEMV } from '../../src/cpu/plan.js';
 import { ropeAngles } from '../../src/cpu/rope.js';
 import { HEAP_START, instantiateCpu, type CpuExports } from '../../src/cpu/wasm.js';
-import type { GGUFFile, GGUFTensorInfo } from '../../src/model/gguf.js';
+import { inMemory, type GGUFFile, type GGUFTensorInfo } from '../../src/model/gguf.js';
 import { dequantize, f32ToF16, GGMLType } from '../../src/model/tensor.js';
 import { attention, headRmsnorm, matvec, rmsnorm, rope, sparseMatvec, swiglu, type RopeSpec } from '../../src/reference/ops.js';
 import { quantizeK } from '../helpers/kquant.js';
@@ -88,7 +88,7 @@ describe('gemv over the input-channel-major layout', () => {
       const mark = end;
       const bytes = randomTensor(type, N, K, next);
       const info: GGUFTensorInfo = { name: 'w', dims: [K, N], type, offset: 0, nbytes: bytes.byteLength, nelements: K * N };
-      const file = { bytes } as GGUFFile;
+      const file = { source: inMemory(bytes) } as GGUFFile;
       const W = dequantize(type, bytes, K * N); // (N, K) row-major: the reference's layout
       const np = paddedOutputs(N);
       const w = take(K * rowBytes(fmt, np));

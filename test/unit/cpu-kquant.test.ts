@@ -87,7 +87,7 @@ describe.skipIf(!hasShared('models/llama100m-debtext-bpe'))('CPU backend, llama1
 
   test('logits within 1e-4 of the reference; the top 8 of the last prompt position near llama.cpp\'s; greedy tokens', async () => {
     const b = await CpuBackend.create(model, { contextSize: 64, wasm: await cpuWasmNode('release') });
-    console.log(`llama100m Q4_K_M: CPU memory ${(b.plan.bytes / 2 ** 20).toFixed(1)} MiB (weights ${(b.plan.weightBytes / 2 ** 20).toFixed(1)} MiB, file ${(file.bytes.byteLength / 2 ** 20).toFixed(1)} MiB)`);
+    console.log(`llama100m Q4_K_M: CPU memory ${(b.plan.bytes / 2 ** 20).toFixed(1)} MiB (weights ${(b.plan.weightBytes / 2 ** 20).toFixed(1)} MiB, file ${(file.source.size / 2 ** 20).toFixed(1)} MiB)`);
     const seq = [...first.prompt_ids, ...first.generated_ids.slice(0, 4)];
     const got = await allLogits(b, seq);
     const want = await allLogits(reference(model, 64), seq);

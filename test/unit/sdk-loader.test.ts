@@ -26,7 +26,7 @@ describe('readModel', () => {
   test('a URL: bytes, sha256, progress up to the total, file id from the path', async () => {
     const events: LoadProgress[] = [];
     const r = await readModel({ url: `${server.origin}/m/model.gguf?v=1` }, { store: null, onProgress: (p) => events.push(p) });
-    expect(r.bytes).toEqual(bytes);
+    expect(r.file.read(0, r.file.size)).toEqual(bytes);
     expect(r.sha256).toBe(hex);
     expect(r.fileId).toBe('model');
     expect(r.fromCache).toBe(false);
@@ -38,7 +38,8 @@ describe('readModel', () => {
 
   test('bytes and Blobs (a File keeps its name as the id)', async () => {
     expect((await readModel({ bytes: bytes.buffer }, { store: null })).sha256).toBe(hex);
-    expect((await readModel({ bytes: bytes.subarray(10, 20) }, { store: null })).bytes).toEqual(bytes.subarray(10, 20));
+    const part = (await readModel({ bytes: bytes.subarray(10, 20) }, { store: null })).file;
+    expect(part.read(0, part.size)).toEqual(bytes.subarray(10, 20));
     const file = new File([bytes], 'stories260K.gguf');
     const r = await readModel({ blob: file }, { store: null });
     expect(r.sha256).toBe(hex);

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { ModelFormatError, OptionError } from '../../src/errors.js';
-import { parseGGUF, type GGUFFile, type GGUFValue } from '../../src/model/gguf.js';
+import { inMemory, parseGGUF, type GGUFFile, type GGUFValue } from '../../src/model/gguf.js';
 import { StreamDecoder } from '../../src/model/stream-decoder.js';
 import { Tokenizer } from '../../src/model/tokenizer.js';
 import { readShared, sharedPath } from '../helpers/shared.js';
@@ -204,7 +204,7 @@ function vocabFile(extra: [string, number][], meta: Record<string, GGUFValue | u
     if (v === undefined) m.delete(k);
     else m.set(k, v);
   }
-  return { version: 3, metadata: m, tensors: new Map(), alignment: 32, dataOffset: 0, bytes: new Uint8Array(0) };
+  return { version: 3, metadata: m, tensors: new Map(), alignment: 32, dataOffset: 0, source: inMemory(new Uint8Array(0)) };
 }
 const FIRST = 259; // id of the first extra piece
 
