@@ -46,18 +46,28 @@ export async function cmdChat(args: string[], out: (s: string) => void, err: (s:
   }
 }
 
-/** Turn after turn at a terminal: the KV cache of the conversation so far is reused. */
+/**
+ * Turn after turn at a terminal: the KV cache of the conversation so far is reused. Ctrl-C during a
+ * reply stops it (what was written stays in the conversation); at the prompt it ends the chat.
+ */
 async function repl(model: Model, backend: Backend, template: string | undefined, options: object, out: (s: string) => void): Promise<void> {
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   const messages: ChatMessage[] = [];
   const kv: KvState = { ids: [] };
+  let reply: AbortController | null = null;
+  let closed = false;
+  rl.on('SIGINT', () => (reply ? reply.abort() : rl.close()));
+  rl.on('close', () => { closed = true; });
   try {
     for (;;) {
-      const line = await rl.question('> ').catch(() => null);
+      const line = closed ? null : await rl.question('> ').catch(() => null);
       if (line === null || line === '/exit') return;
       messages.push({ role: 'user', content: line });
-      const r = await generateTokens(backend, model.tokenizer, chatPromptIds(model, messages, template), options, out, kv);
-      out('\n');
+      reply = new AbortController();
+      const ids = chatPromptIds(model, messages, template);
+      const r = await generateTokens(backend, model.tokenizer, ids, { ...options, signal: reply.signal }, out, kv, 'finish');
+      reply = null;
+      out(r.finishReason === 'abort' ? ' [stopped]\n' : '\n');
       messages.push({ role: 'assistant', content: r.text });
     }
   } finally {
