@@ -1,11 +1,13 @@
 // The demo page: load a model in the engine's worker, list its schedules, stream text with a Stop
 // button, and show tokens/s and the measured skipped-weight fraction.
-// The chat view lives in chat.js and shares the engine, the schedule picker and the sampling fields.
+// The chat view lives in chat.js and shares the engine, the schedule picker and the sampling fields;
+// the "Calibrate this model" panel lives in calibrate.js and adds its schedule to the picker.
 // Query parameters (for links and tests): ?model=URL&backend=auto|webgpu|cpu|reference
 // &schedule=name@level[@method]&prompt=TEXT&maxTokens=N&template=chatml|llama3|llama2&autorun=1 (load
 // and generate once; the outcome lands in window.__result). Worker text is only ever put on the page
 // as text (textContent).
 import { createEngine } from '../dist/index.js';
+import { setupCalibrate } from './calibrate.js';
 import { setupChat } from './chat.js';
 
 const $ = (id) => document.getElementById(id);
@@ -17,6 +19,8 @@ let engineBackend = null;
 /** The model the engine holds (a failed load leaves the previous one loaded), or null. */
 let loaded = null;
 let controller = null;
+/** The name of the loaded model's schedule calibrated on this page, or null. */
+let calibratedName = null;
 
 // The models the server offers (demo/serve.mjs lists its folder), as suggestions for the URL field.
 const modelList = fetch('../models/index.json').then((r) => (r.ok ? r.json() : []), () => []).then((files) => {
@@ -38,11 +42,16 @@ function describe(e) {
   return `${e?.name ?? 'Error'}${e?.code ? ` [${e.code}]` : ''}: ${e?.message ?? String(e)}`;
 }
 
-/** The schedule picker for `info` (a level per target and method, its quality cost in words), or dense only. */
-function showSchedules(info) {
+/**
+ * The schedule picker for `info` (a level per target and method, its quality cost in words), or dense
+ * only. The levels of schedule `calibrated` (made on this page) are grouped under a heading saying so.
+ */
+function showSchedules(info, calibrated = null) {
   const select = $('schedule');
   select.replaceChildren(new Option('dense', 'dense'));
   for (const s of info?.schedules ?? []) {
+    const group = s.name === calibrated ? Object.assign(document.createElement('optgroup'), { label: `${s.name}, calibrated on this page` }) : select;
+    if (group !== select) select.append(group);
     // The least sparse 'degraded' level is where text visibly suffers; the most sparse 'close' one is the recommendation.
     const close = s.levels.filter((l) => l.quality === 'close' && l.method === 'was-bo').map((l) => l.target);
     const recommended = close.length ? Math.max(...close) : null;
@@ -51,7 +60,7 @@ function showSchedules(info) {
       const words = l.quality ? ` — ${QUALITY[l.quality]}` : '';
       const mark = l.target === recommended && l.method === 'was-bo' ? ' (recommended)' : '';
       const label = `${s.name} ${Math.round(l.target * 100)}% ${l.method} (skips ${(100 * l.skippedWeightFraction).toFixed(0)}%${kl})${words}${mark}`;
-      select.add(new Option(label, `${s.name}@${l.target}@${l.method}`));
+      group.append(new Option(label, `${s.name}@${l.target}@${l.method}`));
     }
   }
 }
@@ -66,10 +75,30 @@ function generateOptions() {
 
 const chat = setupChat({ engine: () => (loaded ? engine : null), options: generateOptions });
 
+/** A schedule calibrated on this page replaces the one of its name: the picker shows it, at its recommended level. */
+function calibrated(schedules, schedule) {
+  const name = schedule.model.id;
+  loaded.schedules = schedules;
+  calibratedName = name;
+  showSchedules(loaded, name);
+  $('schedule').value = recommendedValue(schedules.find((s) => s.name === name));
+}
+
+/** The picker value of `s`'s recommended level (its sparsest 'close' one), else of its least sparse target; each at the method its validation chose. */
+function recommendedValue(s) {
+  const defaults = s.levels.filter((l) => l.default);
+  const close = defaults.filter((l) => l.quality === 'close');
+  const pick = (close.length ? close : defaults).reduce((a, b) => ((close.length ? b.target > a.target : b.target < a.target) ? b : a));
+  return `${s.name}@${pick.target}@${pick.method}`;
+}
+
+const calibration = setupCalibrate({ engine: () => (loaded ? engine : null), onSchedule: calibrated });
+
 async function load() {
   $('load').disabled = true;
   $('generate').disabled = true;
   $('send').disabled = true;
+  $('calibrate').disabled = true;
   const backend = $('backend').value;
   if (engine && engineBackend !== backend) {
     await engine.dispose();
@@ -87,10 +116,12 @@ async function load() {
       },
     });
     loaded = info;
+    calibratedName = null;
     $('progress').value = 1;
     status(`${info.name} (${info.id ?? 'no id'}), ${(info.bytes / 1e6).toFixed(1)} MB, ${info.backend}: ${info.backendNote}${info.fromCache ? ', from cache' : ''}`);
     showSchedules(info);
     chat.reset();
+    calibration.reset();
     $('output').replaceChildren();
     $('stats').textContent = '';
     if (params.has('schedule')) {
@@ -103,7 +134,7 @@ async function load() {
     // The engine keeps the previous model after a failed load: it stays usable, and the page says so.
     $('progress').value = 0;
     status(`${describe(e)}${loaded ? ` — still loaded: ${loaded.name}` : ''}`, true);
-    showSchedules(loaded);
+    showSchedules(loaded, calibratedName);
     if (!loaded) {
       $('output').replaceChildren();
       $('stats').textContent = '';
@@ -113,6 +144,7 @@ async function load() {
     $('load').disabled = false;
     $('generate').disabled = !loaded;
     $('send').disabled = !loaded;
+    $('calibrate').disabled = !loaded;
   }
 }
 
