@@ -16,6 +16,7 @@ const START = (() => {
 })();
 
 function describe(e) {
+  if (e instanceof RangeError) return e.message; // the page's own check of its fields
   return `${e?.name ?? 'Error'}${e?.code ? ` [${e.code}]` : ''}: ${e?.message ?? String(e)}`;
 }
 
@@ -85,7 +86,8 @@ export function setupCalibrate({ engine, onSchedule }) {
   let controller = null;
   let downloadUrl = null;
 
-  // The default text, served next to the page; a file or typing replaces it.
+  // The default text, served next to the page (short stories written for this demo in the style of
+  // stories260K's training text, not taken from it); a file or typing replaces it.
   const defaultText = fetch('./calibration.txt').then((r) => (r.ok ? r.text() : ''), () => '').then((text) => {
     if (!$('calText').value) $('calText').value = text;
   });
@@ -140,6 +142,13 @@ export function setupCalibrate({ engine, onSchedule }) {
     };
     try {
       phase('starting…');
+      // Said before calibrating (minutes on a large model), not by the search after it.
+      const { tokens, validationTokens, ctx } = options.search;
+      const need = (Math.ceil(tokens / ctx) + Math.ceil(validationTokens / ctx)) * ctx;
+      const have = (await e.tokenize(text)).length + 1; // + BOS
+      if (have < need) {
+        throw new RangeError(`the text has ${have} tokens; ${tokens} to calibrate and search on and ${validationTokens} held out need ${need} in chunks of ${ctx}: use a longer text or fewer tokens.`);
+      }
       await e.calibrate(text, { ...options.calibrate, signal, onProgress: report });
       const schedule = await e.searchSchedule({ ...options.search, signal, onProgress: report });
       $('calProgress').value = 1;

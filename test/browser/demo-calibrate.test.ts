@@ -2,8 +2,8 @@
 // serves it): on stories260K with small settings, the progress runs through every phase to the end,
 // the picker gains the calibrated schedule at its recommended level, generating with it skips about
 // the target, the download link holds a schedule parseSchedule() accepts; Stop during calibration
-// leaves the page usable.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// leaves the page usable; a .txt file and errors reach the panel as text.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'puppeteer';
@@ -129,6 +129,23 @@ describeBrowser('demo page: calibrate this model', () => {
     expect(await page.$$eval('#schedule option', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(before);
     await page.select('#schedule', 'dense');
     expect(await generate(page)).toMatch(/ · \d+ tokens · \w+ · \w+, dense$/);
+  });
+
+  test('a .txt file replaces the text; a text too short for the search is an error in the panel, as text', async () => {
+    const file = join(tmp, 'short.txt');
+    writeFileSync(file, 'Once upon a time, there was a <b>cat</b>.');
+    const input = await page.$('#calFile');
+    await (input as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(file);
+    await page.waitForFunction(() => (document.getElementById('calText') as HTMLTextAreaElement).value.startsWith('Once upon a time, there was a <b>'), { timeout: 5_000 });
+    await settings(page, { tokens: 512, ctx: 64, targets: '0.5, x', budget: 3 });
+    await page.click('#calibrate');
+    expect(await page.$eval('#calPhase', (e) => [e.className, e.textContent])).toEqual(['error', 'targets must be numbers separated by commas, e.g. 0.4, 0.5; got "0.5, x".']);
+    await settings(page, { tokens: 512, ctx: 64, targets: '0.5', budget: 3 });
+    await page.click('#calibrate');
+    await page.waitForFunction(() => document.getElementById('calPhase')!.className === 'error', { timeout: 10_000 });
+    expect(await page.$eval('#calPhase', (e) => e.textContent)).toBe('the text has 20 tokens; 512 to calibrate and search on and 256 held out need 768 in chunks of 64: use a longer text or fewer tokens.');
+    expect(await page.$eval('#calPhase', (e) => e.querySelector('b'))).toBeNull();
+    expect(await page.$eval('#calibrate', (e) => (e as HTMLButtonElement).disabled)).toBe(false);
   });
 
   test('page text is text, never parsed as HTML', () => {
