@@ -51,8 +51,26 @@ export class WebGPUUnavailableError extends WasEdgeError {
 export class GpuDeviceLostError extends WasEdgeError {
   /** GPUDeviceLostReason: 'destroyed' or 'unknown'. */
   readonly reason: string;
-  constructor(reason: string, message: string) {
-    super('GPU_DEVICE_LOST', `the GPU device was lost (${reason}): ${message || 'no details'}; acquire a new device and reload the model`);
+  /** `then` says what the caller does next (the SDK's engine recovers by itself on its next call). */
+  constructor(reason: string, message: string, options?: { then?: string; cause?: unknown }) {
+    super('GPU_DEVICE_LOST', `the GPU device was lost (${reason}): ${message || 'no details'}; ${options?.then ?? 'acquire a new device and reload the model'}`,
+      options?.cause === undefined ? undefined : { cause: options.cause });
+    this.reason = reason;
+  }
+}
+
+/**
+ * The GPU device was lost and the engine could not make its backend again (no adapter any more, the
+ * weights no longer fit): the model stays loaded, and the next call tries again.
+ */
+export class GpuRecoveryError extends WasEdgeError {
+  /** The lost device's GPUDeviceLostReason. */
+  readonly reason: string;
+  constructor(reason: string, cause: unknown) {
+    const why = (cause instanceof Error ? cause.message : String(cause)).split(/\. /)[0];
+    super('GPU_RECOVERY_FAILED',
+      `the GPU device was lost (${reason}) and a new one could not take the model (${why}): load the model again with { backend: 'cpu' } to go on without WebGPU, or call again to retry`,
+      { cause });
     this.reason = reason;
   }
 }
@@ -161,7 +179,7 @@ export function fileError(cause: unknown, path: string, doing: 'read' | 'write' 
 /** Every class by its stable name: the worker boundary rebuilds errors from this table. */
 export const ERROR_CLASSES = {
   WasEdgeError, ModelFormatError, OptionError, ContextOverflowError, ModelLoadError, EngineError, AbortError,
-  WebGPUUnavailableError, GpuDeviceLostError, GpuOutOfMemoryError, KernelArgumentError, CpuMemoryError, CpuThreadError,
+  WebGPUUnavailableError, GpuDeviceLostError, GpuRecoveryError, GpuOutOfMemoryError, KernelArgumentError, CpuMemoryError, CpuThreadError,
   BayesOptError, ScheduleError, CalibrationError, ModelDownloadError, UsageError, FileError,
 } as const;
 for (const [name, cls] of Object.entries(ERROR_CLASSES)) {

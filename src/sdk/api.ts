@@ -190,6 +190,8 @@ export interface GenerationResult {
   skippedWeightFraction: number | null;
   schedule: ScheduleLabel;
   backend: BackendKind;
+  /** Only on the first result after the engine made its backend again (its GPU device was lost): what it did. */
+  backendNote?: string;
 }
 
 /** Text pieces as they are generated; `result` settles when generation ends. */

@@ -4,8 +4,8 @@
 // of Node (the Node worker passes file and GPU access in EnginePlatform).
 
 import type { Backend } from '../backend.js';
-import { BACKEND_CHOICES, createBackend, type BackendPlatform } from '../create-backend.js';
-import { AbortError, CalibrationError, EngineError, ModelLoadError, OptionError } from '../errors.js';
+import { BACKEND_CHOICES, createBackend, type BackendChoice, type BackendPlatform } from '../create-backend.js';
+import { AbortError, CalibrationError, EngineError, GpuDeviceLostError, GpuRecoveryError, ModelLoadError, OptionError } from '../errors.js';
 import { chatPromptIds, checkMessages, type ChatMessage } from '../chat.js';
 import { generate, generateTokens, normalizeGenerate, type KvState, type OnAbort } from '../generate.js';
 import { openModel, type Model } from '../model/model.js';
@@ -50,6 +50,12 @@ interface Loaded {
   model: Model;
   info: ModelInfo;
   backend: Backend;
+  /** A backend like the loaded one (its kind and options, a new GPU device, the weights read again from the model's source). */
+  remake: () => Promise<Backend>;
+  /** Set once the backend's GPU device was lost: the next call makes the backend again first. */
+  lost: GpuDeviceLostError | null;
+  /** How the backend was made again, told once with the next result. */
+  recovered: string | null;
   schedules: ModelSchedules;
   /** Column norms of the projections, for schedule thresholds (on first use). */
   norms: ProjectionNorms | null;
@@ -157,7 +163,7 @@ export class Engine implements EngineWorkerApi {
 
   generate(prompt: string, options: WireGenerateOptions = {}, signal?: AbortSignal, onText?: Callback<string>): Promise<GenerationResult> {
     const all = anySignal(signal, this.lifetime.signal);
-    return this.queue.run(() => this.doGenerate(prompt, options, all, onText), all);
+    return this.queue.run(() => this.onBackend((L) => this.doGenerate(L, prompt, options, all, onText)), all);
   }
 
   calibrate(text: string, options: WireCalibrateOptions = {}, signal?: AbortSignal, onProgress?: Callback<CalibrateProgress>): Promise<Calibration> {
@@ -169,7 +175,7 @@ export class Engine implements EngineWorkerApi {
   searchSchedule(options: WireSearchScheduleOptions = {}, signal?: AbortSignal, onProgress?: Callback<ScheduleProgress>): Promise<Schedule> {
     const all = anySignal(signal, this.lifetime.signal);
     const { report, delivered } = progressOf(onProgress);
-    return this.queue.run(() => this.doSearchSchedule(options, all, report).finally(delivered), all, 'The schedule search');
+    return this.queue.run(() => this.onBackend((L) => this.doSearchSchedule(L, options, all, report)).finally(delivered), all, 'The schedule search');
   }
 
   async schedules(): Promise<ScheduleInfo[]> {
@@ -248,10 +254,12 @@ export class Engine implements EngineWorkerApi {
     if (signal.aborted) throw new AbortError(signal.reason, 'Loading');
 
     let backendNote = '';
-    const backend = await createBackend(o.backend ?? 'auto', model, {
+    // Kept as `remake`: after a GPU device loss the same backend is made again from the same model.
+    const make = (choice: BackendChoice) => createBackend(choice, model, {
       contextSize, threads: o.threads ?? this.platform.threads ?? defaultThreads(), platform: this.platform,
       onNote: (note) => { backendNote = note; },
     });
+    const backend = await make(o.backend ?? 'auto');
     if (signal.aborted) {
       backend.dispose();
       throw new AbortError(signal.reason, 'Loading');
@@ -263,14 +271,16 @@ export class Engine implements EngineWorkerApi {
       fromCache: read.fromCache,
       schedules: schedules.info(),
     };
-    this.loaded = { model, info, backend, schedules, norms: null, thresholds: new Map(), kv: { ids: [] }, kvSchedule: 'dense', calibration: null };
+    this.loaded = {
+      model, info, backend, remake: () => make(backend.name), lost: null, recovered: null,
+      schedules, norms: null, thresholds: new Map(), kv: { ids: [] }, kvSchedule: 'dense', calibration: null,
+    };
     return info;
   }
 
   chat(messages: ChatMessage[], options: Omit<ChatOptions, 'signal'> = {}, signal?: AbortSignal, onText?: Callback<string>): Promise<ChatResult> {
     const all = anySignal(signal, this.lifetime.signal);
-    return this.queue.run(async () => {
-      const L = this.ready();
+    return this.queue.run(() => this.onBackend(async (L) => {
       if (typeof options !== 'object' || options === null) throw new OptionError('options', 'must be an object.');
       const { template, ...rest } = options;
       const ids = chatPromptIds(L.model, checkMessages(messages), template);
@@ -281,7 +291,7 @@ export class Engine implements EngineWorkerApi {
         ...r, finishReason: r.finishReason === 'eos' ? 'eog' : r.finishReason,
         usage: { promptTokens: ids.length, completionTokens: r.tokenIds.length, cachedTokens: r.cachedTokens },
       };
-    }, all);
+    }), all);
   }
 
   async tokenize(text: string): Promise<number[]> {
@@ -310,8 +320,7 @@ export class Engine implements EngineWorkerApi {
     return cal;
   }
 
-  private async doSearchSchedule(o: WireSearchScheduleOptions, signal: AbortSignal, report?: (p: ScheduleProgress) => void): Promise<Schedule> {
-    const L = this.ready();
+  private async doSearchSchedule(L: Loaded, o: WireSearchScheduleOptions, signal: AbortSignal, report?: (p: ScheduleProgress) => void): Promise<Schedule> {
     if (typeof o !== 'object' || o === null) throw new OptionError('options', 'must be an object.');
     checkKeys(o, SEARCH_OPTIONS, 'searchSchedule()');
     const c = L.model.config;
@@ -360,8 +369,39 @@ export class Engine implements EngineWorkerApi {
     return this.loaded;
   }
 
-  private async doGenerate(prompt: string, o: WireGenerateOptions, signal: AbortSignal, onText?: Callback<string>): Promise<GenerationResult> {
+  /**
+   * Runs `work` on the loaded model's backend. A backend whose GPU device was lost is made again first
+   * (issue 20: the app does nothing); a loss during `work` fails this call and marks the backend lost.
+   */
+  private async onBackend<T>(work: (L: Loaded) => Promise<T>): Promise<T> {
     const L = this.ready();
+    if (L.lost) await this.recover(L, L.lost);
+    try {
+      return await work(L);
+    } catch (e) {
+      if (!(e instanceof GpuDeviceLostError) || L.lost) throw e;
+      L.lost = e;
+      L.backend.dispose(); // frees what a lost device still holds
+      throw new GpuDeviceLostError(e.reason, 'this call stopped', { then: 'the next call acquires a new device and reloads the weights by itself', cause: e });
+    }
+  }
+
+  private async recover(L: Loaded, lost: GpuDeviceLostError): Promise<void> {
+    let backend: Backend;
+    try {
+      backend = await L.remake();
+    } catch (e) {
+      throw new GpuRecoveryError(lost.reason, e);
+    }
+    L.backend = backend;
+    L.lost = null;
+    // The new backend's KV cache is empty: no conversation prefix survives.
+    L.kv.ids = [];
+    L.kvSchedule = 'dense';
+    L.recovered = `the GPU device was lost (${lost.reason}): acquired a new one and reloaded the weights; the KV cache started empty`;
+  }
+
+  private async doGenerate(L: Loaded, prompt: string, o: WireGenerateOptions, signal: AbortSignal, onText?: Callback<string>): Promise<GenerationResult> {
     if (typeof prompt !== 'string') throw new OptionError('prompt', `must be a string, got ${typeof prompt}.`);
     return this.run(L, prompt, o, signal, onText);
   }
@@ -401,10 +441,13 @@ export class Engine implements EngineWorkerApi {
       r = await generateTokens(L.backend, L.model.tokenizer, prompt, options, piece, L.kv, onAbort);
     }
     await Promise.all(pending);
+    const recovered = L.recovered;
+    L.recovered = null;
     return {
       text: r.text, promptIds: r.promptIds, tokenIds: r.generatedIds, finishReason: r.finishReason,
       tokensPerSecond: r.tokensPerSecond, prefillMs: r.prefillMs, decodeMs: r.decodeMs, cachedTokens: r.cachedTokens,
       skippedWeightFraction: thresholds ? (await L.backend.skippedWeightFraction()) ?? 0 : 0, schedule: label, backend: L.backend.name,
+      ...(recovered && { backendNote: recovered }),
     };
   }
 }
