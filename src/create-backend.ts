@@ -4,7 +4,7 @@
 
 import { BACKEND_KINDS, type Backend, type BackendKind, type PrefillMode } from './backend.js';
 import { CpuBackend, type CpuBackendOptions } from './cpu/backend.js';
-import { OptionError, WebGPUUnavailableError } from './errors.js';
+import { GpuOutOfMemoryError, OptionError, WebGPUUnavailableError } from './errors.js';
 import { acquireDevice, type GpuContext } from './gpu/device.js';
 import { WebGPUBackend } from './gpu/engine/backend.js';
 import type { Model } from './model/model.js';
@@ -40,7 +40,14 @@ export interface CreateBackendOptions {
   onNote?: (note: string) => void;
   /** Reference backend: f32 weights already dequantised (else they are, here). */
   weights?: LlamaWeights;
+  /**
+   * GPU bytes the WebGPU backend may take (planned before allocating; see WebGPUBackendOptions). Over
+   * it, 'webgpu' throws GpuOutOfMemoryError MODEL_TOO_LARGE_FOR_GPU and 'auto' takes the CPU backend.
+   */
+  gpuMemoryBudget?: number;
 }
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 /** Adapter names of software rasterisers that report themselves as ordinary adapters. */
 const SOFTWARE_ADAPTER = /swiftshader|lavapipe|llvmpipe|softpipe/i;
@@ -63,7 +70,11 @@ export async function createBackend(choice: BackendChoice, model: Model, o: Crea
   }
   const prefill = o.prefill ?? 'sparse';
   const cpu = () => CpuBackend.create(model, { contextSize, prefill, threads: o.threads ?? 1, ...o.platform?.cpu });
-  const webgpu = (gpu: GpuContext) => WebGPUBackend.create(gpu, model, { contextSize, prefill, ownsDevice: true });
+  const budget = o.gpuMemoryBudget;
+  if (budget !== undefined && !(typeof budget === 'number' && budget > 0 && Number.isFinite(budget))) {
+    throw new OptionError('gpuMemoryBudget', `must be a positive number of bytes, got ${String(budget)}.`);
+  }
+  const webgpu = (gpu: GpuContext) => WebGPUBackend.create(gpu, model, { contextSize, prefill, ownsDevice: true, ...(budget !== undefined ? { gpuMemoryBudget: budget } : {}) });
   switch (choice) {
     case 'reference':
       return new ReferenceBackend(c, o.weights ?? loadWeightsF32(model.file, c), contextSize, { prefill });
@@ -90,8 +101,18 @@ export async function createBackend(choice: BackendChoice, model: Model, o: Crea
         o.onNote?.(`the WebGPU adapter is a software one (${adapterName(gpu.adapterInfo)}); using the CPU backend (backend 'webgpu' insists)`);
         return cpu();
       }
-      o.onNote?.(`WebGPU on ${adapterName(gpu.adapterInfo)}`);
-      return webgpu(gpu);
+      const name = adapterName(gpu.adapterInfo);
+      try {
+        const backend = await webgpu(gpu); // on failure it has destroyed the device
+        o.onNote?.(`WebGPU on ${name}`);
+        return backend;
+      } catch (e) {
+        // Refused by the memory plan, before anything was allocated: the CPU backend may hold it.
+        if (!(e instanceof GpuOutOfMemoryError && e.code === 'MODEL_TOO_LARGE_FOR_GPU')) throw e;
+        const over = e.limitName === 'gpuMemoryBudget' ? `the gpuMemoryBudget of ${mib(e.limitBytes!)}` : `the adapter's ${e.limitName}`;
+        o.onNote?.(`the model's GPU memory plan (${mib(e.neededBytes)}) is over ${over} on ${name}; using the CPU backend`);
+        return cpu();
+      }
     }
   }
 }

@@ -75,12 +75,59 @@ export class GpuRecoveryError extends WasEdgeError {
   }
 }
 
-/** An allocation failed inside an 'out-of-memory' error scope. */
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
+
+/** What the WebGPU backend's memory plan asked for, and the first budget or adapter limit it broke. */
+export interface GpuMemoryRefusal {
+  /** Planned GPU bytes by part, at `contextSize` positions. */
+  need: { weights: number; kvCache: number; activations: number; total: number; contextSize: number };
+  /**
+   * 'gpuMemoryBudget': the total is over it; 'maxStorageBufferBindingSize' or 'maxBufferSize': the one
+   * buffer `buffer` (bound whole, or a readback) that cannot be split is over that adapter limit.
+   */
+  limit: { name: 'gpuMemoryBudget' | 'maxStorageBufferBindingSize' | 'maxBufferSize'; bytes: number; buffer?: { label: string; bytes: number } };
+  /** The largest contextSize whose plan fits (0: none; the weights alone do not). */
+  fitsContextSize: number;
+}
+
+/**
+ * An allocation failed inside an 'out-of-memory' error scope (GPU_OUT_OF_MEMORY), or the memory plan
+ * of a model is over the `gpuMemoryBudget` or an adapter limit (MODEL_TOO_LARGE_FOR_GPU, thrown before
+ * anything is allocated).
+ */
 export class GpuOutOfMemoryError extends WasEdgeError {
-  constructor(what: string, bytes: number, cause?: unknown) {
-    super('GPU_OUT_OF_MEMORY',
-      `out of GPU memory allocating ${what} (${(bytes / 2 ** 20).toFixed(1)} MiB): use a smaller or more quantised model, or close other GPU work`,
-      { cause });
+  /** Bytes asked for: of the failed buffer, or the plan's total. */
+  readonly neededBytes: number;
+  /** MODEL_TOO_LARGE_FOR_GPU: the budget or limit (in bytes) and its name; the largest contextSize that fits (0: none). */
+  readonly limitBytes: number | null = null;
+  readonly limitName: string | null = null;
+  readonly fitsContextSize: number | null = null;
+  constructor(what: string, bytes: number, cause?: unknown);
+  constructor(refusal: GpuMemoryRefusal);
+  constructor(what: string | GpuMemoryRefusal, bytes = 0, cause?: unknown) {
+    if (typeof what === 'string') {
+      super('GPU_OUT_OF_MEMORY',
+        `out of GPU memory allocating ${what} (${(bytes / 2 ** 20).toFixed(1)} MiB): use a smaller or more quantised model, a smaller contextSize, or close other GPU work`,
+        { cause });
+      this.neededBytes = bytes;
+      return;
+    }
+    const { need, limit, fitsContextSize: fits } = what;
+    const plan = `the model's GPU memory plan at contextSize ${need.contextSize} is ${need.total} bytes (${mib(need.total)}: ` +
+      `weights ${mib(need.weights)}, KV cache ${mib(need.kvCache)}, activations and scratch ${mib(need.activations)})`;
+    const over = limit.buffer
+      ? `its buffer ${limit.buffer.label} of ${limit.buffer.bytes} bytes (${mib(limit.buffer.bytes)}) cannot be split and is over the adapter's ${limit.name} of ${limit.bytes} bytes (${mib(limit.bytes)})`
+      : `over the gpuMemoryBudget of ${limit.bytes} bytes (${mib(limit.bytes)})`;
+    const hint = [
+      fits >= 1 && fits < need.contextSize ? `a contextSize of at most ${fits}` : null,
+      'a smaller or more quantised model (Q4_0, Q4_K_M)',
+      `the CPU backend (backend: 'cpu')`,
+    ].filter(Boolean).join(', or ');
+    super('MODEL_TOO_LARGE_FOR_GPU', `${plan}; ${over}. Nothing was allocated. What fits: ${hint}.`);
+    this.neededBytes = need.total;
+    this.limitBytes = limit.bytes;
+    this.limitName = limit.name;
+    this.fitsContextSize = fits;
   }
 }
 

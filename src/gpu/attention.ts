@@ -55,6 +55,23 @@ export function wgsl(shape: AttentionShape): string {
   return renderWGSL('attention', attentionWGSL, { ...shape });
 }
 
+/** The default positions per split (see AttentionOptions.splitLength). */
+export function defaultSplitLength(contextLength: number, maxTokens: number): number {
+  return maxTokens === 1 ? Math.max(64, Math.ceil(contextLength / 32)) : contextLength;
+}
+
+/** Bytes of the split partials, per (token, head, split): (m, l) pairs and accumulators. */
+function partialBytes(T: number, nHeads: number, nSplits: number, headDim: number): [number, number] {
+  const partials = T * nHeads * nSplits;
+  return [partials * 8, partials * headDim * 4];
+}
+
+/** GPU bytes an attention op with the default split makes for itself (0 with one split): for the memory planner. */
+export function attentionScratchBytes(contextLength: number, maxTokens: number, nHeads: number, headDim: number): number {
+  const nSplits = Math.ceil(contextLength / defaultSplitLength(contextLength, maxTokens));
+  return nSplits === 1 ? 0 : partialBytes(maxTokens, nHeads, nSplits, headDim).reduce((a, b) => a + b, 0);
+}
+
 export async function prepare(ctx: GpuContext, opts: AttentionOptions): Promise<PreparedOp> {
   const { step, nHeads, nKVHeads, headDim, contextLength, q, keyCache, valueCache, out } = opts;
   const label = opts.label ?? 'attention';
@@ -66,7 +83,7 @@ export async function prepare(ctx: GpuContext, opts: AttentionOptions): Promise<
   const outStride = opts.outStride ?? qDim;
   const WG = opts.workgroupSize ?? 256;
   const T = step.maxTokens;
-  const splitLength = opts.splitLength ?? (T === 1 ? Math.max(64, Math.ceil(contextLength / 32)) : contextLength);
+  const splitLength = opts.splitLength ?? defaultSplitLength(contextLength, T);
   checkDims(label, { nHeads, nKVHeads, headDim, contextLength, splitLength });
   checkPow2(label, 'workgroupSize', WG, ctx.limits.maxComputeInvocationsPerWorkgroup);
   if (nHeads % nKVHeads) throw new KernelArgumentError(label, `nHeads ${nHeads} is not a multiple of nKVHeads ${nKVHeads}`);
@@ -106,9 +123,9 @@ export async function prepare(ctx: GpuContext, opts: AttentionOptions): Promise<
     passes = [{ pipeline: main, bindGroup: bind(main, [...common, ...inputs, [5, out]]), size: [nHeads, T, 1] }];
   } else {
     // Scratch for the splits' partials, per (token, head, split): made here, at load, and owned by the op.
-    const partials = T * nHeads * nSplits;
-    const ml = device.createBuffer({ label: `${label}.partial_ml`, size: partials * 8, usage: GPUBufferUsage.STORAGE });
-    const acc = device.createBuffer({ label: `${label}.partial_acc`, size: partials * headDim * 4, usage: GPUBufferUsage.STORAGE });
+    const [mlBytes, accBytes] = partialBytes(T, nHeads, nSplits, headDim);
+    const ml = device.createBuffer({ label: `${label}.partial_ml`, size: mlBytes, usage: GPUBufferUsage.STORAGE });
+    const acc = device.createBuffer({ label: `${label}.partial_acc`, size: accBytes, usage: GPUBufferUsage.STORAGE });
     owned.push(ml, acc);
     passes = [
       { pipeline: main, bindGroup: bind(main, [...common, ...inputs, [6, ml], [7, acc]]), size: [nHeads, T, nSplits] },
@@ -117,6 +134,7 @@ export async function prepare(ctx: GpuContext, opts: AttentionOptions): Promise<
   }
   return {
     label,
+    ownedBytes: owned.slice(1).reduce((a, b) => a + b.size, 0),
     encode(pass) {
       for (const { pipeline, bindGroup, size } of passes) {
         pass.setPipeline(pipeline);

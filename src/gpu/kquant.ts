@@ -24,7 +24,7 @@
 import { scaleMinK4 } from '../model/kquant.js';
 import { createBufferChecked, type GpuContext } from './device.js';
 import { roundUp } from './pipeline.js';
-import type { TransposedSegment } from './weights.js';
+import { maxShard, shardedLayout, shardsOf, type ShardedLayout, type TransposedSegment } from './weights.js';
 import { KernelArgumentError } from '../errors.js';
 
 export type KFormat = 'q4_k' | 'q5_k' | 'q6_k';
@@ -141,13 +141,16 @@ function checkSource(fn: string, m: KQuantSource, cols?: number): void {
 
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
+/** A piece's buffer: its bytes rounded up to 4, at least 4 (Q4_K has no high bits). */
+const pieceBytes = (bytes: number) => Math.max(4, roundUp(bytes, 4));
+
 /** The four buffers from ordinary memory (built there: a mapped range may be write-combined). Sizes at least 4. */
 async function createBuffers(ctx: GpuContext, label: string, data: { codes: Uint8Array; high: Uint8Array; scales: Uint16Array; supers: Uint32Array }, made: KQuantBuffers[]): Promise<KQuantBuffers> {
   const out: Partial<KQuantBuffers> = {};
   const parts = Object.entries(data) as [keyof KQuantBuffers, Uint8Array | Uint16Array | Uint32Array][];
   try {
     for (const [name, a] of parts) {
-      const b = await createBufferChecked(ctx.device, { label: `${label}.${name}`, size: Math.max(4, roundUp(a.byteLength, 4)), usage: USAGE(), mappedAtCreation: true });
+      const b = await createBufferChecked(ctx.device, { label: `${label}.${name}`, size: pieceBytes(a.byteLength), usage: USAGE(), mappedAtCreation: true });
       out[name] = b;
       new Uint8Array(b.getMappedRange()).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
       b.unmap();
@@ -169,6 +172,34 @@ export function kquantBytes(w: KQuantMatrix | KQuantTransposed): number {
   return w.shards.reduce((a, s) => a + s.codes.size + s.high.size + s.scales.size + s.supers.size, 0);
 }
 
+/** The row-major layout: per shard of output rows, the four pieces (codes, high, scales, supers). */
+export function kquantMatrixLayout(format: KFormat, rows: number, cols: number, maxShardBytes: number): ShardedLayout {
+  const blocks = cols / 32;
+  const codeBytes = blocks * 16; // the largest piece of a row
+  return shardedLayout(rows, 'one row', codeBytes, 1, maxShardBytes,
+    (n) => [n * codeBytes, n * blocks * K_KIND[format] * 4, n * blocks * 2, n * (cols / 256) * 4].map(pieceBytes));
+}
+
+/** The input-channel-major layout of stacked matrices (formats may differ): per shard of 256-channel super-blocks, the four pieces. */
+export function kquantTransposedLayout(mats: readonly { format: KFormat; rows: number }[], cols: number, maxShardBytes: number):
+  ShardedLayout & { segments: KQuantSegment[]; rowStride: number; hRow: number; codeRow: number; rows: number } {
+  const segments: KQuantSegment[] = [];
+  let offset = 0;
+  let firstRow = 0;
+  let hRow = 0;
+  for (const m of mats) {
+    segments.push({ firstRow, rows: m.rows, offset, format: m.format, hOffset: hRow });
+    firstRow += m.rows;
+    offset += roundUp(m.rows, 8);
+    hRow += roundUp((roundUp(m.rows, 8) / 8) * K_KIND[m.format], 4);
+  }
+  const codeRow = offset / 2;
+  // The codes of one super-block of channels: the largest piece.
+  const L = shardedLayout(cols, 'a group of 256 stored rows', 256 * codeRow, 256, maxShardBytes,
+    (n) => [n * codeRow, n * hRow, (n / 32) * offset * 2, (n / 256) * offset * 4].map(pieceBytes));
+  return { ...L, segments, rowStride: offset, hRow, codeRow, rows: firstRow };
+}
+
 /** Uploads a K-quant matrix in the row-major layout, sharded by rows to the binding limit. */
 export async function uploadKQuantMatrix(ctx: GpuContext, m: KQuantSource, opts: { label?: string; maxShardBytes?: number } = {}): Promise<KQuantMatrix> {
   const fn = 'uploadKQuantMatrix';
@@ -177,11 +208,9 @@ export async function uploadKQuantMatrix(ctx: GpuContext, m: KQuantSource, opts:
   const blocks = cols / 32;
   const supers = cols / 256;
   const kind = K_KIND[format];
-  const codeBytes = blocks * 16; // the largest piece of a row
-  const maxShard = Math.min(opts.maxShardBytes ?? ctx.maxBindingSize, ctx.maxBindingSize);
-  const rowsPerShard = Math.floor(maxShard / codeBytes);
+  const codeBytes = blocks * 16;
   const label = opts.label ?? 'kweights';
-  if (rowsPerShard < 1) throw new KernelArgumentError(fn, `${label}: one row (${codeBytes} bytes) exceeds the ${maxShard}-byte binding limit`);
+  const layout = shardsOf(fn, label, kquantMatrixLayout(format, rows, cols, maxShard(ctx, opts.maxShardBytes)));
   const repack = REPACK[format];
   const B = K_BLOCK_BYTES[format];
   const codes = new Uint8Array(256);
@@ -189,8 +218,7 @@ export async function uploadKQuantMatrix(ctx: GpuContext, m: KQuantSource, opts:
   const shards: KQuantMatrix['shards'][number][] = [];
   const made: KQuantBuffers[] = [];
   try {
-    for (let first = 0; first < rows; first += rowsPerShard) {
-      const n = Math.min(rowsPerShard, rows - first);
+    for (const { first, count: n } of layout) {
       const c = new Uint8Array(n * codeBytes);
       const h = new Uint32Array(n * blocks * kind);
       const s = new Uint16Array(n * blocks);
@@ -236,29 +264,13 @@ export async function uploadKQuantTransposedStack(ctx: GpuContext, mats: readonl
   if (mats.length < 1) throw new KernelArgumentError(fn, 'needs at least one matrix');
   const cols = mats[0]!.cols;
   for (const m of mats) checkSource(fn, m, cols);
-  const segments: KQuantSegment[] = [];
-  let offset = 0;
-  let firstRow = 0;
-  let hRow = 0;
-  for (const m of mats) {
-    segments.push({ firstRow, rows: m.rows, offset, format: m.format, hOffset: hRow });
-    firstRow += m.rows;
-    offset += roundUp(m.rows, 8);
-    hRow += roundUp((roundUp(m.rows, 8) / 8) * K_KIND[m.format], 4);
-  }
-  const rowStride = offset;
-  const codeRow = rowStride / 2;
-  const superBytes = 256 * codeRow; // the codes of one super-block of channels: the largest piece
-  const maxShard = Math.min(opts.maxShardBytes ?? ctx.maxBindingSize, ctx.maxBindingSize);
-  const supersPerShard = Math.floor(maxShard / superBytes);
+  const L = kquantTransposedLayout(mats, cols, maxShard(ctx, opts.maxShardBytes));
+  const { segments, rowStride, hRow, codeRow, rows: firstRow } = L;
   const label = opts.label ?? 'kweightsT';
-  if (supersPerShard < 1) throw new KernelArgumentError(fn, `${label}: 256 stored rows (${superBytes} bytes) exceed the ${maxShard}-byte binding limit`);
-  const colsPerShard = 256 * supersPerShard;
   const shards: KQuantTransposed['shards'][number][] = [];
   const made: KQuantBuffers[] = [];
   try {
-    for (let first = 0; first < cols; first += colsPerShard) {
-      const n = Math.min(colsPerShard, cols - first);
+    for (const { first, count: n } of shardsOf(fn, label, L)) {
       const data = {
         codes: new Uint8Array(n * codeRow), high: new Uint8Array(n * hRow),
         scales: new Uint16Array((n / 32) * rowStride), supers: new Uint32Array((n / 256) * rowStride),

@@ -10,6 +10,8 @@ export interface PreparedOp {
   encode(pass: GPUComputePassEncoder): void;
   /** Frees what `prepare` allocated (uniform buffers); the caller's buffers are left alone. */
   destroy(): void;
+  /** GPU bytes of the buffers `prepare` made beyond its uniforms (scratch), when any. */
+  readonly ownedBytes?: number;
 }
 
 /** One dispatch of a prepared op: its bind group and workgroup counts (x, y, z). */

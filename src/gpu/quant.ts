@@ -17,7 +17,7 @@
 // the input channels at multiples of 32, so a group never straddles two buffers.
 import { createBufferChecked, type GpuContext } from './device.js';
 import { roundUp } from './pipeline.js';
-import type { TransposedSegment } from './weights.js';
+import { maxShard, shardedLayout, shardsOf, type ShardedLayout, type TransposedSegment } from './weights.js';
 import { KernelArgumentError } from '../errors.js';
 
 export type QuantFormat = 'q8_0' | 'q4_0';
@@ -94,19 +94,15 @@ export async function uploadQuantMatrix(ctx: GpuContext, m: QuantSource, opts: {
   checkSource(fn, m);
   const { format, rows, cols, bytes } = m;
   const blocks = cols / 32;
-  const codeBytes = blocks * CODE_BYTES[format];
-  const scaleWords = Math.ceil(blocks / 2);
-  const maxShard = Math.min(opts.maxShardBytes ?? ctx.maxBindingSize, ctx.maxBindingSize);
-  const rowsPerShard = Math.floor(maxShard / codeBytes);
+  const L = quantMatrixLayout(format, rows, cols, maxShard(ctx, opts.maxShardBytes));
+  const { codeBytes, scaleWords } = L;
   const label = opts.label ?? 'qweights';
-  if (rowsPerShard < 1) throw new KernelArgumentError(fn, `${label}: one row (${codeBytes} bytes) exceeds the ${maxShard}-byte binding limit`);
   const shards: QuantShard[] = [];
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   try {
-    for (let first = 0; first < rows; first += rowsPerShard) {
-      const n = Math.min(rowsPerShard, rows - first);
-      const codes = await createBufferChecked(ctx.device, { label: `${label}.codes[${shards.length}]`, size: n * codeBytes, usage, mappedAtCreation: true });
-      const scales = await createBufferChecked(ctx.device, { label: `${label}.scales[${shards.length}]`, size: n * scaleWords * 4, usage, mappedAtCreation: true });
+    for (const { first, count: n, buffers: [codeSize, scaleSize] } of shardsOf(fn, label, L)) {
+      const codes = await createBufferChecked(ctx.device, { label: `${label}.codes[${shards.length}]`, size: codeSize!, usage, mappedAtCreation: true });
+      const scales = await createBufferChecked(ctx.device, { label: `${label}.scales[${shards.length}]`, size: scaleSize!, usage, mappedAtCreation: true });
       shards.push({ codes, scales, firstRow: first, rows: n });
       const c = new Uint8Array(codes.getMappedRange());
       const s = new Uint16Array(scales.getMappedRange());
@@ -127,6 +123,30 @@ export async function uploadQuantMatrix(ctx: GpuContext, m: QuantSource, opts: {
     throw e;
   }
   return { kind: 'quant', format, rows, cols, codeWords: codeBytes / 4, scaleWords, shards };
+}
+
+/** The row-major layout: per shard of output rows, a codes buffer and a scales buffer. */
+export function quantMatrixLayout(format: QuantFormat, rows: number, cols: number, maxShardBytes: number): ShardedLayout & { codeBytes: number; scaleWords: number } {
+  const blocks = cols / 32;
+  const codeBytes = blocks * CODE_BYTES[format];
+  const scaleWords = Math.ceil(blocks / 2);
+  return { ...shardedLayout(rows, 'one row', codeBytes, 1, maxShardBytes, (n) => [n * codeBytes, n * scaleWords * 4]), codeBytes, scaleWords };
+}
+
+/** The input-channel-major layout of stacked matrices: segments on 8 outputs; per shard of 32-channel groups, codes and scales. */
+export function quantTransposedLayout(format: QuantFormat, rows: readonly number[], cols: number, maxShardBytes: number):
+  ShardedLayout & { segments: TransposedSegment[]; rowStride: number; rows: number; codeRow: number } {
+  const segments: TransposedSegment[] = [];
+  let offset = 0;
+  let firstRow = 0;
+  for (const r of rows) {
+    segments.push({ firstRow, rows: r, offset });
+    firstRow += r;
+    offset += roundUp(r, 8);
+  }
+  const codeRow = tCodeRowBytes(format, offset);
+  const L = shardedLayout(cols, 'a group of 32 stored rows', 32 * codeRow, 32, maxShardBytes, (n) => [n * codeRow, (n / 32) * offset * 2]);
+  return { ...L, segments, rowStride: offset, rows: firstRow, codeRow };
 }
 
 export function destroyQuant(w: QuantMatrix | QuantTransposed): void {
@@ -151,30 +171,16 @@ export async function uploadQuantTransposedStack(ctx: GpuContext, mats: readonly
     checkSource(fn, m, cols);
     if (m.format !== format) throw new KernelArgumentError(fn, `stacked matrices need one format, got ${format} and ${m.format}`);
   }
-  const segments: TransposedSegment[] = [];
-  let offset = 0;
-  let firstRow = 0;
-  for (const m of mats) {
-    segments.push({ firstRow, rows: m.rows, offset });
-    firstRow += m.rows;
-    offset += roundUp(m.rows, 8);
-  }
-  const rowStride = offset;
-  const codeRow = tCodeRowBytes(format, rowStride);
-  const groupBytes = 32 * codeRow; // 32 stored rows: one scale group
-  const maxShard = Math.min(opts.maxShardBytes ?? ctx.maxBindingSize, ctx.maxBindingSize);
-  const groupsPerShard = Math.floor(maxShard / groupBytes);
+  const L = quantTransposedLayout(format, mats.map((m) => m.rows), cols, maxShard(ctx, opts.maxShardBytes));
+  const { segments, rowStride, codeRow, rows: firstRow } = L;
   const label = opts.label ?? 'qweightsT';
-  if (groupsPerShard < 1) throw new KernelArgumentError(fn, `${label}: 32 stored rows (${groupBytes} bytes) exceed the ${maxShard}-byte binding limit`);
-  const colsPerShard = 32 * groupsPerShard;
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const shards: QuantTransposedShard[] = [];
   try {
-    for (let first = 0; first < cols; first += colsPerShard) {
-      const n = Math.min(colsPerShard, cols - first);
+    for (const { first, count: n, buffers: [codeSize, scaleSize] } of shardsOf(fn, label, L)) {
       const groups = n / 32;
-      const codes = await createBufferChecked(ctx.device, { label: `${label}.codes[${shards.length}]`, size: n * codeRow, usage, mappedAtCreation: true });
-      const scales = await createBufferChecked(ctx.device, { label: `${label}.scales[${shards.length}]`, size: groups * rowStride * 2, usage, mappedAtCreation: true });
+      const codes = await createBufferChecked(ctx.device, { label: `${label}.codes[${shards.length}]`, size: codeSize!, usage, mappedAtCreation: true });
+      const scales = await createBufferChecked(ctx.device, { label: `${label}.scales[${shards.length}]`, size: scaleSize!, usage, mappedAtCreation: true });
       shards.push({ codes, scales, firstCol: first, cols: n });
       // Built in ordinary memory, then copied in one go: the mapped range may be write-combined device
       // memory (NVIDIA), where reading back the nibble being merged takes minutes for a 7B layer.

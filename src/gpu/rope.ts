@@ -34,7 +34,7 @@ export async function createRopeTable(ctx: GpuContext, opts: { contextLength: nu
     throw new KernelArgumentError('rope', `freqFactors has ${spec.freqFactors.length} entries, expected ropeDim/2 = ${half}`);
   }
   const buffer = await createBufferChecked(ctx.device, {
-    label: 'rope.table', size: contextLength * half * 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true,
+    label: 'rope.table', size: ropeTableBytes(contextLength, ropeDim), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true,
   });
   const data = new Float32Array(buffer.getMappedRange());
   for (let pos = 0; pos < contextLength; pos++) {
@@ -46,6 +46,11 @@ export async function createRopeTable(ctx: GpuContext, opts: { contextLength: nu
   }
   buffer.unmap();
   return { buffer, contextLength, ropeDim, style: spec.style };
+}
+
+/** Bytes of the table: a (cos θ, sin θ) f32 pair per (position, rotated pair). */
+export function ropeTableBytes(contextLength: number, ropeDim: number): number {
+  return contextLength * (ropeDim / 2) * 8;
 }
 
 export interface RopeOptions {

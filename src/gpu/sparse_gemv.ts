@@ -164,17 +164,20 @@ export function tileCount(W: SparseWeights, tileChunks: number): number {
  * measured (BENCHMARKS.md, sparse GEMV; fewer means more partials to sum, more means fewer workgroups);
  * for fewer than 256 channels, cols rounded up to a power of two, at least 64.
  */
-export function defaultKChunk(W: SparseWeights): number {
+/** What the split-K sizes depend on: input channels, the stored row and the shards' channels (the memory planner passes a layout). */
+export type SplitGeometry = Pick<SparseWeights, 'cols' | 'rowStride'> & { shards: readonly { cols: number }[] };
+
+export function defaultKChunk(W: Pick<SparseWeights, 'cols'>): number {
   return Math.min(256, Math.max(64, 2 ** Math.ceil(Math.log2(W.cols))));
 }
 
 /** K-chunks over all shards (a chunk never spans two shards). */
-export function kChunks(W: SparseWeights, kChunk: number): number {
+export function kChunks(W: SplitGeometry, kChunk: number): number {
   return W.shards.reduce((n, s) => n + Math.ceil(s.cols / kChunk), 0);
 }
 
 /** Bytes of split scratch: one f32 partial per (K-chunk, stored-row element). */
-export function scratchBytes(W: SparseWeights, kChunk: number): number {
+export function scratchBytes(W: SplitGeometry, kChunk: number): number {
   return kChunks(W, kChunk) * W.rowStride * 4;
 }
 
@@ -332,6 +335,7 @@ export async function prepare(ctx: GpuContext, opts: SparseGemvOptions): Promise
 
   return {
     label,
+    ownedBytes: scratch && !opts.scratch && !leavePartials ? scratch.size : 0,
     encode(pass) {
       for (const d of dispatches) {
         pass.setPipeline(d.pipeline);

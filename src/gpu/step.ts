@@ -20,11 +20,16 @@ export function createStep(ctx: GpuContext, maxTokens = 1, label = 'step'): Step
   return {
     uniform: device.createBuffer({ label: `${label}.uniform`, size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
     tokens: device.createBuffer({
-      label: `${label}.tokens`, size: Math.ceil(maxTokens / 4) * 16,
+      label: `${label}.tokens`, size: stepTokensBytes(maxTokens),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
     }),
     maxTokens,
   };
+}
+
+/** Bytes of a step's token buffer: maxTokens u32s in whole 16-byte vectors. */
+export function stepTokensBytes(maxTokens: number): number {
+  return Math.ceil(maxTokens / 4) * 16;
 }
 
 /** Sets this step's position and tokens (their count is nTokens). Call before submitting the step. */

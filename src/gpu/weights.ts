@@ -71,22 +71,59 @@ function checkData(fn: string, data: WeightData, rows: number, cols: number): vo
   if (data.length !== rows * cols) throw new KernelArgumentError(fn, `expected ${rows}×${cols} = ${rows * cols} elements, got ${data.length}`);
 }
 
-async function upload(ctx: GpuContext, sources: WeightData[], rows: number, cols: number, format: WeightFormat, layout: WeightLayout, opts: UploadOptions): Promise<WeightTensor> {
-  const stride = rowStride(format, cols);
-  const bytesPerElement = format === 'f32' ? 4 : 2;
-  const groupBytes = stride * bytesPerElement * sources.length; // one output row: 1 stored row, or 2 for gate-up
-  const maxShardBytes = Math.min(opts.maxShardBytes ?? ctx.maxBindingSize, ctx.maxBindingSize);
-  const rowsPerShard = Math.floor(maxShardBytes / groupBytes);
-  const label = opts.label ?? 'weights';
-  if (rowsPerShard < 1) {
-    throw new KernelArgumentError('upload', `${label}: one row (${groupBytes} bytes) exceeds the ${maxShardBytes}-byte binding limit`);
+/**
+ * How an upload splits into buffers, decided before any exists (the uploaders and the memory planner,
+ * src/gpu/engine/plan.ts, both read it): per shard its first unit (row, or input channel), how many,
+ * and the bytes of each buffer it makes. No shards when one indivisible unit exceeds the binding limit.
+ */
+export interface ShardedLayout {
+  shards: { first: number; count: number; buffers: number[] }[];
+  /** The indivisible piece ('one row', 'one stored row', a group of 32 or 256 stored rows) and its bytes. */
+  unit: string;
+  unitBytes: number;
+  maxShardBytes: number;
+}
+
+/** `units` in shards of as many whole `step`s of `unitBytes` as fit `maxShardBytes`; `buffers(count)` sizes a shard's buffers. */
+export function shardedLayout(units: number, unit: string, unitBytes: number, step: number, maxShardBytes: number, buffers: (count: number) => number[]): ShardedLayout {
+  const perShard = step * Math.floor(maxShardBytes / unitBytes);
+  const shards: ShardedLayout['shards'] = [];
+  if (perShard >= 1) {
+    for (let first = 0; first < units; first += perShard) {
+      const count = Math.min(perShard, units - first);
+      shards.push({ first, count, buffers: buffers(count) });
+    }
   }
+  return { shards, unit, unitBytes, maxShardBytes };
+}
+
+/** The shards of a layout, or a KernelArgumentError naming the piece that fits no binding. */
+export function shardsOf(fn: string, label: string, l: ShardedLayout): ShardedLayout['shards'] {
+  if (!l.shards.length) throw new KernelArgumentError(fn, `${label}: ${l.unit} (${l.unitBytes} bytes) exceeds the ${l.maxShardBytes}-byte binding limit`);
+  return l.shards;
+}
+
+/** The largest shard: the limit asked for, within the device's binding limit. */
+export function maxShard(ctx: Pick<GpuContext, 'maxBindingSize'>, asked?: number): number {
+  return Math.min(asked ?? ctx.maxBindingSize, ctx.maxBindingSize);
+}
+
+/** Row-major W(rows, cols) of `matrices` interleaved matrices (1, or 2 for gate-up): one buffer a shard of output rows. */
+export function matrixLayout(format: WeightFormat, rows: number, cols: number, matrices: number, maxShardBytes: number): ShardedLayout & { rowStride: number } {
+  const stride = rowStride(format, cols);
+  const groupBytes = stride * (format === 'f32' ? 4 : 2) * matrices; // one output row: 1 stored row, or 2 for gate-up
+  return { ...shardedLayout(rows, 'one row', groupBytes, 1, maxShardBytes, (n) => [n * groupBytes]), rowStride: stride };
+}
+
+async function upload(ctx: GpuContext, sources: WeightData[], rows: number, cols: number, format: WeightFormat, layout: WeightLayout, opts: UploadOptions): Promise<WeightTensor> {
+  const L = matrixLayout(format, rows, cols, sources.length, maxShard(ctx, opts.maxShardBytes));
+  const stride = L.rowStride;
+  const label = opts.label ?? 'weights';
   const shards: WeightShard[] = [];
   try {
-    for (let first = 0; first < rows; first += rowsPerShard) {
-      const n = Math.min(rowsPerShard, rows - first);
+    for (const { first, count: n, buffers: [size] } of shardsOf('upload', label, L)) {
       const buffer = await createBufferChecked(ctx.device, {
-        label: `${label}[${shards.length}]`, size: n * groupBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true,
+        label: `${label}[${shards.length}]`, size: size!, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true,
       });
       shards.push({ buffer, firstRow: first, rows: n });
       const mapped = buffer.getMappedRange();
@@ -159,30 +196,16 @@ export function uploadTransposed(ctx: GpuContext, data: WeightData, rows: number
 export async function uploadTransposedStack(ctx: GpuContext, mats: readonly { data: WeightData; rows: number }[], cols: number, format: WeightFormat, opts: UploadOptions = {}): Promise<TransposedWeightTensor> {
   const fn = 'uploadTransposedStack';
   if (mats.length < 1) throw new KernelArgumentError(fn, 'needs at least one matrix');
-  const chunk = ELEMENTS_PER_16_BYTES[format];
-  const segments: TransposedSegment[] = [];
-  let offset = 0;
-  let firstRow = 0;
-  for (const m of mats) {
-    checkData(fn, m.data, m.rows, cols);
-    segments.push({ firstRow, rows: m.rows, offset });
-    firstRow += m.rows;
-    offset += roundUp(m.rows, chunk);
-  }
-  const stride = offset;
+  for (const m of mats) checkData(fn, m.data, m.rows, cols);
+  const L = transposedLayout(format, mats.map((m) => m.rows), cols, maxShard(ctx, opts.maxShardBytes));
+  const { segments, rowStride: stride, rows: firstRow } = L;
   const rowBytes = stride * (format === 'f32' ? 4 : 2);
-  const maxShardBytes = Math.min(opts.maxShardBytes ?? ctx.maxBindingSize, ctx.maxBindingSize);
-  const colsPerShard = Math.floor(maxShardBytes / rowBytes);
   const label = opts.label ?? 'weightsT';
-  if (colsPerShard < 1) {
-    throw new KernelArgumentError(fn, `${label}: one stored row (${rowBytes} bytes) exceeds the ${maxShardBytes}-byte binding limit`);
-  }
   const shards: TransposedShard[] = [];
   try {
-    for (let first = 0; first < cols; first += colsPerShard) {
-      const n = Math.min(colsPerShard, cols - first);
+    for (const { first, count: n, buffers: [size] } of shardsOf(fn, label, L)) {
       const buffer = await createBufferChecked(ctx.device, {
-        label: `${label}[${shards.length}]`, size: n * rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true,
+        label: `${label}[${shards.length}]`, size: size!, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true,
       });
       shards.push({ buffer, firstCol: first, cols: n });
       // Transposed in ordinary memory, then copied in one go: the mapped range may be write-combined
@@ -197,6 +220,22 @@ export async function uploadTransposedStack(ctx: GpuContext, mats: readonly { da
     throw e;
   }
   return { format, rows: firstRow, cols, rowStride: stride, shards, segments };
+}
+
+/** Wᵀ of matrices of `rows` outputs each, stacked: segments on 16-byte chunks, one buffer a shard of input channels. */
+export function transposedLayout(format: WeightFormat, rows: readonly number[], cols: number, maxShardBytes: number):
+  ShardedLayout & { segments: TransposedSegment[]; rowStride: number; rows: number } {
+  const chunk = ELEMENTS_PER_16_BYTES[format];
+  const segments: TransposedSegment[] = [];
+  let offset = 0;
+  let firstRow = 0;
+  for (const r of rows) {
+    segments.push({ firstRow, rows: r, offset });
+    firstRow += r;
+    offset += roundUp(r, chunk);
+  }
+  const rowBytes = offset * (format === 'f32' ? 4 : 2);
+  return { ...shardedLayout(cols, 'one stored row', rowBytes, 1, maxShardBytes, (n) => [n * rowBytes]), segments, rowStride: offset, rows: firstRow };
 }
 
 export function destroyTransposed(w: TransposedWeightTensor): void {

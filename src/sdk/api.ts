@@ -67,6 +67,13 @@ export interface LoadOptions {
   /** Worker threads of the CPU backend (see EngineOptions.threads). */
   threads?: number;
   /**
+   * GPU bytes the model may take on WebGPU (weights, KV cache, activations, as planned before anything
+   * is allocated). Over it: with backend 'webgpu', a GpuOutOfMemoryError (code MODEL_TOO_LARGE_FOR_GPU)
+   * naming the planned bytes and the largest contextSize that fits; with 'auto', the CPU backend (said
+   * in backendNote). Default: none (the adapter's buffer limits are checked all the same).
+   */
+  gpuMemoryBudget?: number;
+  /**
    * More schedules for this model: URLs of schedule files (paths in Node) or parsed schedule JSON.
    * Each is checked against the loaded file (sha256) and listed under its `model.id`.
    */

@@ -68,7 +68,7 @@ interface Loaded {
   calibration: { cal: Calibration; text: string } | null;
 }
 
-const LOAD_OPTIONS = new Set(['integrity', 'cache', 'id', 'contextSize', 'backend', 'threads', 'schedules', 'schedulesUrl']);
+const LOAD_OPTIONS = new Set(['integrity', 'cache', 'id', 'contextSize', 'backend', 'threads', 'gpuMemoryBudget', 'schedules', 'schedulesUrl']);
 const CALIBRATE_OPTIONS = new Set(['tokens', 'ctx', 'greedyTokens', 'textName']);
 const SEARCH_OPTIONS = new Set(['targets', 'budget', 'seed', 'tokens', 'validationTokens', 'ctx', 'calibration', 'text', 'textName']);
 const GENERATE_OPTIONS = new Set([
@@ -96,6 +96,9 @@ function checkLoadOptions(o: WireLoadOptions): void {
   }
   if (o.threads !== undefined && (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 256)) {
     throw new OptionError('threads', `must be an integer in 1..256, got ${JSON.stringify(o.threads)}.`);
+  }
+  if (o.gpuMemoryBudget !== undefined && !(typeof o.gpuMemoryBudget === 'number' && o.gpuMemoryBudget > 0 && Number.isFinite(o.gpuMemoryBudget))) {
+    throw new OptionError('gpuMemoryBudget', `must be a positive number of bytes, got ${JSON.stringify(o.gpuMemoryBudget)}.`);
   }
   if (o.cache !== undefined && ![true, false, 'auto', 'cache-api', 'opfs'].includes(o.cache)) {
     throw new OptionError('cache', `must be true, false, 'auto', 'cache-api' or 'opfs', got ${JSON.stringify(o.cache)}.`);
@@ -257,6 +260,7 @@ export class Engine implements EngineWorkerApi {
     // Kept as `remake`: after a GPU device loss the same backend is made again from the same model.
     const make = (choice: BackendChoice) => createBackend(choice, model, {
       contextSize, threads: o.threads ?? this.platform.threads ?? defaultThreads(), platform: this.platform,
+      ...(o.gpuMemoryBudget !== undefined ? { gpuMemoryBudget: o.gpuMemoryBudget } : {}),
       onNote: (note) => { backendNote = note; },
     });
     const backend = await make(o.backend ?? 'auto');

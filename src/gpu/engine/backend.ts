@@ -7,14 +7,16 @@ import type { LlamaConfig } from '../../model/config.js';
 import type { Model } from '../../model/model.js';
 import { INPUT_GROUPS, PROJECTION_GROUP, PROJECTIONS, projectionShapes, skippedFraction, type Thresholds } from '../../model/projections.js';
 import { type GpuContext } from '../device.js';
-import { GpuDeviceLostError, KernelArgumentError } from '../../errors.js';
+import { GpuDeviceLostError, KernelArgumentError, OptionError } from '../../errors.js';
 import type { PreparedOp } from '../pipeline.js';
 import { writeStep, type Step } from '../step.js';
 import { buildPrograms, type ProgramTuning, type Programs } from './program.js';
+import { gpuLimits, planGpuMemory, type GpuMemoryPlan } from './plan.js';
 import { createRunState, type GpuMemoryReport, type RunState } from './state.js';
 import { ggufWeights, uploadWeights, type ModelWeights, type WeightFormatOption, type WeightSource } from './upload.js';
 
 export type { GpuMemoryReport } from './state.js';
+export type { GpuMemoryPlan } from './plan.js';
 export type { WeightSource } from './upload.js';
 
 export interface WebGPUBackendOptions {
@@ -29,6 +31,12 @@ export interface WebGPUBackendOptions {
   weightFormat?: WeightFormatOption;
   /** dispose() also destroys the device (one acquired for this backend alone, as createBackend does). */
   ownsDevice?: boolean;
+  /**
+   * GPU bytes this model may take (weights, KV cache, activations and scratch, as planned before
+   * anything is allocated); over it, a GpuOutOfMemoryError MODEL_TOO_LARGE_FOR_GPU. Default: no budget
+   * (the adapter's buffer limits are checked all the same).
+   */
+  gpuMemoryBudget?: number;
 }
 
 /** fromSource's extras, for benchmarks. */
@@ -67,6 +75,8 @@ export class WebGPUBackend implements Backend {
     readonly config: LlamaConfig,
     readonly contextSize: number,
     readonly memory: GpuMemoryReport,
+    /** The memory planned before anything was allocated (equal to `memory`: test/gpu/budget.test.ts). */
+    readonly plan: GpuMemoryPlan,
     private readonly ctx: GpuContext,
     private readonly weights: ModelWeights,
     private readonly state: RunState,
@@ -101,14 +111,22 @@ export class WebGPUBackend implements Backend {
     if (!Number.isInteger(contextSize) || contextSize < 1 || contextSize > c.contextLength) {
       throw new KernelArgumentError('engine', `contextSize must be in 1..${c.contextLength}, got ${contextSize}`);
     }
-    const weights = await uploadWeights(ctx, source, opts.weightFormat ?? 'auto');
+    const budget = opts.gpuMemoryBudget;
+    if (budget !== undefined && !(typeof budget === 'number' && budget > 0 && Number.isFinite(budget))) {
+      throw new OptionError('gpuMemoryBudget', `must be a positive number of bytes, got ${String(budget)}.`);
+    }
+    const weightFormat = opts.weightFormat ?? 'auto';
+    const plan = planGpuMemory(source, contextSize, gpuLimits(ctx, budget), { weightFormat, prefillChunk: opts.prefillChunk ?? 32 });
+    const weights = await uploadWeights(ctx, source, weightFormat);
     let state: RunState | undefined;
     try {
       // Quantized blocks: prompts run token by token (gemm_t reads f32/f16), so one token of activations.
       const chunk = weights.quantized ? 1 : opts.prefillChunk ?? 32;
       state = await createRunState(ctx, c, weights, contextSize, chunk);
       const programs = await buildPrograms(ctx, c, weights, state, opts.tuning);
-      return new WebGPUBackend(c, contextSize, state.memory, ctx, weights, state, programs, chunk, opts.prefill ?? 'sparse');
+      const scratch = [...programs.all].reduce((a, op) => a + (op.ownedBytes ?? 0), 0);
+      const memory = { ...state.memory, activations: state.memory.activations + scratch, total: state.memory.total + scratch };
+      return new WebGPUBackend(c, contextSize, memory, plan, ctx, weights, state, programs, chunk, opts.prefill ?? 'sparse');
     } catch (e) {
       state?.destroy();
       weights.destroy();

@@ -7,18 +7,19 @@ import { INPUT_GROUPS, PROJECTION_GROUP, PROJECTIONS, projectionShapes } from '.
 import { ropeSpec } from '../../reference/llama.js';
 import { createBufferChecked, type GpuContext } from '../device.js';
 import { vectorBytes } from '../pipeline.js';
-import { createRopeTable, type RopeTable } from '../rope.js';
-import { scratchBytes, defaultKChunk } from '../sparse_gemv.js';
-import { createStep, type Step } from '../step.js';
+import { createRopeTable, ropeTableBytes, type RopeTable } from '../rope.js';
+import { scratchBytes, defaultKChunk, type SplitGeometry } from '../sparse_gemv.js';
+import { createStep, stepTokensBytes, type Step } from '../step.js';
 import type { ModelWeights } from './upload.js';
 
-/** GPU bytes held by the backend, by kind (for reports and memory budgeting). */
+/** GPU bytes held by the backend, by kind (for reports and memory budgeting); uniform buffers (kernel parameters, a few KiB) aside. */
 export interface GpuMemoryReport {
   /** The model's matrices and norm vectors: one copy, whatever the mode. */
   weights: number;
   kvCache: number;
-  /** Activations, scratch, logits, τ and counters. */
+  /** Activations, scratch (split-K, attention), logits and their readback, τ, counters, step tokens, the rope table. */
   activations: number;
+  total: number;
 }
 
 export interface RunState {
@@ -49,52 +50,105 @@ export function groupTauLength(c: LlamaConfig, g: number): number {
   return PROJECTIONS.reduce((n, _, p) => n + (PROJECTION_GROUP[p] === g ? shapes[p]!.cols : 0), 0);
 }
 
+/** Bytes of each run-state buffer, the one sizing createRunState and the memory planner (plan.ts) share. */
+export interface RunStateSizes {
+  x: number;
+  qkv: number;
+  att: number;
+  hb: number;
+  logits: number;
+  argmax: number;
+  readback: number;
+  /** Each layer's key cache, and its value cache. */
+  kv: number;
+  scratch: number;
+  downScratch: number;
+  /** Per input group, each layer's. */
+  tau: number[];
+  counters: number;
+  /** The decode step's token buffer, the prefill step's. */
+  stepTokens: [number, number];
+  ropeTable: number;
+}
+
+/** The sizes for `layers` of split-K geometry (weights or their plan), `contextSize` positions and chunks of T tokens. */
+export function runStateSizes(c: LlamaConfig, layers: readonly Record<'qkv' | 'o' | 'gateUp' | 'down', SplitGeometry>[], contextSize: number, T: number): RunStateSizes {
+  const kvDim = c.nKVHeads * c.headDim;
+  const splitBytes = (w: SplitGeometry) => scratchBytes(w, defaultKChunk(w));
+  return {
+    x: vectorBytes(T * c.dim),
+    qkv: vectorBytes(T * (c.qDim + 2 * kvDim)),
+    att: vectorBytes(T * c.qDim),
+    hb: vectorBytes(T * 2 * c.hiddenDim),
+    logits: vectorBytes(T * c.vocabSize),
+    argmax: 16,
+    readback: T * c.vocabSize * 4,
+    kv: contextSize * kvDim * 4,
+    scratch: Math.max(...layers.flatMap((L) => [L.qkv, L.o, L.gateUp].map(splitBytes))),
+    downScratch: Math.max(...layers.map((L) => splitBytes(L.down))),
+    tau: INPUT_GROUPS.map((_, i) => vectorBytes(groupTauLength(c, i))),
+    counters: 4 * PROJECTIONS.length * c.nLayers,
+    stepTokens: [stepTokensBytes(1), stepTokensBytes(T)],
+    ropeTable: ropeTableBytes(contextSize, c.ropeDim),
+  };
+}
+
+/** Every run-state buffer of `sizes` for the planner: what is bound whole (all but the MAP_READ readbacks), and which part it counts in. */
+export function runStateBuffers(c: LlamaConfig, z: RunStateSizes): { label: string; bytes: number; bound: boolean; part: 'kvCache' | 'activations' }[] {
+  const act = (label: string, bytes: number, bound = true) => ({ label, bytes, bound, part: 'activations' as 'kvCache' | 'activations' });
+  const out = [
+    act('x', z.x), act('qkv', z.qkv), act('att', z.att), act('hb', z.hb), act('logits', z.logits), act('argmax', z.argmax),
+    act('readback', z.readback, false), act('scratch', z.scratch), act('scratch_down', z.downScratch), act('counters', z.counters),
+    act('counters.readback', z.counters, false), act('decode.tokens', z.stepTokens[0]), act('prefill.tokens', z.stepTokens[1]), act('rope.table', z.ropeTable),
+  ];
+  for (let l = 0; l < c.nLayers; l++) {
+    out.push({ label: `blk.${l}.k_cache`, bytes: z.kv, bound: true, part: 'kvCache' }, { label: `blk.${l}.v_cache`, bytes: z.kv, bound: true, part: 'kvCache' });
+    INPUT_GROUPS.forEach((g, i) => out.push(act(`blk.${l}.tau_${g}`, z.tau[i]!)));
+  }
+  return out;
+}
+
 export async function createRunState(ctx: GpuContext, c: LlamaConfig, W: ModelWeights, contextSize: number, T: number): Promise<RunState> {
   const { device } = ctx;
   const owned: GPUBuffer[] = [];
-  const memory: GpuMemoryReport = { weights: W.bytes, kvCache: 0, activations: 0 };
-  const buffer = async (label: string, bytes: number, kind: 'kvCache' | 'activations', extra = 0) => {
-    const b = await createBufferChecked(device, { label, size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | extra });
+  const memory: GpuMemoryReport = { weights: W.bytes, kvCache: 0, activations: 0, total: 0 };
+  const count = (b: GPUBuffer, kind: 'kvCache' | 'activations' = 'activations') => {
     owned.push(b);
-    memory[kind] += bytes;
+    if (!(b.usage & GPUBufferUsage.UNIFORM)) memory[kind] += b.size;
     return b;
   };
-  const mapRead = (label: string, bytes: number) => {
-    const b = device.createBuffer({ label, size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    owned.push(b);
-    return b;
-  };
+  const z = runStateSizes(c, W.layers, contextSize, T);
+  const buffer = async (label: string, bytes: number, kind: 'kvCache' | 'activations', extra = 0) =>
+    count(await createBufferChecked(device, { label, size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | extra }), kind);
+  const mapRead = (label: string, bytes: number) => count(device.createBuffer({ label, size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
   try {
-    const kvDim = c.nKVHeads * c.headDim;
-    const kvBytes = contextSize * kvDim * 4;
-    const splitBytes = (w: ModelWeights['layers'][number]['qkv']) => scratchBytes(w, defaultKChunk(w));
-    const statsBytes = 4 * PROJECTIONS.length * c.nLayers;
     const state: Omit<RunState, 'memory' | 'destroy' | 'decodeStep' | 'prefillStep' | 'ropeTable'> = {
-      x: await buffer('x', vectorBytes(T * c.dim), 'activations'),
-      qkv: await buffer('qkv', vectorBytes(T * (c.qDim + 2 * kvDim)), 'activations'),
-      att: await buffer('att', vectorBytes(T * c.qDim), 'activations'),
-      hb: await buffer('hb', vectorBytes(T * 2 * c.hiddenDim), 'activations'),
-      logits: await buffer('logits', vectorBytes(T * c.vocabSize), 'activations', GPUBufferUsage.COPY_SRC),
-      argmax: await buffer('argmax', 16, 'activations', GPUBufferUsage.COPY_SRC),
-      readback: mapRead('readback', T * c.vocabSize * 4),
+      x: await buffer('x', z.x, 'activations'),
+      qkv: await buffer('qkv', z.qkv, 'activations'),
+      att: await buffer('att', z.att, 'activations'),
+      hb: await buffer('hb', z.hb, 'activations'),
+      logits: await buffer('logits', z.logits, 'activations', GPUBufferUsage.COPY_SRC),
+      argmax: await buffer('argmax', z.argmax, 'activations', GPUBufferUsage.COPY_SRC),
+      readback: mapRead('readback', z.readback),
       keyCache: [],
       valueCache: [],
-      scratch: await buffer('scratch', Math.max(...W.layers.flatMap((L) => [L.qkv, L.o, L.gateUp].map(splitBytes))), 'activations'),
-      downScratch: await buffer('scratch_down', Math.max(...W.layers.map((L) => splitBytes(L.down))), 'activations'),
+      scratch: await buffer('scratch', z.scratch, 'activations'),
+      downScratch: await buffer('scratch_down', z.downScratch, 'activations'),
       tau: [],
-      counters: await buffer('counters', statsBytes, 'activations', GPUBufferUsage.COPY_SRC),
-      countersReadback: mapRead('counters.readback', statsBytes),
+      counters: await buffer('counters', z.counters, 'activations', GPUBufferUsage.COPY_SRC),
+      countersReadback: mapRead('counters.readback', z.counters),
     };
     for (let l = 0; l < c.nLayers; l++) {
-      state.keyCache.push(await buffer(`blk.${l}.k_cache`, kvBytes, 'kvCache'));
-      state.valueCache.push(await buffer(`blk.${l}.v_cache`, kvBytes, 'kvCache'));
-      state.tau.push(await Promise.all(INPUT_GROUPS.map((g, i) => buffer(`blk.${l}.tau_${g}`, vectorBytes(groupTauLength(c, i)), 'activations'))));
+      state.keyCache.push(await buffer(`blk.${l}.k_cache`, z.kv, 'kvCache'));
+      state.valueCache.push(await buffer(`blk.${l}.v_cache`, z.kv, 'kvCache'));
+      state.tau.push(await Promise.all(INPUT_GROUPS.map((g, i) => buffer(`blk.${l}.tau_${g}`, z.tau[i]!, 'activations'))));
     }
     const decodeStep = createStep(ctx, 1, 'decode');
     const prefillStep = createStep(ctx, T, 'prefill');
-    owned.push(decodeStep.uniform, decodeStep.tokens, prefillStep.uniform, prefillStep.tokens);
+    for (const b of [decodeStep.uniform, decodeStep.tokens, prefillStep.uniform, prefillStep.tokens]) count(b);
     const ropeTable = await createRopeTable(ctx, { contextLength: contextSize, spec: ropeSpec(c, W) });
-    owned.push(ropeTable.buffer);
+    count(ropeTable.buffer);
+    memory.total = memory.weights + memory.kvCache + memory.activations;
     return { ...state, decodeStep, prefillStep, ropeTable, memory, destroy: () => { for (const b of owned.splice(0)) b.destroy(); } };
   } catch (e) {
     for (const b of owned) b.destroy();

@@ -9,15 +9,15 @@
 import type { LlamaConfig } from '../../model/config.js';
 import { tensorBytes, type GGUFFile, type GGUFTensorInfo } from '../../model/gguf.js';
 import type { Model } from '../../model/model.js';
-import { projectionTensorName } from '../../model/projections.js';
+import { projectionShapes, projectionTensorName } from '../../model/projections.js';
 import { dequantize, GGMLType } from '../../model/tensor.js';
 import { modelTensors, QK_NORMS, QKV_BIASES } from '../../model/weights.js';
 import { createBufferChecked, type GpuContext } from '../device.js';
-import { destroyKQuant, kquantBytes, uploadKQuantMatrix, uploadKQuantTransposedStack, type KFormat, type KQuantMatrix, type KQuantSource } from '../kquant.js';
+import { destroyKQuant, kquantBytes, kquantMatrixLayout, kquantTransposedLayout, uploadKQuantMatrix, uploadKQuantTransposedStack, type KFormat, type KQuantMatrix, type KQuantSource } from '../kquant.js';
 import { vectorBytes } from '../pipeline.js';
-import { destroyQuant, uploadQuantMatrix, uploadQuantTransposedStack, type QuantFormat, type QuantMatrix, type QuantSource } from '../quant.js';
-import type { SparseWeights } from '../sparse_gemv.js';
-import { destroyTransposed, destroyWeights, uploadMatrix, uploadTransposedStack, type WeightData, type WeightFormat, type WeightTensor } from '../weights.js';
+import { destroyQuant, isQuantFormat, quantMatrixLayout, quantTransposedLayout, uploadQuantMatrix, uploadQuantTransposedStack, type QuantFormat, type QuantMatrix, type QuantSource } from '../quant.js';
+import type { SparseWeights, SplitGeometry } from '../sparse_gemv.js';
+import { destroyTransposed, destroyWeights, matrixLayout, transposedLayout, uploadMatrix, uploadTransposedStack, type ShardedLayout, type WeightData, type WeightFormat, type WeightTensor } from '../weights.js';
 
 /** Where the engine's weights come from: named llama tensors, by GGUF name. */
 export interface WeightSource {
@@ -65,11 +65,92 @@ export interface ModelWeights {
   destroy(): void;
 }
 
+type Storage = WeightFormat | QuantFormat | 'kquant';
+
 /** The one storage decision, per group of tensors stacked together (one format per stack; K-quants may mix). */
-function storageOf(source: WeightSource, names: string[], weightFormat: WeightFormatOption): WeightFormat | QuantFormat | 'kquant' {
+function storageOf(source: WeightSource, names: string[], weightFormat: WeightFormatOption): Storage {
   if (weightFormat !== 'auto') return weightFormat;
   const f = source.quant?.(names)?.[0]?.format;
   return f === undefined ? source.naturalFormat(names) : f === 'q8_0' || f === 'q4_0' ? f : 'kquant';
+}
+
+/**
+ * Embedding and output: f32/f16 or K-quant (a Q8_0/Q4_0 table is dequantised: the lookup reads one row);
+ * the output may stay Q8_0/Q4_0; `tied`: the output is the embedding table's buffers.
+ */
+function tableStorage(source: WeightSource, weightFormat: WeightFormatOption): { embedding: 'kquant' | WeightFormat; output: Storage; tied: boolean } {
+  const embedding = storageOf(source, ['token_embd.weight'], weightFormat) === 'kquant' ? 'kquant'
+    : weightFormat === 'auto' ? source.naturalFormat(['token_embd.weight']) : weightFormat;
+  const output = storageOf(source, ['output.weight'], weightFormat);
+  return { embedding, output, tied: source.config.tiedOutput && output === embedding };
+}
+
+const isFloat = (s: Storage): s is WeightFormat => s === 'f32' || s === 'f16';
+
+/** The tensors of each block stack, in upload order (q|k|v, o, gate|up, down: PROJECTIONS order). */
+const STACKS = [['qkv', [0, 1, 2]], ['o', [3]], ['gateUp', [4, 5]], ['down', [6]]] as const;
+const STACK_LABELS = { qkv: 'qkv', o: 'o', gateUp: 'gate_up', down: 'down' } as const;
+type StackName = (typeof STACKS)[number][0];
+
+/** A GPU buffer planned before it exists. `bound`: bound whole as storage (else only mapped: MAP_READ). */
+export interface PlannedBuffer {
+  label: string;
+  bytes: number;
+  bound: boolean;
+}
+
+/** The weights' buffers as uploadWeights will make them, from the same layout functions, with nothing read or allocated. */
+export interface WeightPlan {
+  buffers: PlannedBuffer[];
+  bytes: number;
+  /** As ModelWeights.quantized. */
+  quantized: boolean;
+  /** Per layer, the split-K geometry of each stack (what the run state's scratch is sized by). */
+  layers: Record<StackName, SplitGeometry>[];
+  /** Pieces that no shard can hold (one row, or a group of stored rows, over the binding limit). */
+  unsplittable: { label: string; unit: string; bytes: number }[];
+}
+
+export function planWeights(source: WeightSource, weightFormat: WeightFormatOption, maxShardBytes: number): WeightPlan {
+  const c = source.config;
+  const plan: WeightPlan = { buffers: [], bytes: 0, quantized: false, layers: [], unsplittable: [] };
+  const add = <T extends ShardedLayout>(label: string, L: T): T => {
+    if (!L.shards.length) plan.unsplittable.push({ label, unit: L.unit, bytes: L.unitBytes });
+    L.shards.forEach((s, i) => { for (const bytes of s.buffers) plan.buffers.push({ label: `${label}[${i}]`, bytes, bound: true }); });
+    return L;
+  };
+  const vector = (label: string, n: number) => plan.buffers.push({ label, bytes: vectorBytes(n), bound: true });
+  const table = (name: string, label: string, format: Storage) => add(label,
+    format === 'kquant' ? kquantMatrixLayout((source.quant!([name])![0] as KQuantSource).format, c.vocabSize, c.dim, maxShardBytes)
+      : isQuantFormat(format) ? quantMatrixLayout(format, c.vocabSize, c.dim, maxShardBytes)
+        : matrixLayout(format, c.vocabSize, c.dim, 1, maxShardBytes));
+  const t = tableStorage(source, weightFormat);
+  table('token_embd.weight', 'token_embd', t.embedding);
+  if (!t.tied) table('output.weight', 'output', t.output);
+  plan.quantized = !isFloat(t.output);
+  vector('output_norm.weight', c.dim);
+  const shapes = projectionShapes(c);
+  for (let l = 0; l < c.nLayers; l++) {
+    const geometry: Partial<Record<StackName, SplitGeometry>> = {};
+    for (const [stack, ps] of STACKS) {
+      const names = ps.map((p) => projectionTensorName(l, p));
+      const rows = ps.map((p) => shapes[p]!.rows);
+      const cols = shapes[ps[0]]!.cols;
+      const f = storageOf(source, names, weightFormat);
+      plan.quantized ||= !isFloat(f);
+      const L = add(`blk.${l}.${STACK_LABELS[stack]}`,
+        f === 'kquant' ? kquantTransposedLayout(source.quant!(names)! as KQuantSource[], cols, maxShardBytes)
+          : isQuantFormat(f) ? quantTransposedLayout(f, rows, cols, maxShardBytes) : transposedLayout(f, rows, cols, maxShardBytes));
+      geometry[stack] = { cols, rowStride: L.rowStride, shards: L.shards.map((s) => ({ cols: s.count })) };
+    }
+    plan.layers.push(geometry as Record<StackName, SplitGeometry>);
+    vector(`blk.${l}.attn_norm`, c.dim);
+    vector(`blk.${l}.ffn_norm`, c.dim);
+    if (c.qkvBias) vector(`blk.${l}.qkv_bias`, c.qDim + 2 * c.nKVHeads * c.headDim);
+    if (c.qkNorm) vector(`blk.${l}.qk_norm`, 2 * c.headDim);
+  }
+  plan.bytes = plan.buffers.reduce((a, b) => a + b.bytes, 0);
+  return plan;
 }
 
 /** Uploads tensors of one model in the layout above, keeping what it made (to free) and its GPU bytes. */
@@ -134,17 +215,13 @@ class Uploader {
   }
 }
 
-/** Embedding and output: f32/f16 or K-quant (a Q8_0/Q4_0 table is dequantised: the lookup reads one row); a tied output reuses the table. */
+/** Embedding and output as tableStorage decides; a tied output reuses the table. */
 async function tables(u: Uploader, source: WeightSource, weightFormat: WeightFormatOption): Promise<Pick<ModelWeights, 'embedding' | 'output'>> {
-  const embdStorage = storageOf(source, ['token_embd.weight'], weightFormat);
-  const embedding = embdStorage === 'kquant' ? await u.rows('token_embd.weight', 'token_embd', 'kquant') as KQuantMatrix
-    : await u.float(['token_embd.weight'], weightFormat === 'auto' ? source.naturalFormat(['token_embd.weight']) : weightFormat, 'token_embd');
-  const outFormat = storageOf(source, ['output.weight'], weightFormat);
-  const tied = source.config.tiedOutput;
-  if (outFormat === 'kquant') return { embedding, output: tied && 'kind' in embedding ? embedding : await u.rows('output.weight', 'output', 'kquant') };
-  if (outFormat === 'q8_0' || outFormat === 'q4_0') return { embedding, output: await u.rows('output.weight', 'output', outFormat) };
-  const reuse = tied && !('kind' in embedding) && outFormat === embedding.format;
-  return { embedding, output: reuse ? embedding : await u.float(['output.weight'], outFormat, 'output') };
+  const t = tableStorage(source, weightFormat);
+  const embedding = t.embedding === 'kquant' ? await u.rows('token_embd.weight', 'token_embd', 'kquant') as KQuantMatrix
+    : await u.float(['token_embd.weight'], t.embedding, 'token_embd');
+  if (t.tied) return { embedding, output: embedding };
+  return { embedding, output: isFloat(t.output) ? await u.float(['output.weight'], t.output, 'output') : await u.rows('output.weight', 'output', t.output) };
 }
 
 /** Uploads a model's weights in the layout above; on failure frees what it made. */
@@ -158,11 +235,12 @@ export async function uploadWeights(ctx: GpuContext, source: WeightSource, weigh
     let quantized = 'kind' in output;
     for (let l = 0; l < c.nLayers; l++) {
       const name = (p: number) => projectionTensorName(l, p);
+      const stack = (i: number) => u.inputMajor(STACKS[i]![1].map(name), `blk.${l}.${STACK_LABELS[STACKS[i]![0]]}`);
       const L: LayerWeights = {
-        qkv: await u.inputMajor([name(0), name(1), name(2)], `blk.${l}.qkv`),
-        o: await u.inputMajor([name(3)], `blk.${l}.o`),
-        gateUp: await u.inputMajor([name(4), name(5)], `blk.${l}.gate_up`),
-        down: await u.inputMajor([name(6)], `blk.${l}.down`),
+        qkv: await stack(0),
+        o: await stack(1),
+        gateUp: await stack(2),
+        down: await stack(3),
         attnNorm: await u.vector(`blk.${l}.attn_norm.weight`),
         ffnNorm: await u.vector(`blk.${l}.ffn_norm.weight`),
         qkvBias: c.qkvBias ? await u.vector(...QKV_BIASES.map((s) => `blk.${l}.${s}`)) : null,
@@ -194,15 +272,19 @@ export function ggufWeights(model: Model): WeightSource {
     quant: (names) => {
       const ts = get(names);
       const kf = ts.map((t) => K_FORMATS[t.type]);
-      if (kf.every((f) => f !== undefined)) {
-        return ts.map((t, i) => ({ format: kf[i]!, bytes: tensorBytes(model.file, t), rows: t.dims[1]!, cols: t.dims[0]! }));
-      }
+      if (kf.every((f) => f !== undefined)) return ts.map((t, i) => blocks(model.file, t, kf[i]!));
       const type = ts[0]!.type;
       if ((type !== GGMLType.Q8_0 && type !== GGMLType.Q4_0) || ts.some((t) => t.type !== type)) return null;
       const format = type === GGMLType.Q8_0 ? 'q8_0' : 'q4_0';
-      return ts.map((t) => ({ format, bytes: tensorBytes(model.file, t), rows: t.dims[1]!, cols: t.dims[0]! }));
+      return ts.map((t) => blocks(model.file, t, format));
     },
   };
+}
+
+/** A tensor's blocks, read from the file when an uploader first reads `bytes` (deciding formats and planning read nothing). */
+function blocks<F>(file: GGUFFile, t: GGUFTensorInfo, format: F): { format: F; bytes: Uint8Array; rows: number; cols: number } {
+  let bytes: Uint8Array | undefined;
+  return { format, rows: t.dims[1]!, cols: t.dims[0]!, get bytes() { return (bytes ??= tensorBytes(file, t)); } };
 }
 
 const K_FORMATS: Partial<Record<number, KFormat>> = { [GGMLType.Q4_K]: 'q4_k', [GGMLType.Q5_K]: 'q5_k', [GGMLType.Q6_K]: 'q6_k' };
