@@ -4,7 +4,7 @@
 // of Node (the Node worker passes file and GPU access in EnginePlatform).
 
 import type { Backend } from '../backend.js';
-import { BACKEND_CHOICES, createBackend, type BackendChoice, type BackendPlatform } from '../create-backend.js';
+import { createBackend, type BackendChoice, type BackendPlatform } from '../create-backend.js';
 import { AbortError, CalibrationError, EngineError, GpuDeviceLostError, GpuRecoveryError, ModelLoadError, OptionError } from '../errors.js';
 import { chatPromptIds, checkMessages, type ChatMessage } from '../chat.js';
 import { generate, generateTokens, normalizeGenerate, type KvState, type OnAbort } from '../generate.js';
@@ -16,17 +16,19 @@ import { checkCalibrationModel, makeSchedule, planScheduleSearch, splitScheduleT
 import { parseCalibration, type Calibration } from '../sparsity/plan.js';
 import { resolveSchedule, SCHEDULE_NAME } from '../sparsity/resolve.js';
 import type { Schedule } from '../sparsity/schedule.js';
-import { loadWasm } from '../wasm/load.js';
-import { wasmUrl } from '../wasm/location.js';
 import type { WasModule } from '../wasm/module.js';
 import type {
   CalibrateProgress, Callback, CachedModel, ChatOptions, ChatResult, EngineWorkerApi, GenerationResult, LoadProgress, ModelInfo, ScheduleInfo,
   WireCalibrateOptions, WireGenerateOptions, WireLoadOptions, WireSearchScheduleOptions, WireSource,
 } from './api.js';
 import { availableStores, pickStore, type ModelStore } from './cache.js';
-import { parseIntegrity, readModel, sha256Hex, type FileUrlReader, type ModelBytes, type PathOpener, type PathReader } from './loader.js';
+import { parseIntegrity, readModel, type FileUrlReader, type ModelBytes, type PathOpener, type PathReader } from './loader.js';
 import { anySignal, SerialQueue } from './queue.js';
 import { ModelSchedules } from './schedules.js';
+import {
+  CALIBRATE_OPTIONS, checkKeys, checkLoadOptions, checkTextName, defaultThreads, fetchWasm, GENERATE_OPTIONS, progressOf, scheduleId, schedulesFolder,
+  SEARCH_OPTIONS, textNameOf,
+} from './engine-options.js';
 
 /** What differs between a browser worker and a Node worker thread. */
 export interface EnginePlatform extends BackendPlatform {
@@ -66,88 +68,6 @@ interface Loaded {
   kvSchedule: string;
   /** The last calibrate()'s result and its text (searchSchedule()'s defaults). */
   calibration: { cal: Calibration; text: string } | null;
-}
-
-const LOAD_OPTIONS = new Set(['integrity', 'cache', 'id', 'contextSize', 'backend', 'threads', 'gpuMemoryBudget', 'schedules', 'schedulesUrl']);
-const CALIBRATE_OPTIONS = new Set(['tokens', 'ctx', 'greedyTokens', 'textName']);
-const SEARCH_OPTIONS = new Set(['targets', 'budget', 'seed', 'tokens', 'validationTokens', 'ctx', 'calibration', 'text', 'textName']);
-const GENERATE_OPTIONS = new Set([
-  'maxTokens', 'temperature', 'topK', 'topP', 'seed', 'stop', 'schedule', 'minP', 'repeatPenalty', 'repeatLastN', 'presencePenalty', 'frequencyPenalty', 'logitBias',
-]);
-
-/** Unknown keys are mistakes (`max_tokens`): name them rather than ignore them. */
-function checkKeys(o: object, known: Set<string>, call: string): void {
-  for (const k of Object.keys(o)) {
-    if (!known.has(k)) throw new OptionError(k, `is not an option of ${call}; the options are ${[...known].join(', ')}.`);
-  }
-}
-
-/** Where the page can share memory with workers: one thread per core (CpuBackend falls back to 1). */
-function defaultThreads(): number {
-  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
-  const cores = (globalThis.navigator as Navigator | undefined)?.hardwareConcurrency ?? 1;
-  return isolated ? Math.max(1, Math.min(cores, 16)) : 1;
-}
-
-function checkLoadOptions(o: WireLoadOptions): void {
-  checkKeys(o, LOAD_OPTIONS, 'load()');
-  if (o.backend !== undefined && !BACKEND_CHOICES.includes(o.backend)) {
-    throw new OptionError('backend', `must be 'auto', 'webgpu', 'cpu' or 'reference', got ${JSON.stringify(o.backend)}.`);
-  }
-  if (o.threads !== undefined && (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 256)) {
-    throw new OptionError('threads', `must be an integer in 1..256, got ${JSON.stringify(o.threads)}.`);
-  }
-  if (o.gpuMemoryBudget !== undefined && !(typeof o.gpuMemoryBudget === 'number' && o.gpuMemoryBudget > 0 && Number.isFinite(o.gpuMemoryBudget))) {
-    throw new OptionError('gpuMemoryBudget', `must be a positive number of bytes, got ${JSON.stringify(o.gpuMemoryBudget)}.`);
-  }
-  if (o.cache !== undefined && ![true, false, 'auto', 'cache-api', 'opfs'].includes(o.cache)) {
-    throw new OptionError('cache', `must be true, false, 'auto', 'cache-api' or 'opfs', got ${JSON.stringify(o.cache)}.`);
-  }
-  if (o.id !== undefined && (typeof o.id !== 'string' || !SCHEDULE_NAME.test(o.id))) {
-    throw new OptionError('id', `must be a file-name-like id (letters, digits, . _ -), got ${JSON.stringify(o.id)}.`);
-  }
-}
-
-/** The name a text is recorded under when the caller gives none: its content's, so equal texts get equal names. */
-async function textNameOf(text: string): Promise<string> {
-  return `text-${(await sha256Hex(new TextEncoder().encode(text))).slice(0, 12)}`;
-}
-
-function checkTextName(name: unknown): void {
-  if (name !== undefined && (typeof name !== 'string' || name === '')) throw new OptionError('textName', `must be a non-empty string, got ${JSON.stringify(name)}.`);
-}
-
-/** build/was.wasm fetched from next to the bundle (HTTP errors named by loadWasm): a fresh instance per call. */
-const fetchWasm = (): Promise<WasModule> => loadWasm(wasmUrl('release'));
-
-/** The folder of prebuilt schedules: a URL, or (where files can be read: Node) an absolute path. */
-function schedulesFolder(o: WireLoadOptions, platform: EnginePlatform): URL | null {
-  const s = o.schedulesUrl;
-  if (s === undefined) return platform.schedulesUrl ?? null;
-  let url: URL | null = null;
-  if (typeof s === 'string' && s.startsWith('/') && platform.readPath) url = new URL(`file://${s.split('/').map(encodeURIComponent).join('/')}`);
-  else if (typeof s === 'string') url = URL.canParse(s) ? new URL(s) : null;
-  if (!url) throw new OptionError('schedulesUrl', `must be an absolute URL of a folder (https:, file:, …)${platform.readPath ? ' or an absolute path' : ''}, got ${JSON.stringify(s)}.`);
-  return url.href.endsWith('/') ? url : new URL(`${url.href}/`);
-}
-
-/**
- * A progress callback whose reports all reach the caller before the call settles, failed or not
- * (a late report would overwrite the error a page shows): `delivered` waits for them.
- */
-function progressOf<T>(onProgress: Callback<T> | undefined): { report?: (p: T) => void; delivered: () => Promise<unknown> } {
-  const pending: Promise<unknown>[] = [];
-  return {
-    ...(onProgress && { report: (p: T) => void pending.push(Promise.resolve(onProgress(p)).catch(() => undefined)) }),
-    delivered: () => Promise.all(pending),
-  };
-}
-
-/** A schedule's `model.id`: the loaded id, else the model's name made a valid schedule name. */
-function scheduleId(info: ModelInfo): string {
-  if (info.id) return info.id;
-  const name = info.name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
-  return SCHEDULE_NAME.test(name) ? name : 'model';
 }
 
 export class Engine implements EngineWorkerApi {
