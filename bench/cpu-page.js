@@ -28,8 +28,8 @@ window.runBench = async ({ model, calibration, threads, tokens, prompt, levels }
     return tokens / ((performance.now() - t0) / 1000);
   };
   out.dense = await best(decode);
-  const cal = was.parseCalibration(await (await fetch(calibration)).json(), m.config);
-  const norms = was.modelProjectionNorms(m);
+  const cal = calibration ? was.parseCalibration(await (await fetch(calibration)).json(), m.config) : null;
+  const norms = cal ? was.modelProjectionNorms(m) : null;
   for (const s of levels) {
     b.setThresholds(was.buildTau(cal, 'was', s, norms));
     const rate = await best(decode);
@@ -39,7 +39,10 @@ window.runBench = async ({ model, calibration, threads, tokens, prompt, levels }
 
   // wllama: llama.cpp's own decode timing (predicted_per_second) and the wall clock of the call
   const w = new Wllama({ default: '/wllama/wasm/wllama.wasm' }, { suppressNativeLog: true });
-  await w.loadModel([new Blob([bytes])], { n_threads: threads, n_ctx: 512, n_batch: 128, n_gpu_layers: 0 });
+  // Large files by URL: Chromium failed to read a 765 MB Blob made from the bytes (NotReadableError).
+  const params = { n_threads: threads, n_ctx: 512, n_batch: 128, n_gpu_layers: 0 };
+  if (bytes.length > 256 << 20) await w.loadModelFromUrl(new URL(model, location.href).href, { ...params, useCache: false });
+  else await w.loadModel([new Blob([bytes])], params);
   let predicted = 0;
   out.wllama = await best(async () => {
     const r = await w.createCompletion({ prompt, max_tokens: tokens, temperature: 0 });

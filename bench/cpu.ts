@@ -10,18 +10,19 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import puppeteer from 'puppeteer';
 
 const { values: args } = parseArgs({
-  options: { threads: { type: 'string' }, tokens: { type: 'string' }, models: { type: 'string' }, shared: { type: 'string' } },
+  options: { threads: { type: 'string' }, tokens: { type: 'string' }, models: { type: 'string' }, shared: { type: 'string' }, file: { type: 'string' } },
 });
 const root = resolve(import.meta.dirname, '..');
 const shared = resolve(args.shared ?? process.env.WAS_EDGE_SHARED ?? join(root, '../shared'));
 const threads = (args.threads ?? [1, availableParallelism()].filter((t, i, a) => a.indexOf(t) === i).join(',')).split(',').map(Number);
 const tokens = Number(args.tokens ?? 128);
-const models = (args.models ?? 'F32,Q4_0').split(',');
+// --file PATH: one GGUF of your own instead (e.g. bench/make-synthetic.ts's), dense only (no calibration for it).
+const models = args.file ? [basename(args.file)] : (args.models ?? 'F32,Q4_0').split(',');
 
 const ROOTS: Record<string, string> = {
   '/dist/': join(root, 'dist'),
@@ -29,6 +30,7 @@ const ROOTS: Record<string, string> = {
   '/schedules/': join(root, 'schedules'),
   '/wllama/': join(root, 'node_modules/@wllama/wllama/esm'),
   '/models/': join(shared, 'models'),
+  ...(args.file ? { '/file/': dirname(resolve(args.file)) } : {}),
 };
 const MIME: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.html': 'text/html' };
 const server = createServer((req, res) => {
@@ -64,16 +66,17 @@ const rows: string[][] = [['model', 'threads', 'wllama tok/s', 'ours dense tok/s
 for (const q of models) {
   for (const t of threads) {
     const r = await page.evaluate((o) => (window as unknown as { runBench(o: unknown): Promise<unknown> }).runBench(o), {
-      model: `/models/llama16m-debtext/llama16m-debtext-${q}.gguf`, calibration: '/schedules/llama16m-debtext-F32.calib.json',
-      threads: t, tokens, prompt: 'The meaning of life is', levels: [0.5, 0.7],
+      model: args.file ? `/file/${q}` : `/models/llama16m-debtext/llama16m-debtext-${q}.gguf`,
+      calibration: args.file ? null : '/schedules/llama16m-debtext-F32.calib.json',
+      threads: t, tokens, prompt: 'The meaning of life is', levels: args.file ? [] : [0.5, 0.7],
     }) as { dense: number; wllama: number; wllamaTokens: number; ourThreads: number; isolated: boolean; sparse: Record<string, { rate: number; skipped: number }> };
     if (!r.isolated || r.ourThreads !== t) throw new Error(`the page is not cross-origin isolated or ran ${r.ourThreads} threads`);
     if (r.wllamaTokens !== tokens) console.log(`# note: wllama decoded ${r.wllamaTokens} tokens (EOS?)`);
-    const s5 = r.sparse['0.5']!;
-    const s7 = r.sparse['0.7']!;
-    rows.push([q, String(t), r.wllama.toFixed(1), r.dense.toFixed(1), (r.dense / r.wllama).toFixed(2),
-      s5.rate.toFixed(1), `${(s5.rate / r.dense).toFixed(2)} (${(100 * s5.skipped).toFixed(1)} %)`,
-      s7.rate.toFixed(1), `${(s7.rate / r.dense).toFixed(2)} (${(100 * s7.skipped).toFixed(1)} %)`]);
+    const level = (s: string) => {
+      const x = r.sparse[s];
+      return x ? [x.rate.toFixed(1), `${(x.rate / r.dense).toFixed(2)} (${(100 * x.skipped).toFixed(1)} %)`] : ['—', '—'];
+    };
+    rows.push([q, String(t), r.wllama.toFixed(1), r.dense.toFixed(1), (r.dense / r.wllama).toFixed(2), ...level('0.5'), ...level('0.7')]);
     console.error(`done: ${q} × ${t} threads`);
   }
 }
