@@ -6,7 +6,8 @@
 // With DIRECT (a single split covers the context) `main` writes the output itself.
 // Score phase: TEAM invocations per key read its row as consecutive vectors (coalesced).
 // Value phase: UMOD invocations per value row (one vector each), GROUPS such teams on different
-// positions, summed at the end. f32 throughout.
+// positions, summed at the end. f32 arithmetic; with KV_F16 the cache holds f16 pairs packed in u32
+// (elements 2j, 2j+1 of a row; rope packs them), unpacked on load with core WGSL's unpack2x16float.
 struct Params {
   n_heads: u32,
   n_kv_heads: u32,
@@ -37,6 +38,10 @@ const NEG = -3.0e38;
 alias V = vec4<f32>;
 const UNIT = 4u;
 fn dotv(a: V, b: V) -> f32 { return dot(a, b); }
+#if KV_F16
+alias C = vec2<u32>;  // one V: four f16
+fn unpack(w: C) -> V { return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
+#endif
 #else
 alias V = f32;
 const UNIT = 1u;
@@ -47,8 +52,24 @@ const UNITS = HD / UNIT;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> q: array<f32>;
+#if KV_F16
+#if VEC4
+@group(0) @binding(3) var<storage, read> k_cache: array<C>;  // (context_length, kv_dim / 4)
+@group(0) @binding(4) var<storage, read> v_cache: array<C>;
+fn key(i: u32) -> V { return unpack(k_cache[i]); }
+fn value(i: u32) -> V { return unpack(v_cache[i]); }
+#else
+@group(0) @binding(3) var<storage, read> k_cache: array<u32>;  // (context_length, kv_dim / 2)
+@group(0) @binding(4) var<storage, read> v_cache: array<u32>;
+fn key(i: u32) -> V { return unpack2x16float(k_cache[i / 2u])[i % 2u]; }
+fn value(i: u32) -> V { return unpack2x16float(v_cache[i / 2u])[i % 2u]; }
+#endif
+#else
 @group(0) @binding(3) var<storage, read> k_cache: array<V>;  // (context_length, kv_dim)
 @group(0) @binding(4) var<storage, read> v_cache: array<V>;  // (context_length, kv_dim)
+fn key(i: u32) -> V { return k_cache[i]; }
+fn value(i: u32) -> V { return v_cache[i]; }
+#endif
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 #if !DIRECT
 // Per (token, head, split): (max, sum) and the unnormalised output (HD), written by main, read by combine.
@@ -119,7 +140,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var d = 0.0;
     if (j <= end) {
       let kb = j * p.kv_units + kv_base;
-      for (var u = lane; u < UNITS; u += TEAM) { d += dotv(qs[u], k_cache[kb + u]); }
+      for (var u = lane; u < UNITS; u += TEAM) { d += dotv(qs[u], key(kb + u)); }
     }
     dots[lid] = d;
     workgroupBarrier();
@@ -146,7 +167,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let vb = (c0 + jj) * p.kv_units + kv_base;
         for (var k = 0u; k < DIMS; k++) {
           let u = vu + k * WG;
-          if (u < UNITS) { acc[k] += e * v_cache[vb + u]; }
+          if (u < UNITS) { acc[k] += e * value(vb + u); }
         }
       }
     }

@@ -2,7 +2,9 @@
 // the projection's output (x, or with PARTIALS the sum of a split GEMV's partials) + bias (BIAS, qwen2)
 // → RMSNorm of each q and k head (NORM, qwen3: the head's sum of squares is a workgroup reduction) →
 // rotary position embedding of q and k (Su et al. 2021, eq. 34) → back into x; with CACHE, k and v also
-// go into the layer's KV cache (seq, kv_dim) at position step.pos + t.
+// go into the layer's KV cache (seq, kv_dim) at position step.pos + t. With KV_F16 the cache holds
+// elements (2j, 2j+1) of a row as one u32 (pack2x16float: core WGSL, no shader-f16 needed); a NEOX pair
+// (i, i + rope_dim/2) spans two such words, so the head is staged in workgroup memory and packed after a barrier.
 // Pair i of a head rotates by θ_i = ropeTheta(pos, i); cos θ, sin θ come from a table computed on the
 // CPU in f64 at load (f32 θ alone is off by ~1e-4 rad at pos 2048). The pair is (2i, 2i+1) in llama.cpp's
 // normal mode, (i, i + rope_dim/2) with NEOX; the unrotated rest (≥ rope_dim) is walked as (2i, 2i+1).
@@ -36,8 +38,14 @@ const PAIRS = {{PAIRS}}u;  // pairs per invocation: ceil(head_dim / 2 / WG)
 @group(0) @binding(2) var<storage, read> table: array<vec2<f32>>;  // (context_length, rope_dim / 2): (cos, sin)
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
 #if CACHE
+#if KV_F16
+@group(0) @binding(4) var<storage, read_write> k_cache: array<u32>;  // (context_length, kv_dim / 2) f16 pairs
+@group(0) @binding(5) var<storage, read_write> v_cache: array<u32>;
+var<workgroup> row: array<f32, 2u * PAIRS * WG>;  // the finished head, to pack adjacent elements
+#else
 @group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+#endif
 #endif
 #if PARTIALS
 // The q|k|v projection's split partials (its reduce dispatch skipped): one token, summed here.
@@ -140,6 +148,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       x[xb + e.x] = a.x;
       x[xb + e.y] = a.y;
 #if CACHE
+#if KV_F16
+      row[e.x] = a.x;
+      row[e.y] = a.y;
+#else
       let c = pos * p.kv_dim + h * p.head_dim;
       if (kind == 1u) {
         k_cache[c + e.x] = a.x;
@@ -149,6 +161,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         v_cache[c + e.y] = a.y;
       }
 #endif
+#endif
     }
   }
+#if CACHE
+#if KV_F16
+  workgroupBarrier();
+  if (kind == 0u) { return; }
+  let c = (pos * p.kv_dim + h * p.head_dim) / 2u;  // head_dim is even
+  for (var s = 0u; s < PAIRS; s++) {
+    let j = lid + s * WG;
+    if (j < half) {
+      let w = pack2x16float(vec2<f32>(row[2u * j], row[2u * j + 1u]));
+      if (kind == 1u) { k_cache[c + j] = w; } else { v_cache[c + j] = w; }
+    }
+  }
+#endif
+#endif
 }

@@ -33,6 +33,8 @@ export interface CreateBackendOptions {
   contextSize?: number;
   /** How prompts run while thresholds are set (default 'sparse'). */
   prefill?: PrefillMode;
+  /** The WebGPU backend's KV-cache format (default 'f16': half the memory; see WebGPUBackendOptions). */
+  kvCache?: 'f16' | 'f32';
   /** Worker threads of the CPU backend (default 1). */
   threads?: number;
   platform?: BackendPlatform;
@@ -74,7 +76,9 @@ export async function createBackend(choice: BackendChoice, model: Model, o: Crea
   if (budget !== undefined && !(typeof budget === 'number' && budget > 0 && Number.isFinite(budget))) {
     throw new OptionError('gpuMemoryBudget', `must be a positive number of bytes, got ${String(budget)}.`);
   }
-  const webgpu = (gpu: GpuContext) => WebGPUBackend.create(gpu, model, { contextSize, prefill, ownsDevice: true, ...(budget !== undefined ? { gpuMemoryBudget: budget } : {}) });
+  const kvCache = o.kvCache ?? 'f16';
+  if (kvCache !== 'f16' && kvCache !== 'f32') throw new OptionError('kvCache', `must be 'f16' or 'f32', got ${JSON.stringify(kvCache)}.`);
+  const webgpu = (gpu: GpuContext) => WebGPUBackend.create(gpu, model, { contextSize, prefill, kvCache, ownsDevice: true, ...(budget !== undefined ? { gpuMemoryBudget: budget } : {}) });
   switch (choice) {
     case 'reference':
       return new ReferenceBackend(c, o.weights ?? loadWeightsF32(model.file, c), contextSize, { prefill });

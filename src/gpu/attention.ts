@@ -10,6 +10,14 @@ import { checkBuffer, checkDims, checkPow2, pipelineFor, renderWGSL, UniformWrit
 import type { Step } from './step.js';
 import { KernelArgumentError } from '../errors.js';
 
+/** How the KV cache stores an element: f32, or f16 (pairs of adjacent elements packed in a u32). */
+export type KVFormat = 'f32' | 'f16';
+
+/** Bytes of one layer's key (or value) cache: (contextLength, kvDim) elements in `format`. */
+export function kvCacheBytes(contextLength: number, kvDim: number, format: KVFormat): number {
+  return contextLength * kvDim * (format === 'f16' ? 2 : 4);
+}
+
 export interface AttentionOptions {
   step: Step;
   nHeads: number;
@@ -20,9 +28,11 @@ export interface AttentionOptions {
   q: GPUBuffer;
   qOffset?: number;
   qStride?: number;
-  /** (contextLength, nKVHeads·headDim) each, f32. */
+  /** (contextLength, nKVHeads·headDim) each, in kvFormat. */
   keyCache: GPUBuffer;
   valueCache: GPUBuffer;
+  /** The caches' element format (default 'f32'; 'f16' as rope writes it with cache.format 'f16'). */
+  kvFormat?: KVFormat;
   /** out(T, nHeads·headDim); must not be q's buffer. */
   out: GPUBuffer;
   outOffset?: number;
@@ -49,6 +59,7 @@ export interface AttentionShape {
   SPLIT_LEN: number;
   VEC4: boolean;
   DIRECT: boolean;
+  KV_F16: boolean;
 }
 
 export function wgsl(shape: AttentionShape): string {
@@ -89,8 +100,11 @@ export async function prepare(ctx: GpuContext, opts: AttentionOptions): Promise<
   if (nHeads % nKVHeads) throw new KernelArgumentError(label, `nHeads ${nHeads} is not a multiple of nKVHeads ${nKVHeads}`);
   if (q === out) throw new KernelArgumentError(label, 'q and out must be different buffers');
   checkBuffer(label, 'q', q, 4 * (qOffset + (T - 1) * qStride + qDim));
-  checkBuffer(label, 'keyCache', keyCache, 4 * contextLength * kvDim);
-  checkBuffer(label, 'valueCache', valueCache, 4 * contextLength * kvDim);
+  const kvFormat = opts.kvFormat ?? 'f32';
+  if (kvFormat !== 'f32' && kvFormat !== 'f16') throw new KernelArgumentError(label, `kvFormat must be 'f32' or 'f16', got ${String(kvFormat)}`);
+  if (kvFormat === 'f16' && headDim % 2) throw new KernelArgumentError(label, `an f16 cache needs an even headDim, got ${headDim}`);
+  checkBuffer(label, 'keyCache', keyCache, kvCacheBytes(contextLength, kvDim, kvFormat));
+  checkBuffer(label, 'valueCache', valueCache, kvCacheBytes(contextLength, kvDim, kvFormat));
   checkBuffer(label, 'out', out, 4 * (outOffset + (T - 1) * outStride + qDim));
 
   const VEC4 = headDim % 4 === 0;
@@ -99,7 +113,7 @@ export async function prepare(ctx: GpuContext, opts: AttentionOptions): Promise<
   checkPow2(label, 'team', TEAM, WG);
   const nSplits = Math.ceil(contextLength / splitLength);
   const shape: AttentionShape = {
-    WG, HEAD_DIM: headDim, TEAM, SPLIT_LEN: splitLength, VEC4, DIRECT: nSplits === 1,
+    WG, HEAD_DIM: headDim, TEAM, SPLIT_LEN: splitLength, VEC4, DIRECT: nSplits === 1, KV_F16: kvFormat === 'f16',
     // Value phase: one invocation per vector of a row, as many rows at once as fit the workgroup.
     ...(units <= WG ? { UMOD: units, GROUPS: Math.floor(WG / units), DIMS: 1 } : { UMOD: WG, GROUPS: 1, DIMS: Math.ceil(units / WG) }),
   };

@@ -1,9 +1,11 @@
 // rope: finalizes the q|k|v of each token in place, one workgroup per head: the projection's output (or
 // the sum of its split partials) + bias → RMSNorm of each q and k head → rotary position embedding of q
 // and k at positions step.pos + t; with `cache`, it also stores the rotated k and the v of each token
-// into the layer's KV cache, so all of it is one dispatch. cos/sin come from a table made at load.
+// into the layer's KV cache (f32, or f16 pairs packed in u32), so all of it is one dispatch. cos/sin come
+// from a table made at load.
 import ropeWGSL from '../../shaders/rope.wgsl';
 import { ropeTheta, type RopeSpec } from '../reference/ops.js';
+import { kvCacheBytes, type KVFormat } from './attention.js';
 import type { GpuContext } from './device.js';
 import { createBufferChecked } from './device.js';
 import { checkBuffer, dispatchOp, checkDims, checkPow2, pipelineFor, renderWGSL, UniformWriter, type PreparedOp } from './pipeline.js';
@@ -71,8 +73,8 @@ export interface RopeOptions {
   /** Needed with cache or bias. */
   vOffset?: number;
   stride: number;
-  /** Write rotated k and v into the caches, (contextLength, kvDim) each. */
-  cache?: { key: GPUBuffer; value: GPUBuffer };
+  /** Write rotated k and v into the caches, (contextLength, kvDim) each, in `format` (default 'f32'; 'f16': adjacent elements packed in a u32). */
+  cache?: { key: GPUBuffer; value: GPUBuffer; format?: KVFormat };
   /**
    * One-token steps with cache: read q, k, v as sums of a split q|k|v GEMV's partials (sparse_gemv's
    * leavePartials; segments q, k, v) instead of x; the results are still written to x.
@@ -96,6 +98,7 @@ export interface RopeShape {
   BIAS: boolean;
   NORM: boolean;
   NEOX: boolean;
+  KV_F16: boolean;
 }
 
 export function wgsl(shape: RopeShape): string {
@@ -121,9 +124,11 @@ export async function prepare(ctx: GpuContext, opts: RopeOptions): Promise<Prepa
   if (vHeads && opts.vOffset === undefined) throw new KernelArgumentError(label, 'vOffset is needed with cache or bias (v is read)');
   const ends = [qOffset + qDim, kOffset + kvDim, vHeads ? vOffset + kvDim : 0];
   checkBuffer(label, 'x', x, 4 * ((T - 1) * stride + Math.max(...ends)));
+  const kvFormat = cache?.format ?? 'f32';
+  if (kvFormat !== 'f32' && kvFormat !== 'f16') throw new KernelArgumentError(label, `cache.format must be 'f32' or 'f16', got ${String(kvFormat)}`);
   if (cache) {
-    checkBuffer(label, 'cache.key', cache.key, 4 * table.contextLength * kvDim);
-    checkBuffer(label, 'cache.value', cache.value, 4 * table.contextLength * kvDim);
+    checkBuffer(label, 'cache.key', cache.key, kvCacheBytes(table.contextLength, kvDim, kvFormat));
+    checkBuffer(label, 'cache.value', cache.value, kvCacheBytes(table.contextLength, kvDim, kvFormat));
   }
   if (bias) checkBuffer(label, 'bias', bias, 4 * (qDim + 2 * kvDim));
   if (headNorm) {
@@ -145,7 +150,7 @@ export async function prepare(ctx: GpuContext, opts: RopeOptions): Promise<Prepa
   }
   const shape: RopeShape = {
     WG, PAIRS: Math.max(1, Math.ceil(half / WG)), CACHE: !!cache, PARTIALS: !!partials, CHUNKS: partials?.chunks ?? 0,
-    BIAS: !!bias, NORM: !!headNorm, NEOX: table.style === 'neox',
+    BIAS: !!bias, NORM: !!headNorm, NEOX: table.style === 'neox', KV_F16: kvFormat === 'f16',
   };
   const pipeline = await pipelineFor(ctx, 'rope', wgsl(shape));
   const uniform = new UniformWriter()

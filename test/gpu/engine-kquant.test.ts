@@ -23,7 +23,7 @@ describeGpu('WebGPU engine, K-quant weights kept quantized', () => {
   const ids = [1, 7, 30, 3, 12, 12, 39, 5, 22, 4, 17, 9];
 
   test("createBackend('webgpu'): logits of 12 positions within 1e-4 of the reference", async () => {
-    const b = await createBackend('webgpu', m, { contextSize: 16, platform: { gpu: nodeGPU } });
+    const b = await createBackend('webgpu', m, { contextSize: 16, kvCache: 'f32', platform: { gpu: nodeGPU } }); // the f32 reference's KV; f16 KV: kv-f16.test.ts
     const want = await allLogits(new ReferenceBackend(m.config, loadWeightsF32(m.file, m.config), 16), ids);
     const d = maxDelta(await allLogits(b, ids), want, m.config.vocabSize);
     console.log(`synthetic K-quant llama on WebGPU: max |Δlogit| vs reference = ${d.toExponential(2)}`);

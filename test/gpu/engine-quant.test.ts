@@ -21,14 +21,14 @@ describeGpu('WebGPU engine, quantized weights kept quantized (llama16m-debtext Q
     test(`${type}: logits within 1e-4 of the reference on the dequantised weights; GPU bytes below the f32 engine's`, async () => {
       const m = openModel(readShared(`models/llama16m-debtext/llama16m-debtext-${type}.gguf`));
       const V = m.config.vocabSize;
-      const b = await WebGPUBackend.create(gpu, m, { contextSize: 64 });
+      const b = await WebGPUBackend.create(gpu, m, { contextSize: 64, kvCache: 'f32' }); // the f32 reference's KV; f16 KV: kv-f16.test.ts
       b.setThresholds(null); // dense: nothing skipped to report
       const got = await allLogits(b, seq);
       const ref = new ReferenceBackend(m.config, loadWeightsF32(m.file, m.config), 64);
       const want = await allLogits(ref, seq);
       const d = maxDelta(got, want, V);
       const llama = maxDelta(got, readF32(`reference/llama16m-debtext/logits_the_meaning_of_life_is.llama_cpp_${type}_kvf32.f32`), V);
-      const f32 = await WebGPUBackend.create(gpu, m, { contextSize: 64, weightFormat: 'f32' });
+      const f32 = await WebGPUBackend.create(gpu, m, { contextSize: 64, weightFormat: 'f32', kvCache: 'f32' });
       console.log(`${type}: max |Δlogit| vs reference ${d.toExponential(2)}, vs llama.cpp ${llama.toFixed(3)} over ${seq.length} positions; ` +
         `GPU weights ${(b.memory.weights / 2 ** 20).toFixed(1)} MiB quantized vs ${(f32.memory.weights / 2 ** 20).toFixed(1)} MiB as f32`);
       expect(d).toBeLessThanOrEqual(1e-4);
@@ -50,7 +50,7 @@ describeGpu('WebGPU engine, quantized weights kept quantized (llama16m-debtext Q
     const weights = loadWeightsF32(m.file, m.config);
     const cal = parseCalibration(JSON.parse(readFileSync(new URL('../../schedules/llama16m-debtext-F32.calib.json', import.meta.url), 'utf8')), m.config);
     const tau = buildTau(cal, 'was', 0.5, projectionNorms(m))!;
-    const b = await WebGPUBackend.create(gpu, m, { contextSize: 64, prefill: 'all' });
+    const b = await WebGPUBackend.create(gpu, m, { contextSize: 64, prefill: 'all', kvCache: 'f32' }); // the f32 reference's KV; f16 KV: kv-f16.test.ts
     b.setThresholds(tau);
     const ref = new ReferenceBackend(m.config, weights, 64, { thresholds: tau, prefill: 'all' });
     const ids = seq.slice(0, 12);

@@ -17,7 +17,7 @@ const model = openModel(readShared('models/stories260K/stories260K.gguf'));
 const weights = loadWeightsF32(model.file, model.config);
 /** A backend with thresholds set (one weight copy: created dense, then given τ). */
 async function sparseBackend(m: Model, tau: Thresholds, contextSize = 64): Promise<WebGPUBackend> {
-  const b = await WebGPUBackend.create(gpu, m, { contextSize });
+  const b = await WebGPUBackend.create(gpu, m, { contextSize, kvCache: 'f32' }); // the f32 reference's KV; f16 KV: kv-f16.test.ts
   b.setThresholds(tau);
   return b;
 }
@@ -71,7 +71,7 @@ describeGpu('WebGPU engine, sparse decode (stories260K, shipped calibration)', (
 
   test('thresholds can be swapped without reloading; all −1 equals the dense engine', async () => {
     const sparseB = await sparseBackend(model, weights.layers.map(() => Array(7).fill(null)), 32);
-    const denseB = await WebGPUBackend.create(gpu, model, { contextSize: 32 });
+    const denseB = await WebGPUBackend.create(gpu, model, { contextSize: 32, kvCache: 'f32' }); // the f32 reference's KV; f16 KV: kv-f16.test.ts
     const ids = model.tokenizer.encode('Once upon a time');
     expect(await greedy(sparseB, ids, 8)).toEqual(await greedy(denseB, ids, 8));
     // Everything skipped: every projection adds nothing, as in the reference with the same τ.
@@ -94,7 +94,7 @@ describeGpu('WebGPU engine, sparse decode (stories260K, shipped calibration)', (
   });
 
   test('one weight copy: GPU weight bytes are the same with thresholds set as dense, and match the file', async () => {
-    const b = await WebGPUBackend.create(gpu, model, { contextSize: 32 });
+    const b = await WebGPUBackend.create(gpu, model, { contextSize: 32, kvCache: 'f32' }); // the f32 reference's KV; f16 KV: kv-f16.test.ts
     const dense = b.memory.weights;
     b.setThresholds(buildTau(cal, 'was', 0.5, projectionNorms(model))!);
     await greedy(b, model.tokenizer.encode('Once upon a time'), 2);

@@ -52,7 +52,8 @@ describeGpu('WebGPU engine, stories260K', () => {
     const ctx = await acquireDevice({ gpu: await nodeGPU(), ...dev });
     contexts.push(ctx);
     const m = model(file);
-    const b = await WebGPUBackend.create(ctx, m, { contextSize: 64, ...opts });
+    // f32 KV: the goldens are f32-KV runs (reference, llama.cpp kvf32); the f16 cache has its own test (kv-f16.test.ts).
+    const b = await WebGPUBackend.create(ctx, m, { contextSize: 64, kvCache: 'f32', ...opts });
     if (dev.forceMaxBindingSize) {
       // every matrix really is split
       const w = (b as unknown as { weights: ModelWeights }).weights;
@@ -120,7 +121,7 @@ describeGpu('WebGPU engine, llama16m-debtext (GQA, head 48, 8 layers)', () => {
     const g = JSON.parse(readFileSync(sharedPath('reference/llama16m-debtext/greedy_the_meaning_of_life_is.json'), 'utf8'));
     const seq: number[] = [...g.prompt_ids, ...g.generated_ids.slice(0, -1)];
     const m = openModel(readShared('models/llama16m-debtext/llama16m-debtext-F32.gguf'));
-    const b = await WebGPUBackend.create(gpu, m, { contextSize: 64 });
+    const b = await WebGPUBackend.create(gpu, m, { contextSize: 64, kvCache: 'f32' }); // llama.cpp's goldens are kvf32
     const V = m.config.vocabSize;
     const pre: Float32Array[] = [];
     await b.feed(seq, 0, (_, l) => pre.push(l.slice()));

@@ -117,7 +117,7 @@ describeGpu('WebGPU engine: every family × format against the reference', () =>
       const m = openModel(familyGGUF(family, format));
       const prompt = m.tokenizer.encode(FAMILY_PROMPTS[which % FAMILY_PROMPTS.length]!);
       const ref = new ReferenceBackend(m.config, loadWeightsF32(m.file, m.config), CONTEXT);
-      const b = await createBackend('webgpu', m, { contextSize: CONTEXT, platform: { gpu: nodeGPU } });
+      const b = await createBackend('webgpu', m, { contextSize: CONTEXT, kvCache: 'f32', platform: { gpu: nodeGPU } }); // the f32 reference's KV; f16 KV: kv-f16.test.ts
       try {
         // Dense: logits within 1e-3 of the logit range.
         const dense = await referenceRun(ref, prompt);

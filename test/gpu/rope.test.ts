@@ -6,7 +6,7 @@ import * as rope from '../../src/gpu/rope.js';
 import { createStep, writeStep } from '../../src/gpu/step.js';
 import { addInPlace, headRmsnorm, rope as ropeRef, type RopeSpec } from '../../src/reference/ops.js';
 import { describeGpu, gpu } from './context.js';
-import { expectClose, randomArray, readBuffer, rng, run, SEED, storage } from './util.js';
+import { expectClose, f16Round, packF16, randomArray, readBuffer, rng, run, SEED, storage, unpackF16 } from './util.js';
 
 interface Case {
   nHeads: number;
@@ -25,6 +25,8 @@ interface Case {
   /** Partial vectors to sum (one-token steps with a cache only). */
   chunks?: number;
   workgroupSize?: number;
+  /** An f16 cache (adjacent elements packed in a u32). */
+  f16?: boolean;
 }
 
 describeGpu('rope', () => {
@@ -47,8 +49,10 @@ describeGpu('rope', () => {
     const step = createStep(gpu, maxTokens);
     writeStep(gpu.device, step, c.pos, new Array(c.T).fill(0));
     const x = randomArray(next, stride * maxTokens);
-    const kc0 = randomArray(next, contextLength * kvDim);
-    const vc0 = randomArray(next, contextLength * kvDim);
+    // An f16 cache starts from f16 values, so that untouched positions compare exactly.
+    const cache0 = () => { const a = randomArray(next, contextLength * kvDim); return c.f16 ? f16Round(a) : a; };
+    const kc0 = cache0();
+    const vc0 = cache0();
     const bias = c.bias ? randomArray(next, qDim + 2 * kvDim, 0.5) : null;
     const normW = c.norm ? Float32Array.from({ length: 2 * c.headDim }, () => 0.5 + next()) : null;
     // Partials: segments padded as the sparse q|k|v op stores them, plus a gap per partial vector.
@@ -57,12 +61,12 @@ describeGpu('rope', () => {
     const vAt = kAt + Math.ceil(kvDim / 8) * 8;
     const rowElems = vAt + Math.ceil(kvDim / 8) * 8 + 4;
     const part = c.chunks ? randomArray(next, c.chunks * rowElems) : null;
-    const owned = [storage(gpu, x), storage(gpu, kc0), storage(gpu, vc0)];
+    const owned = [storage(gpu, x), storage(gpu, c.f16 ? packF16(kc0) : kc0), storage(gpu, c.f16 ? packF16(vc0) : vc0)];
     const [xb, kb, vb] = owned as [GPUBuffer, GPUBuffer, GPUBuffer];
     const buf = (a: Float32Array) => { const b = storage(gpu, a); owned.push(b); return b; };
     const op = await rope.prepare(gpu, {
       step, table, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim, x: xb, qOffset: 0, kOffset: qDim, vOffset: qDim + kvDim, stride,
-      ...(c.noCache ? {} : { cache: { key: kb, value: vb } }),
+      ...(c.noCache ? {} : { cache: { key: kb, value: vb, format: c.f16 ? 'f16' as const : 'f32' as const } }),
       ...(part ? { partials: { buffer: buf(part), chunks: c.chunks!, rowElems, segmentOffsets: [qAt, kAt, vAt] } } : {}),
       ...(bias ? { bias: buf(bias) } : {}),
       ...(normW ? { headNorm: { weight: buf(normW), eps } } : {}),
@@ -98,15 +102,23 @@ describeGpu('rope', () => {
       ropeRef(q, c.nHeads, spec, p);
       ropeRef(k, c.nKVHeads, spec, p);
       if (!c.noCache) {
-        wantK.set(k, p * kvDim);
-        wantV.set(v, p * kvDim);
+        wantK.set(c.f16 ? f16Round(k) : k, p * kvDim);
+        wantV.set(c.f16 ? f16Round(v) : v, p * kvDim);
       }
     }
     const what = `rope ${JSON.stringify(c)}`;
     expectClose(await readBuffer(gpu, xb, x.length), wantX, `${what} x`);
-    expectClose(await readBuffer(gpu, kb, wantK.length), wantK, `${what} key cache`);
-    // v is only summed and biased: bit-exact.
-    expectClose(await readBuffer(gpu, vb, wantV.length), wantV, `${what} value cache`, 0);
+    if (c.f16) {
+      // The f16 rounding of the reference's k and v; k within one f16 step where its f32 value was a
+      // hair from a rounding boundary (f16's relative step is 2⁻¹⁰ ≈ 9.8e-4).
+      const cache = async (b: GPUBuffer) => unpackF16(new Uint32Array((await readBuffer(gpu, b, wantK.length / 2)).buffer));
+      expectClose(await cache(kb), wantK, `${what} f16 key cache`, 1e-3);
+      expectClose(await cache(vb), wantV, `${what} f16 value cache`, 0);
+    } else {
+      expectClose(await readBuffer(gpu, kb, wantK.length), wantK, `${what} key cache`);
+      // v is only summed and biased: bit-exact.
+      expectClose(await readBuffer(gpu, vb, wantV.length), wantV, `${what} value cache`, 0);
+    }
     for (const b of [...owned, table.buffer]) b.destroy();
     op.destroy();
   }
@@ -163,6 +175,21 @@ describeGpu('rope', () => {
       // Several pairs per invocation (headDim/2 > workgroup size): the head's reduction spans them.
       { nHeads: 2, nKVHeads: 1, headDim: 256, ropeDim: 256, pos: 33, T: 2, style: 'neox', norm: true, bias: true, workgroupSize: 16 },
       { nHeads: 2, nKVHeads: 2, headDim: 64, ropeDim: 64, pos: 1, T: 1, norm: true, bias: true, freqFactors: true, chunks: 2, workgroupSize: 8 },
+    ];
+    for (const c of cases) await check(next, c);
+  });
+
+  test('f16 cache: adjacent elements packed, NEOX pairs staged; the f16 rounding of the reference\'s k and v', async () => {
+    const next = rng(SEED + 4);
+    const cases: Case[] = [
+      { nHeads: 4, nKVHeads: 2, headDim: 64, ropeDim: 64, pos: 0, T: 1, f16: true },
+      { nHeads: 3, nKVHeads: 1, headDim: 6, ropeDim: 4, pos: 511, T: 1, chunks: 5, f16: true },
+      { nHeads: 4, nKVHeads: 2, headDim: 16, ropeDim: 16, pos: 30, T: 5, maxTokens: 8, f16: true },
+      { nHeads: 4, nKVHeads: 2, headDim: 64, ropeDim: 64, pos: 1999, T: 1, style: 'neox', base: 1e6, chunks: 7, f16: true },
+      { nHeads: 3, nKVHeads: 1, headDim: 12, ropeDim: 8, pos: 100, T: 4, maxTokens: 6, style: 'neox', f16: true },
+      { nHeads: 4, nKVHeads: 2, headDim: 128, ropeDim: 128, pos: 300, T: 3, style: 'neox', base: 1e6, norm: true, bias: true, f16: true },
+      { nHeads: 2, nKVHeads: 1, headDim: 256, ropeDim: 256, pos: 33, T: 2, style: 'neox', norm: true, bias: true, workgroupSize: 16, f16: true },
+      { nHeads: 2, nKVHeads: 1, headDim: 32, ropeDim: 16, pos: 40, T: 5, freqFactors: true, style: 'neox', f16: true },
     ];
     for (const c of cases) await check(next, c);
   });

@@ -6,6 +6,7 @@ import { densePrefix, type Backend, type PrefillMode } from '../../backend.js';
 import type { LlamaConfig } from '../../model/config.js';
 import type { Model } from '../../model/model.js';
 import { INPUT_GROUPS, PROJECTION_GROUP, PROJECTIONS, projectionShapes, skippedFraction, type Thresholds } from '../../model/projections.js';
+import type { KVFormat } from '../attention.js';
 import { type GpuContext } from '../device.js';
 import { GpuDeviceLostError, KernelArgumentError, OptionError } from '../../errors.js';
 import type { PreparedOp } from '../pipeline.js';
@@ -24,6 +25,11 @@ export interface WebGPUBackendOptions {
   contextSize?: number;
   /** How prompts run while thresholds are set (default 'sparse'; see PrefillMode). */
   prefill?: PrefillMode;
+  /**
+   * KV-cache element format: 'f16' (default; half the memory, pairs packed in u32 with core WGSL's
+   * pack2x16float, so any adapter) or 'f32'.
+   */
+  kvCache?: KVFormat;
   /**
    * Weight storage on the GPU: 'auto' (default) keeps F16 tensors packed f16 and Q8_0/Q4_0/Q4_K/Q5_K/Q6_K tensors
    * quantized, everything else f32; 'f32' or 'f16' store every matrix so (quantized ones dequantised).
@@ -115,14 +121,16 @@ export class WebGPUBackend implements Backend {
     if (budget !== undefined && !(typeof budget === 'number' && budget > 0 && Number.isFinite(budget))) {
       throw new OptionError('gpuMemoryBudget', `must be a positive number of bytes, got ${String(budget)}.`);
     }
+    const kvCache = opts.kvCache ?? 'f16';
+    if (kvCache !== 'f16' && kvCache !== 'f32') throw new OptionError('kvCache', `must be 'f16' or 'f32', got ${JSON.stringify(kvCache)}.`);
     const weightFormat = opts.weightFormat ?? 'auto';
-    const plan = planGpuMemory(source, contextSize, gpuLimits(ctx, budget), { weightFormat, prefillChunk: opts.prefillChunk ?? 32 });
+    const plan = planGpuMemory(source, contextSize, gpuLimits(ctx, budget), { weightFormat, prefillChunk: opts.prefillChunk ?? 32, kvCache });
     const weights = await uploadWeights(ctx, source, weightFormat);
     let state: RunState | undefined;
     try {
       // Quantized blocks: prompts run token by token (gemm_t reads f32/f16), so one token of activations.
       const chunk = weights.quantized ? 1 : opts.prefillChunk ?? 32;
-      state = await createRunState(ctx, c, weights, contextSize, chunk);
+      state = await createRunState(ctx, c, weights, contextSize, chunk, kvCache);
       const programs = await buildPrograms(ctx, c, weights, state, opts.tuning);
       const scratch = [...programs.all].reduce((a, op) => a + (op.ownedBytes ?? 0), 0);
       const memory = { ...state.memory, activations: state.memory.activations + scratch, total: state.memory.total + scratch };

@@ -6,7 +6,7 @@
 // through an upload. Uniform buffers (kernel parameters, a few KiB) are not counted.
 import type { LlamaConfig } from '../../model/config.js';
 import { GpuOutOfMemoryError, type GpuMemoryRefusal } from '../../errors.js';
-import { attentionScratchBytes } from '../attention.js';
+import { attentionScratchBytes, type KVFormat } from '../attention.js';
 import type { GpuContext } from '../device.js';
 import { runStateBuffers, runStateSizes, type GpuMemoryReport } from './state.js';
 import { planWeights, type PlannedBuffer, type WeightFormatOption, type WeightPlan, type WeightSource } from './upload.js';
@@ -35,10 +35,10 @@ export function gpuLimits(ctx: GpuContext, budget?: number): GpuMemoryLimits {
 }
 
 /** The plan of the run state and the programs' scratch at `contextSize`, over weights already planned. */
-function planAt(c: LlamaConfig, W: WeightPlan, contextSize: number, prefillChunk: number): GpuMemoryPlan {
+function planAt(c: LlamaConfig, W: WeightPlan, contextSize: number, prefillChunk: number, kvFormat: KVFormat): GpuMemoryPlan {
   const chunk = W.quantized ? 1 : prefillChunk;
   const buffers: GpuMemoryPlan['buffers'] = W.buffers.map((b) => ({ ...b, part: 'weights' }));
-  buffers.push(...runStateBuffers(c, runStateSizes(c, W.layers, contextSize, chunk)));
+  buffers.push(...runStateBuffers(c, runStateSizes(c, W.layers, contextSize, chunk, kvFormat)));
   // One attention op per layer for decode, one more with the prefill program (f32/f16 blocks).
   const attention = [attentionScratchBytes(contextSize, 1, c.nHeads, c.headDim), W.quantized ? 0 : attentionScratchBytes(contextSize, chunk, c.nHeads, c.headDim)];
   for (let l = 0; l < c.nLayers; l++) {
@@ -67,10 +67,10 @@ function broken(p: GpuMemoryPlan, limits: GpuMemoryLimits): GpuMemoryRefusal['li
  * and the largest contextSize that fits. Pure arithmetic: nothing is read or allocated.
  */
 export function planGpuMemory(source: WeightSource, contextSize: number, limits: GpuMemoryLimits,
-  opts: { weightFormat?: WeightFormatOption; prefillChunk?: number } = {}): GpuMemoryPlan {
+  opts: { weightFormat?: WeightFormatOption; prefillChunk?: number; kvCache?: KVFormat } = {}): GpuMemoryPlan {
   const c = source.config;
   const W = planWeights(source, opts.weightFormat ?? 'auto', limits.maxBindingSize);
-  const at = (n: number) => planAt(c, W, n, opts.prefillChunk ?? 32);
+  const at = (n: number) => planAt(c, W, n, opts.prefillChunk ?? 32, opts.kvCache ?? 'f16');
   const plan = at(contextSize);
   const need = { weights: plan.weights, kvCache: plan.kvCache, activations: plan.activations, total: plan.total, contextSize };
   const piece = W.unsplittable[0];

@@ -115,7 +115,7 @@ function ropeOp(ctx: GpuContext, c: LlamaConfig, L: LayerWeights, S: RunState, l
   return kernels.rope.prepare(ctx, {
     label: `L${l}.rope`, step, table: S.ropeTable, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim,
     x: S.qkv, qOffset: 0, kOffset: c.qDim, vOffset: c.qDim + kvDim, stride: c.qDim + 2 * kvDim,
-    cache: { key: S.keyCache[l]!, value: S.valueCache[l]! }, ...(partials ? { partials } : {}),
+    cache: { key: S.keyCache[l]!, value: S.valueCache[l]!, format: S.kvFormat }, ...(partials ? { partials } : {}),
     ...(L.qkvBias ? { bias: L.qkvBias } : {}), ...(L.qkNorm ? { headNorm: { weight: L.qkNorm, eps: c.rmsEps } } : {}),
   });
 }
@@ -124,7 +124,7 @@ function ropeOp(ctx: GpuContext, c: LlamaConfig, L: LayerWeights, S: RunState, l
 function attentionOp(ctx: GpuContext, c: LlamaConfig, S: RunState, l: number, step: Step): Promise<PreparedOp> {
   return kernels.attention.prepare(ctx, {
     label: `L${l}.attention`, step, nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim, contextLength: S.ropeTable.contextLength,
-    q: S.qkv, qStride: c.qDim + 2 * c.nKVHeads * c.headDim, keyCache: S.keyCache[l]!, valueCache: S.valueCache[l]!, out: S.att,
+    q: S.qkv, qStride: c.qDim + 2 * c.nKVHeads * c.headDim, keyCache: S.keyCache[l]!, valueCache: S.valueCache[l]!, kvFormat: S.kvFormat, out: S.att,
   });
 }
 

@@ -5,6 +5,7 @@
 import type { LlamaConfig } from '../../model/config.js';
 import { INPUT_GROUPS, PROJECTION_GROUP, PROJECTIONS, projectionShapes } from '../../model/projections.js';
 import { ropeSpec } from '../../reference/llama.js';
+import { kvCacheBytes, type KVFormat } from '../attention.js';
 import { createBufferChecked, type GpuContext } from '../device.js';
 import { vectorBytes } from '../pipeline.js';
 import { createRopeTable, ropeTableBytes, type RopeTable } from '../rope.js';
@@ -30,8 +31,9 @@ export interface RunState {
   logits: GPUBuffer; // (T, vocab)
   argmax: GPUBuffer; // (1) u32
   readback: GPUBuffer; // (T, vocab) MAP_READ
-  keyCache: GPUBuffer[]; // per layer (context, kv_dim)
-  valueCache: GPUBuffer[]; // per layer (context, kv_dim)
+  keyCache: GPUBuffer[]; // per layer (context, kv_dim) in kvFormat
+  valueCache: GPUBuffer[]; // per layer (context, kv_dim) in kvFormat
+  kvFormat: KVFormat;
   scratch: GPUBuffer; // split-K partials of q|k|v, o, gate|up (one op at a time)
   downScratch: GPUBuffer; // down's partials (down reads gate|up's from `scratch` meanwhile)
   tau: GPUBuffer[][]; // per layer, per input group (qkv, o, gate_up, down): the stacked τ of its projections
@@ -71,8 +73,9 @@ export interface RunStateSizes {
   ropeTable: number;
 }
 
-/** The sizes for `layers` of split-K geometry (weights or their plan), `contextSize` positions and chunks of T tokens. */
-export function runStateSizes(c: LlamaConfig, layers: readonly Record<'qkv' | 'o' | 'gateUp' | 'down', SplitGeometry>[], contextSize: number, T: number): RunStateSizes {
+/** The sizes for `layers` of split-K geometry (weights or their plan), `contextSize` positions of a `kvFormat` cache and chunks of T tokens. */
+export function runStateSizes(c: LlamaConfig, layers: readonly Record<'qkv' | 'o' | 'gateUp' | 'down', SplitGeometry>[], contextSize: number, T: number,
+  kvFormat: KVFormat): RunStateSizes {
   const kvDim = c.nKVHeads * c.headDim;
   const splitBytes = (w: SplitGeometry) => scratchBytes(w, defaultKChunk(w));
   return {
@@ -83,7 +86,7 @@ export function runStateSizes(c: LlamaConfig, layers: readonly Record<'qkv' | 'o
     logits: vectorBytes(T * c.vocabSize),
     argmax: 16,
     readback: T * c.vocabSize * 4,
-    kv: contextSize * kvDim * 4,
+    kv: kvCacheBytes(contextSize, kvDim, kvFormat),
     scratch: Math.max(...layers.flatMap((L) => [L.qkv, L.o, L.gateUp].map(splitBytes))),
     downScratch: Math.max(...layers.map((L) => splitBytes(L.down))),
     tau: INPUT_GROUPS.map((_, i) => vectorBytes(groupTauLength(c, i))),
@@ -108,7 +111,7 @@ export function runStateBuffers(c: LlamaConfig, z: RunStateSizes): { label: stri
   return out;
 }
 
-export async function createRunState(ctx: GpuContext, c: LlamaConfig, W: ModelWeights, contextSize: number, T: number): Promise<RunState> {
+export async function createRunState(ctx: GpuContext, c: LlamaConfig, W: ModelWeights, contextSize: number, T: number, kvFormat: KVFormat): Promise<RunState> {
   const { device } = ctx;
   const owned: GPUBuffer[] = [];
   const memory: GpuMemoryReport = { weights: W.bytes, kvCache: 0, activations: 0, total: 0 };
@@ -117,12 +120,13 @@ export async function createRunState(ctx: GpuContext, c: LlamaConfig, W: ModelWe
     if (!(b.usage & GPUBufferUsage.UNIFORM)) memory[kind] += b.size;
     return b;
   };
-  const z = runStateSizes(c, W.layers, contextSize, T);
+  const z = runStateSizes(c, W.layers, contextSize, T, kvFormat);
   const buffer = async (label: string, bytes: number, kind: 'kvCache' | 'activations', extra = 0) =>
     count(await createBufferChecked(device, { label, size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | extra }), kind);
   const mapRead = (label: string, bytes: number) => count(device.createBuffer({ label, size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
   try {
     const state: Omit<RunState, 'memory' | 'destroy' | 'decodeStep' | 'prefillStep' | 'ropeTable'> = {
+      kvFormat,
       x: await buffer('x', z.x, 'activations'),
       qkv: await buffer('qkv', z.qkv, 'activations'),
       att: await buffer('att', z.att, 'activations'),
