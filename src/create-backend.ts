@@ -5,6 +5,7 @@
 import { BACKEND_KINDS, type Backend, type BackendKind, type PrefillMode } from './backend.js';
 import { CpuBackend, type CpuBackendOptions } from './cpu/backend.js';
 import { GpuOutOfMemoryError, OptionError, WebGPUUnavailableError } from './errors.js';
+import { DEFAULT_KV_FORMAT } from './gpu/attention.js';
 import { acquireDevice, type GpuContext } from './gpu/device.js';
 import { WebGPUBackend } from './gpu/engine/backend.js';
 import type { Model } from './model/model.js';
@@ -76,7 +77,7 @@ export async function createBackend(choice: BackendChoice, model: Model, o: Crea
   if (budget !== undefined && !(typeof budget === 'number' && budget > 0 && Number.isFinite(budget))) {
     throw new OptionError('gpuMemoryBudget', `must be a positive number of bytes, got ${String(budget)}.`);
   }
-  const kvCache = o.kvCache ?? 'f16';
+  const kvCache = o.kvCache ?? DEFAULT_KV_FORMAT;
   if (kvCache !== 'f16' && kvCache !== 'f32') throw new OptionError('kvCache', `must be 'f16' or 'f32', got ${JSON.stringify(kvCache)}.`);
   const webgpu = (gpu: GpuContext) => WebGPUBackend.create(gpu, model, { contextSize, prefill, kvCache, ownsDevice: true, ...(budget !== undefined ? { gpuMemoryBudget: budget } : {}) });
   switch (choice) {

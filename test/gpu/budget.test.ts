@@ -194,9 +194,9 @@ describe('the plan against adapter limits (arithmetic, no GPU)', () => {
     const table = plan.buffers.filter((b) => b.label.startsWith('token_embd'));
     expect(table.length).toBe(Math.ceil((128256 * 2048 * 2) / phone.maxBindingSize));
     expect(Math.max(...plan.buffers.map((b) => b.bytes))).toBeLessThanOrEqual(phone.maxBindingSize);
-    // The KV cache is f16 by default: half the f32 one.
-    expect(plan.kvCache).toBe(16 * 2 * 4096 * 512 * 2);
-    expect(planGpuMemory(source, 4096, phone, { kvCache: 'f32' }).kvCache).toBe(16 * 2 * 4096 * 512 * 4);
+    // The KV cache is f32 by default; f16 halves it.
+    expect(plan.kvCache).toBe(16 * 2 * 4096 * 512 * 4);
+    expect(planGpuMemory(source, 4096, phone, { kvCache: 'f16' }).kvCache).toBe(16 * 2 * 4096 * 512 * 2);
     console.log(`1B-shaped f16 at 4096: ${(plan.total / 2 ** 30).toFixed(2)} GiB (weights ${(plan.weights / 2 ** 30).toFixed(2)})`);
   });
 
@@ -212,7 +212,7 @@ describe('the plan against adapter limits (arithmetic, no GPU)', () => {
     expect(e!.message).toContain('blk.0.k_cache of 268435456 bytes');
     expect(planGpuMemory(source, 65536, phone, { kvCache: 'f32' }).contextSize).toBe(65536);
     // f16: 131072 positions are 128 MiB a buffer, just within the binding limit.
-    expect(planGpuMemory(source, 131072, phone).buffers.find((b) => b.label === 'blk.0.k_cache')!.bytes).toBe(phone.maxStorageBufferBindingSize);
+    expect(planGpuMemory(source, 131072, phone, { kvCache: 'f16' }).buffers.find((b) => b.label === 'blk.0.k_cache')!.bytes).toBe(phone.maxStorageBufferBindingSize);
   });
 
   test('one row over the binding limit cannot be split: refused with no contextSize', () => {

@@ -38,7 +38,7 @@ describeGpu('f16 KV cache', () => {
   test.each(cases)('%s: logits within 1e-3 of the f32 KV range over 64 positions, greedy equal, half the KV bytes', async (name, bytes) => {
     const m = openModel(bytes());
     const ids = tokens(m);
-    const b16 = await WebGPUBackend.create(gpu, m, { contextSize: N });
+    const b16 = await WebGPUBackend.create(gpu, m, { contextSize: N, kvCache: 'f16' });
     const b32 = await WebGPUBackend.create(gpu, m, { contextSize: N, kvCache: 'f32' });
     try {
       expect(b16.memory.kvCache * 2).toBe(b32.memory.kvCache);

@@ -6,7 +6,7 @@ import { densePrefix, type Backend, type PrefillMode } from '../../backend.js';
 import type { LlamaConfig } from '../../model/config.js';
 import type { Model } from '../../model/model.js';
 import { INPUT_GROUPS, PROJECTION_GROUP, PROJECTIONS, projectionShapes, skippedFraction, type Thresholds } from '../../model/projections.js';
-import type { KVFormat } from '../attention.js';
+import { DEFAULT_KV_FORMAT, type KVFormat } from '../attention.js';
 import { type GpuContext } from '../device.js';
 import { GpuDeviceLostError, KernelArgumentError, OptionError } from '../../errors.js';
 import type { PreparedOp } from '../pipeline.js';
@@ -121,7 +121,7 @@ export class WebGPUBackend implements Backend {
     if (budget !== undefined && !(typeof budget === 'number' && budget > 0 && Number.isFinite(budget))) {
       throw new OptionError('gpuMemoryBudget', `must be a positive number of bytes, got ${String(budget)}.`);
     }
-    const kvCache = opts.kvCache ?? 'f16';
+    const kvCache = opts.kvCache ?? DEFAULT_KV_FORMAT;
     if (kvCache !== 'f16' && kvCache !== 'f32') throw new OptionError('kvCache', `must be 'f16' or 'f32', got ${JSON.stringify(kvCache)}.`);
     const weightFormat = opts.weightFormat ?? 'auto';
     const plan = planGpuMemory(source, contextSize, gpuLimits(ctx, budget), { weightFormat, prefillChunk: opts.prefillChunk ?? 32, kvCache });

@@ -6,7 +6,7 @@
 // through an upload. Uniform buffers (kernel parameters, a few KiB) are not counted.
 import type { LlamaConfig } from '../../model/config.js';
 import { GpuOutOfMemoryError, type GpuMemoryRefusal } from '../../errors.js';
-import { attentionScratchBytes, type KVFormat } from '../attention.js';
+import { attentionScratchBytes, DEFAULT_KV_FORMAT, type KVFormat } from '../attention.js';
 import type { GpuContext } from '../device.js';
 import { runStateBuffers, runStateSizes, type GpuMemoryReport } from './state.js';
 import { planWeights, type PlannedBuffer, type WeightFormatOption, type WeightPlan, type WeightSource } from './upload.js';
@@ -70,7 +70,7 @@ export function planGpuMemory(source: WeightSource, contextSize: number, limits:
   opts: { weightFormat?: WeightFormatOption; prefillChunk?: number; kvCache?: KVFormat } = {}): GpuMemoryPlan {
   const c = source.config;
   const W = planWeights(source, opts.weightFormat ?? 'auto', limits.maxBindingSize);
-  const at = (n: number) => planAt(c, W, n, opts.prefillChunk ?? 32, opts.kvCache ?? 'f16');
+  const at = (n: number) => planAt(c, W, n, opts.prefillChunk ?? 32, opts.kvCache ?? DEFAULT_KV_FORMAT);
   const plan = at(contextSize);
   const need = { weights: plan.weights, kvCache: plan.kvCache, activations: plan.activations, total: plan.total, contextSize };
   const piece = W.unsplittable[0];
