@@ -16,8 +16,7 @@
 // Stacked matrices (q|k|v, gate|up) start on 8-output boundaries, as packed f16 does; shards split
 // the input channels at multiples of 32, so a group never straddles two buffers.
 import { createBufferChecked, type GpuContext } from './device.js';
-import { roundUp } from './pipeline.js';
-import { maxShard, shardedLayout, shardsOf, type ShardedLayout, type TransposedSegment } from './weights.js';
+import { maxShard, shardedLayout, shardsOf, stackSegments, type ShardedLayout, type TransposedSegment } from './weights.js';
 import { KernelArgumentError } from '../errors.js';
 
 export type QuantFormat = 'q8_0' | 'q4_0';
@@ -136,14 +135,7 @@ export function quantMatrixLayout(format: QuantFormat, rows: number, cols: numbe
 /** The input-channel-major layout of stacked matrices: segments on 8 outputs; per shard of 32-channel groups, codes and scales. */
 export function quantTransposedLayout(format: QuantFormat, rows: readonly number[], cols: number, maxShardBytes: number):
   ShardedLayout & { segments: TransposedSegment[]; rowStride: number; rows: number; codeRow: number } {
-  const segments: TransposedSegment[] = [];
-  let offset = 0;
-  let firstRow = 0;
-  for (const r of rows) {
-    segments.push({ firstRow, rows: r, offset });
-    firstRow += r;
-    offset += roundUp(r, 8);
-  }
+  const { segments, offset, firstRow } = stackSegments(rows, 8);
   const codeRow = tCodeRowBytes(format, offset);
   const L = shardedLayout(cols, 'a group of 32 stored rows', 32 * codeRow, 32, maxShardBytes, (n) => [n * codeRow, (n / 32) * offset * 2]);
   return { ...L, segments, rowStride: offset, rows: firstRow, codeRow };

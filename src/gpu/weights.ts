@@ -222,18 +222,23 @@ export async function uploadTransposedStack(ctx: GpuContext, mats: readonly { da
   return { format, rows: firstRow, cols, rowStride: stride, shards, segments };
 }
 
-/** Wᵀ of matrices of `rows` outputs each, stacked: segments on 16-byte chunks, one buffer a shard of input channels. */
-export function transposedLayout(format: WeightFormat, rows: readonly number[], cols: number, maxShardBytes: number):
-  ShardedLayout & { segments: TransposedSegment[]; rowStride: number; rows: number } {
-  const chunk = ELEMENTS_PER_16_BYTES[format];
+/** Matrices of `rows` outputs each, stacked: each segment starts on a multiple of `align` outputs. */
+export function stackSegments(rows: readonly number[], align: number): { segments: TransposedSegment[]; offset: number; firstRow: number } {
   const segments: TransposedSegment[] = [];
   let offset = 0;
   let firstRow = 0;
   for (const r of rows) {
     segments.push({ firstRow, rows: r, offset });
     firstRow += r;
-    offset += roundUp(r, chunk);
+    offset += roundUp(r, align);
   }
+  return { segments, offset, firstRow };
+}
+
+/** Wᵀ of matrices of `rows` outputs each, stacked: segments on 16-byte chunks, one buffer a shard of input channels. */
+export function transposedLayout(format: WeightFormat, rows: readonly number[], cols: number, maxShardBytes: number):
+  ShardedLayout & { segments: TransposedSegment[]; rowStride: number; rows: number } {
+  const { segments, offset, firstRow } = stackSegments(rows, ELEMENTS_PER_16_BYTES[format]);
   const rowBytes = offset * (format === 'f32' ? 4 : 2);
   return { ...shardedLayout(cols, 'one stored row', rowBytes, 1, maxShardBytes, (n) => [n * rowBytes]), segments, rowStride: offset, rows: firstRow };
 }

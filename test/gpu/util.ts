@@ -1,5 +1,6 @@
 // Helpers for kernel tests: a seeded generator (seed printed in every failure), buffers in and out,
 // and the error measure the assertions print.
+import { f16ToF32, f32ToF16 } from '../../src/model/tensor.js';
 import { expect } from 'vitest';
 import type { GpuContext } from '../../src/gpu/device.js';
 import type { PreparedOp } from '../../src/gpu/pipeline.js';
@@ -84,53 +85,21 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   expect(err, `${what}: max relative error ${err.toExponential(2)} > ${tol} (seed ${SEED}; replay with WAS_EDGE_SEED=${SEED})`).toBeLessThanOrEqual(tol);
 }
 
-/** IEEE binary16 bits of x, rounded to nearest even (as WGSL's pack2x16float; no NaN inputs in tests). */
-export function f16Bits(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0]!;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  let mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const r = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    return sign | (rem > halfway || (rem === halfway && r & 1) ? r + 1 : r);
-  }
-  let r = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) r++;
-  return sign | r;
-}
-
-export function f16Value(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >>> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
+// f16 conversions: src/model/tensor.ts's (round to nearest even, as WGSL's pack2x16float).
 
 /** x rounded to f16 and back. */
 export function f16Round(a: Float32Array): Float32Array {
-  return a.map((x) => f16Value(f16Bits(x)));
+  return a.map((x) => f16ToF32(f32ToF16(x)));
 }
 
 /** Elements (2j, 2j+1) of a as one u32 of f16s each (the f16 KV cache's layout: low half = 2j). */
 export function packF16(a: Float32Array): Uint32Array {
-  return Uint32Array.from({ length: a.length / 2 }, (_, j) => (f16Bits(a[2 * j]!) | (f16Bits(a[2 * j + 1]!) << 16)) >>> 0);
+  return Uint32Array.from({ length: a.length / 2 }, (_, j) => (f32ToF16(a[2 * j]!) | (f32ToF16(a[2 * j + 1]!) << 16)) >>> 0);
 }
 
 /** The inverse of packF16. */
 export function unpackF16(u: Uint32Array): Float32Array {
   const out = new Float32Array(2 * u.length);
-  u.forEach((w, j) => { out[2 * j] = f16Value(w & 0xffff); out[2 * j + 1] = f16Value(w >>> 16); });
+  u.forEach((w, j) => { out[2 * j] = f16ToF32(w & 0xffff); out[2 * j + 1] = f16ToF32(w >>> 16); });
   return out;
 }
