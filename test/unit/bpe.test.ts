@@ -295,22 +295,18 @@ describe('a byte-level BPE model end to end', () => {
 });
 
 describe('bounded work', () => {
-  test('a 200,000-character word, 100,000-character runs and a 1 MB text encode in near-linear time', () => {
+  // No clock here (speed lives in bench/): a quadratic merge or a backtracking pre-tokenizer would take
+  // minutes on these inputs and run into the suite's test timeout.
+  test('a 200,000-character word, 100,000-character runs and a 1 MB text round-trip', () => {
     const tok = load(MODELS[0]!).ours;
     const next = mulberry32(3);
     const word = Array.from({ length: 200_000 }, () => String.fromCharCode(97 + ((next() * 26) | 0))).join('');
-    let t = performance.now();
     const ids = tok.encode(word, { bos: false });
-    expect(performance.now() - t).toBeLessThan(10_000); // a quadratic merge would need minutes
     expect(tok.decode(ids)).toBe(word);
-    t = performance.now();
     for (const run of [' '.repeat(100_000) + 'x', '\n '.repeat(50_000), '!'.repeat(100_000), '1'.repeat(100_000)]) {
       expect(tok.decode(tok.encode(run, { bos: false }))).toBe(run);
     }
-    expect(performance.now() - t).toBeLessThan(10_000); // regex backtracking over runs stays linear
     const big = slice(['data', 'wiki.test.raw'], 0, 1_000_000);
-    t = performance.now();
     expect(tok.decode(tok.encode(big, { bos: false }))).toBe(big);
-    expect(performance.now() - t).toBeLessThan(20_000);
   });
 });
